@@ -1,0 +1,179 @@
+//! Insertion (the paper's Algorithm 1): write the vector into a reserved
+//! slot, descend greedily to the new node's level, then on each layer below
+//! find `efConstruction` candidates, keep `M` by the heuristic, and link both
+//! ways, re-pruning a neighbour's list with the same heuristic when it
+//! overflows its degree bound.
+
+use std::sync::atomic::Ordering;
+
+use super::search::{self, Candidate, Scratch};
+use super::{DELETED, Entry, ExactScorer, Hnsw, Inner, LIVE};
+use crate::{IndexError, Scorer};
+
+impl Hnsw {
+    /// Inserts an already validated vector. The caller holds `write_gate`.
+    pub(super) fn insert_validated(
+        &self,
+        id: u64,
+        vector: &[f32],
+        scale: f32,
+    ) -> Result<(), IndexError> {
+        let (inner, slot) = self.reserve_slot()?;
+        let level = self.random_level();
+        // SAFETY: `slot` was just reserved by this thread and is not yet
+        // reachable from the graph, the entry point or the id map.
+        unsafe { inner.vectors.write(slot, vector, scale) };
+        inner.labels[slot as usize].store(id, Ordering::Release);
+        inner.graph.init_node(slot, level);
+
+        let mut scratch = self.take_scratch();
+        self.link(&inner, slot, level, &mut scratch);
+        self.return_scratch(scratch);
+
+        let mut ids = self.ids.lock();
+        inner.states[slot as usize].store(LIVE, Ordering::Release);
+        match ids.insert(id, slot) {
+            Some(old) => {
+                inner.states[old as usize].store(DELETED, Ordering::Release);
+                drop(ids);
+                self.pending_deletes.lock().push(old);
+            }
+            None => {
+                self.live.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects `node` (vector written, level initialised) into the graph.
+    fn link(&self, inner: &Inner, node: u32, level: usize, scratch: &mut Scratch) {
+        let query = inner.vector(node);
+        let scorer = ExactScorer {
+            inner,
+            query,
+            metric: self.metric,
+            kernels: self.kernels,
+        };
+
+        // A node above the current top layer becomes the new entry point;
+        // hold the entry lock for its whole insertion so no other node
+        // claims the top concurrently (rare: about log_M(n) times in all).
+        let mut entry_guard = None;
+        let mut entry = self.entry_point();
+        if entry.is_none_or(|e| level > e.level) {
+            entry_guard = Some(self.entry_lock.lock());
+            entry = self.entry_point();
+            match entry {
+                None => {
+                    self.set_entry_point(Some(Entry { node, level }));
+                    return;
+                }
+                Some(e) if level <= e.level => entry_guard = None,
+                Some(_) => {}
+            }
+        }
+        let Some(entry) = entry else { return };
+
+        let mut current = Candidate {
+            distance: scorer.distance(entry.node),
+            node: entry.node,
+        };
+        for l in (level + 1..=entry.level).rev() {
+            current = search::greedy(&inner.graph, &scorer, current, l);
+        }
+
+        let mut entry_points = vec![current];
+        let mut selected = Vec::with_capacity(self.params.m);
+        let mut selected_ids = Vec::with_capacity(self.params.m);
+        let accept = |n: u32| n != node && inner.is_live(n);
+        let pair = |a: u32, b: u32| self.pair_distance(inner, a, b);
+        for l in (0..=level.min(entry.level)).rev() {
+            scratch.visited.prepare(inner.capacity());
+            search::search_layer(
+                &inner.graph,
+                &scorer,
+                scratch,
+                &entry_points,
+                self.params.ef_construction,
+                l,
+                accept,
+            );
+            let mut found = std::mem::take(&mut scratch.sorted);
+            found.clear();
+            found.extend(scratch.nearest.drain());
+            found.sort_unstable();
+            if found.is_empty() {
+                // Nothing live reachable on this layer: keep descending from
+                // where we are.
+                scratch.sorted = found;
+                continue;
+            }
+            search::select_neighbours(&found, self.params.m, pair, &mut selected);
+            selected_ids.clear();
+            selected_ids.extend(selected.iter().map(|c| c.node));
+            {
+                let _lock = inner.graph.lock(node);
+                inner.graph.set_neighbours(node, l, &selected_ids);
+            }
+            for &neighbour in &selected_ids {
+                self.add_link(inner, neighbour, node, l, scratch);
+            }
+            entry_points.clear();
+            entry_points.extend_from_slice(&found);
+            scratch.sorted = found;
+        }
+
+        if entry_guard.is_some() {
+            self.set_entry_point(Some(Entry { node, level }));
+        }
+    }
+
+    /// Adds the link `from → to` on `level`, re-selecting `from`'s list with
+    /// the heuristic when it is full.
+    fn add_link(&self, inner: &Inner, from: u32, to: u32, level: usize, scratch: &mut Scratch) {
+        let graph = &inner.graph;
+        let max_degree = graph.max_degree(level);
+        let _lock = graph.lock(from);
+        graph.neighbours_into(from, level, &mut scratch.ids);
+        if scratch.ids.contains(&to) {
+            return;
+        }
+        if scratch.ids.len() < max_degree {
+            scratch.ids.push(to);
+            graph.set_neighbours(from, level, &scratch.ids);
+            return;
+        }
+        let base = inner.vector(from);
+        let distance = |n: u32| {
+            self.metric
+                .ranking_distance(self.kernels, base, inner.vector(n))
+        };
+        let mut candidates: Vec<Candidate> = scratch
+            .ids
+            .iter()
+            .chain(std::iter::once(&to))
+            .map(|&n| Candidate {
+                distance: distance(n),
+                node: n,
+            })
+            .collect();
+        candidates.sort_unstable();
+        let mut kept = Vec::with_capacity(max_degree);
+        search::select_neighbours(
+            &candidates,
+            max_degree,
+            |a, b| self.pair_distance(inner, a, b),
+            &mut kept,
+        );
+        scratch.ids.clear();
+        scratch.ids.extend(kept.iter().map(|c| c.node));
+        graph.set_neighbours(from, level, &scratch.ids);
+    }
+
+    /// Ranking distance between two stored vectors.
+    #[inline]
+    pub(super) fn pair_distance(&self, inner: &Inner, a: u32, b: u32) -> f32 {
+        self.metric
+            .ranking_distance(self.kernels, inner.vector(a), inner.vector(b))
+    }
+}

@@ -1,0 +1,621 @@
+//! The HNSW index: a concurrent, growable, deletable graph over vectors.
+//!
+//! [`Hnsw`] owns the vectors ([`crate::store`]), the links ([`graph`]), the
+//! map from external `u64` ids to internal slots, and the locks that let many
+//! searches run alongside inserts and deletes:
+//!
+//! * `inner` (read-write lock) guards the *shape* of the arrays. Searches,
+//!   inserts and deletes hold it shared; it is taken exclusively only to
+//!   grow the arrays and to reclaim the slots of repaired deletes — brief
+//!   operations that never run HNSW algorithms.
+//! * each node has its own lock for its neighbour lists ([`graph`]);
+//! * `write_gate` is held shared by every mutation and exclusively by
+//!   [`Hnsw::write_to`], so a snapshot is consistent while searches go on.
+//!
+//! Slot life cycle: `FREE → RESERVED` (vector written, links being built)
+//! `→ LIVE` (returned by searches) `→ DELETED` (never returned, still routes
+//! searches) `→ FREE` (after [`Hnsw::repair_deletes`] removed every link to
+//! it). Lock order: `write_gate`, then `inner`, then `ids`/node locks.
+
+mod delete;
+pub(crate) mod graph;
+mod insert;
+mod persist;
+pub(crate) mod search;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+
+use self::graph::Graph;
+use self::search::{Candidate, Scratch};
+use crate::distance::Kernels;
+use crate::store::VectorStore;
+use crate::{IndexError, Metric, Scorer};
+
+/// Construction and search parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    /// `M`: links per node on the upper layers, and the number of neighbours
+    /// a new node selects. Layer 0 allows `2·M`. Default 16.
+    pub m: usize,
+    /// `efConstruction`: beam width while inserting. Default 200.
+    pub ef_construction: usize,
+    /// Default beam width of searches (raised to `k` when smaller). Default 50.
+    pub ef_search: usize,
+    /// Seed of the level generator; the same seed and insertion order give
+    /// the same levels.
+    pub seed: u64,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            m: 16,
+            ef_construction: 200,
+            ef_search: 50,
+            seed: 0x5eed_1234_abcd_9876,
+        }
+    }
+}
+
+impl HnswParams {
+    /// Largest accepted `M` (keeps the layer-0 list within a few cache lines).
+    pub const MAX_M: usize = 128;
+    /// Largest accepted `ef` for construction or search.
+    pub const MAX_EF: usize = 1 << 16;
+
+    fn validate(&self) -> Result<(), IndexError> {
+        let invalid = |name, reason: String| Err(IndexError::InvalidParameter { name, reason });
+        if !(2..=Self::MAX_M).contains(&self.m) {
+            return invalid(
+                "m",
+                format!("must be between 2 and {}, got {}", Self::MAX_M, self.m),
+            );
+        }
+        if !(1..=Self::MAX_EF).contains(&self.ef_construction) {
+            return invalid(
+                "ef_construction",
+                format!("must be between 1 and {}", Self::MAX_EF),
+            );
+        }
+        if !(1..=Self::MAX_EF).contains(&self.ef_search) {
+            return invalid(
+                "ef_search",
+                format!("must be between 1 and {}", Self::MAX_EF),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One search hit: an external id and its reported distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    /// The vector's external id.
+    pub id: u64,
+    /// Distance under the index's metric (see [`Metric`]); smaller is nearer.
+    pub distance: f32,
+}
+
+const FREE: u8 = 0;
+const RESERVED: u8 = 1;
+const LIVE: u8 = 2;
+const DELETED: u8 = 3;
+
+const NO_ENTRY: u64 = u64::MAX;
+
+/// The arrays indexed by slot; replaced wholesale when the index grows.
+#[derive(Debug)]
+struct Inner {
+    vectors: VectorStore,
+    graph: Graph,
+    labels: Box<[AtomicU64]>,
+    states: Box<[AtomicU8]>,
+    /// Slots `0..used` have been handed out at least once.
+    used: AtomicU32,
+}
+
+impl Inner {
+    fn new(dim: usize, m: usize, capacity: usize) -> Self {
+        Inner {
+            vectors: VectorStore::new(dim, capacity),
+            graph: Graph::new(m, 2 * m, capacity),
+            labels: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            states: (0..capacity).map(|_| AtomicU8::new(FREE)).collect(),
+            used: AtomicU32::new(0),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.vectors.capacity()
+    }
+
+    fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire) as usize
+    }
+
+    #[inline]
+    fn state(&self, slot: u32) -> u8 {
+        self.states[slot as usize].load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn is_live(&self, slot: u32) -> bool {
+        self.state(slot) == LIVE
+    }
+
+    /// # Safety contract
+    /// Only called on slots reached through the graph, the entry point or
+    /// the id map, i.e. published slots (see [`crate::store`]).
+    #[inline]
+    fn vector(&self, slot: u32) -> &[f32] {
+        // SAFETY: published slots are never written until they are freed,
+        // which happens only under the exclusive lock.
+        unsafe { self.vectors.get(slot) }
+    }
+
+    fn grown(&mut self, capacity: usize) -> Inner {
+        let used = self.used();
+        let copy_u64 = |a: &[AtomicU64]| -> Box<[AtomicU64]> {
+            (0..capacity)
+                .map(|i| {
+                    AtomicU64::new(if i < used {
+                        a[i].load(Ordering::Relaxed)
+                    } else {
+                        0
+                    })
+                })
+                .collect()
+        };
+        Inner {
+            vectors: self.vectors.grown(capacity, used),
+            graph: self.graph.grown(capacity, used),
+            labels: copy_u64(&self.labels),
+            states: (0..capacity)
+                .map(|i| {
+                    AtomicU8::new(if i < used {
+                        self.states[i].load(Ordering::Relaxed)
+                    } else {
+                        FREE
+                    })
+                })
+                .collect(),
+            used: AtomicU32::new(used as u32),
+        }
+    }
+}
+
+/// The query-side scorer over full-precision vectors.
+struct ExactScorer<'a> {
+    inner: &'a Inner,
+    query: &'a [f32],
+    metric: Metric,
+    kernels: &'a Kernels,
+}
+
+impl Scorer for ExactScorer<'_> {
+    #[inline]
+    fn distance(&self, node: u32) -> f32 {
+        self.metric
+            .ranking_distance(self.kernels, self.query, self.inner.vector(node))
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        self.inner.vectors.prefetch(node);
+    }
+}
+
+/// A concurrent HNSW index over `f32` vectors with external `u64` ids.
+///
+/// All methods take `&self`: share it in an `Arc` and call from any thread.
+/// See the [crate docs](crate) for an example.
+#[derive(Debug)]
+pub struct Hnsw {
+    dim: usize,
+    metric: Metric,
+    params: HnswParams,
+    kernels: &'static Kernels,
+    /// `mL = 1/ln(M)`, the level-generation factor.
+    level_factor: f64,
+    inner: RwLock<Inner>,
+    write_gate: RwLock<()>,
+    ids: Mutex<HashMap<u64, u32>>,
+    free: Mutex<Vec<u32>>,
+    pending_deletes: Mutex<Vec<u32>>,
+    /// `(level << 32) | slot` of the entry point, or [`NO_ENTRY`].
+    entry: AtomicU64,
+    /// Held while the entry point may change.
+    entry_lock: Mutex<()>,
+    scratch: Mutex<Vec<Scratch>>,
+    live: AtomicUsize,
+    inserts: AtomicU64,
+}
+
+/// The entry point: the node where every search starts, on the top layer.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    node: u32,
+    level: usize,
+}
+
+impl Hnsw {
+    /// Creates an empty index for `dim`-dimensional vectors.
+    pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Result<Self, IndexError> {
+        Self::with_capacity(dim, metric, params, 0)
+    }
+
+    /// Creates an empty index with room for `capacity` vectors before it
+    /// has to grow (growing copies the arrays once per 1.5× of size).
+    pub fn with_capacity(
+        dim: usize,
+        metric: Metric,
+        params: HnswParams,
+        capacity: usize,
+    ) -> Result<Self, IndexError> {
+        params.validate()?;
+        if dim == 0 || dim > Self::MAX_DIM {
+            return Err(IndexError::InvalidParameter {
+                name: "dimension",
+                reason: format!("must be between 1 and {}, got {dim}", Self::MAX_DIM),
+            });
+        }
+        if capacity > Self::MAX_VECTORS {
+            return Err(IndexError::Full(Self::MAX_VECTORS));
+        }
+        Ok(Hnsw {
+            dim,
+            metric,
+            params,
+            kernels: Kernels::get(),
+            level_factor: 1.0 / (params.m as f64).ln(),
+            inner: RwLock::new(Inner::new(dim, params.m, capacity)),
+            write_gate: RwLock::new(()),
+            ids: Mutex::new(HashMap::with_capacity(capacity)),
+            free: Mutex::new(Vec::new()),
+            pending_deletes: Mutex::new(Vec::new()),
+            entry: AtomicU64::new(NO_ENTRY),
+            entry_lock: Mutex::new(()),
+            scratch: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            inserts: AtomicU64::new(0),
+        })
+    }
+
+    /// Largest accepted dimension.
+    pub const MAX_DIM: usize = 65_536;
+    /// Most vectors one index can hold (slots are `u32`).
+    pub const MAX_VECTORS: usize = u32::MAX as usize - 1;
+
+    /// The vectors' dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The distance metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The construction and search parameters.
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    /// Number of live (searchable) vectors.
+    pub fn len(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Whether the index holds no live vectors.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `id` is present.
+    pub fn contains(&self, id: u64) -> bool {
+        self.ids.lock().contains_key(&id)
+    }
+
+    /// The highest layer of the graph (0 when empty or flat).
+    pub fn max_level(&self) -> usize {
+        self.entry_point().map_or(0, |e| e.level)
+    }
+
+    /// The stored vector for `id` (normalised, under the cosine metric).
+    pub fn get(&self, id: u64) -> Option<Vec<f32>> {
+        let inner = self.inner.read();
+        let slot = *self.ids.lock().get(&id)?;
+        Some(inner.vector(slot).to_vec())
+    }
+
+    /// All live ids, in no particular order.
+    pub fn ids(&self) -> Vec<u64> {
+        self.ids.lock().keys().copied().collect()
+    }
+
+    /// Bytes held by the index's arrays (vectors, links, bookkeeping), an
+    /// estimate of its resident memory once its capacity is in use.
+    pub fn memory_bytes(&self) -> usize {
+        let inner = self.inner.read();
+        let cap = inner.capacity();
+        let m = self.params.m;
+        let upper: usize = (0..inner.used() as u32)
+            .map(|s| inner.graph.level(s) * (1 + m) * 4)
+            .sum();
+        cap * (self.dim * 4 + (1 + 2 * m) * 4 + 8 + 1 + 1 + 1 + 24) + upper + self.len() * 24
+    }
+
+    /// Checks a vector's shape and values; returns the factor to store it
+    /// with (`1/‖v‖` under cosine, else 1).
+    fn validate(&self, vector: &[f32]) -> Result<f32, IndexError> {
+        if vector.len() != self.dim {
+            return Err(IndexError::DimensionMismatch {
+                expected: self.dim,
+                got: vector.len(),
+            });
+        }
+        if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
+            return Err(IndexError::NonFinite { position });
+        }
+        if !self.metric.normalizes() {
+            return Ok(1.0);
+        }
+        let norm = (vector
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>())
+        .sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            return Err(IndexError::ZeroVector);
+        }
+        Ok((1.0 / norm) as f32)
+    }
+
+    /// Inserts `vector` under `id`, replacing any vector already stored
+    /// under that id (upsert). Under cosine the vector is normalised.
+    pub fn insert(&self, id: u64, vector: &[f32]) -> Result<(), IndexError> {
+        let scale = self.validate(vector)?;
+        let _gate = self.write_gate.read();
+        self.insert_validated(id, vector, scale)
+    }
+
+    /// Inserts a batch, linking it with up to `threads` threads. The whole
+    /// batch is validated first: on error nothing is inserted. Afterwards
+    /// every live node is checked to be reachable from the entry point (a
+    /// linear pass over the links, under the exclusive lock).
+    pub fn insert_batch(&self, batch: &[(u64, &[f32])], threads: usize) -> Result<(), IndexError> {
+        let mut scales = Vec::with_capacity(batch.len());
+        let mut seen = std::collections::HashSet::with_capacity(batch.len());
+        for &(id, vector) in batch {
+            scales.push(self.validate(vector)?);
+            if !seen.insert(id) {
+                return Err(IndexError::DuplicateId(id));
+            }
+        }
+        drop(seen);
+        let _gate = self.write_gate.read();
+        self.reserve(batch.len())?;
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<(), IndexError> {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(id, vector)) = batch.get(i) else {
+                    return Ok(());
+                };
+                self.insert_validated(id, vector, scales[i])?;
+            }
+        };
+        let threads = threads.clamp(1, batch.len().max(1));
+        if threads == 1 {
+            work()?;
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect::<Result<Vec<()>, _>>()
+            })?;
+        }
+        self.relink_unreachable(&self.inner.write());
+        Ok(())
+    }
+
+    /// Ensures room for `additional` more vectors without growing mid-batch.
+    pub fn reserve(&self, additional: usize) -> Result<(), IndexError> {
+        let needed = {
+            let inner = self.inner.read();
+            let free = self.free.lock().len();
+            inner.used() + additional.saturating_sub(free)
+        };
+        self.grow_to(needed)
+    }
+
+    fn grow_to(&self, needed: usize) -> Result<(), IndexError> {
+        if needed > Self::MAX_VECTORS {
+            return Err(IndexError::Full(Self::MAX_VECTORS));
+        }
+        let mut inner = self.inner.write();
+        if inner.capacity() >= needed {
+            return Ok(());
+        }
+        *inner = inner.grown(needed);
+        Ok(())
+    }
+
+    /// Reserves a slot, growing the arrays when all are taken.
+    fn reserve_slot(&self) -> Result<(RwLockReadGuard<'_, Inner>, u32), IndexError> {
+        loop {
+            let inner = self.inner.read();
+            if let Some(slot) = self.free.lock().pop() {
+                inner.states[slot as usize].store(RESERVED, Ordering::Release);
+                return Ok((inner, slot));
+            }
+            let used = inner.used.load(Ordering::Acquire);
+            if (used as usize) < inner.capacity() {
+                if inner
+                    .used
+                    .compare_exchange(used, used + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    inner.states[used as usize].store(RESERVED, Ordering::Release);
+                    return Ok((inner, used));
+                }
+                continue;
+            }
+            let capacity = inner.capacity();
+            drop(inner);
+            self.grow_to((capacity + capacity / 2).max(capacity + 1024))?;
+        }
+    }
+
+    /// Draws a level from the exponential distribution `⌊−ln(U)·mL⌋`.
+    fn random_level(&self) -> usize {
+        use rand::{Rng, SeedableRng};
+        let n = self.inserts.fetch_add(1, Ordering::Relaxed);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(
+            self.params.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        let u: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]
+        ((-u.ln() * self.level_factor) as usize).min(graph::MAX_LEVEL)
+    }
+
+    fn entry_point(&self) -> Option<Entry> {
+        let packed = self.entry.load(Ordering::Acquire);
+        (packed != NO_ENTRY).then(|| Entry {
+            node: packed as u32,
+            level: (packed >> 32) as usize,
+        })
+    }
+
+    fn set_entry_point(&self, entry: Option<Entry>) {
+        let packed = entry.map_or(NO_ENTRY, |e| ((e.level as u64) << 32) | u64::from(e.node));
+        self.entry.store(packed, Ordering::Release);
+    }
+
+    fn take_scratch(&self) -> Scratch {
+        self.scratch.lock().pop().unwrap_or_default()
+    }
+
+    fn return_scratch(&self, scratch: Scratch) {
+        self.scratch.lock().push(scratch);
+    }
+
+    /// The `k` nearest live vectors to `query`, nearest first, searching
+    /// with the index's default `ef_search`.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>, IndexError> {
+        self.search_with_ef(query, k, self.params.ef_search)
+    }
+
+    /// The `k` nearest live vectors to `query` with beam width `ef` (raised
+    /// to `k` when smaller). Ties are ordered by id.
+    pub fn search_with_ef(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+    ) -> Result<Vec<Neighbor>, IndexError> {
+        let scale = self.validate(query)?;
+        if ef > HnswParams::MAX_EF {
+            return Err(IndexError::InvalidParameter {
+                name: "ef",
+                reason: format!("must be at most {}", HnswParams::MAX_EF),
+            });
+        }
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let prepared: std::borrow::Cow<'_, [f32]> = if scale == 1.0 {
+            query.into()
+        } else {
+            query.iter().map(|x| x * scale).collect::<Vec<_>>().into()
+        };
+        let inner = self.inner.read();
+        let scorer = ExactScorer {
+            inner: &inner,
+            query: &prepared,
+            metric: self.metric,
+            kernels: self.kernels,
+        };
+        let hits = self.search_slots(&inner, &scorer, k, ef);
+        Ok(self.to_neighbors(&inner, hits, |d| self.metric.reported(d)))
+    }
+
+    /// Searches the graph with a caller-supplied [`Scorer`] — the seam for
+    /// quantised vector stores. The scorer is called with internal slots; its
+    /// distances are returned as they are, nearest first.
+    pub fn search_by<S: Scorer>(&self, scorer: &S, k: usize, ef: usize) -> Vec<Neighbor> {
+        let inner = self.inner.read();
+        let hits = self.search_slots(&inner, scorer, k, ef.min(HnswParams::MAX_EF));
+        self.to_neighbors(&inner, hits, |d| d)
+    }
+
+    fn to_neighbors(
+        &self,
+        inner: &Inner,
+        hits: Vec<Candidate>,
+        report: impl Fn(f32) -> f32,
+    ) -> Vec<Neighbor> {
+        let mut out: Vec<Neighbor> = hits
+            .into_iter()
+            .map(|c| Neighbor {
+                id: inner.labels[c.node as usize].load(Ordering::Acquire),
+                distance: report(c.distance),
+            })
+            .collect();
+        out.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// Greedy descent from the entry point, then a beam search on layer 0;
+    /// returns up to `k` live slots, nearest first.
+    fn search_slots<S: Scorer>(
+        &self,
+        inner: &Inner,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+    ) -> Vec<Candidate> {
+        let Some(entry) = self.entry_point() else {
+            return Vec::new();
+        };
+        if k == 0 {
+            return Vec::new();
+        }
+        let mut current = Candidate {
+            distance: scorer.distance(entry.node),
+            node: entry.node,
+        };
+        for level in (1..=entry.level).rev() {
+            current = search::greedy(&inner.graph, scorer, current, level);
+        }
+        let mut scratch = self.take_scratch();
+        scratch.visited.prepare(inner.capacity());
+        search::search_layer(
+            &inner.graph,
+            scorer,
+            &mut scratch,
+            &[current],
+            ef.max(k),
+            0,
+            |n| inner.is_live(n),
+        );
+        let mut hits = std::mem::take(&mut scratch.sorted);
+        hits.clear();
+        hits.extend(scratch.nearest.drain());
+        hits.sort_unstable();
+        hits.truncate(k);
+        let result = hits.clone();
+        scratch.sorted = hits;
+        self.return_scratch(scratch);
+        result
+    }
+}

@@ -1,0 +1,332 @@
+//! Serialisation of a whole index (vectors, graph, ids, parameters) so a
+//! restart loads it instead of rebuilding it.
+//!
+//! Format version 1, all integers and floats little-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `RUVHNSW\0` |
+//! | 4 | format version (1) |
+//! | 4 | dim |
+//! | 1 | metric (0 cosine, 1 euclidean, 2 dot, 3 manhattan), then 3 zero bytes |
+//! | 4 · 3 | m, ef_construction, ef_search |
+//! | 8 | seed |
+//! | 4 | used slots `U` |
+//! | 8 | entry point: `level << 32 | slot`, or `u64::MAX` when empty |
+//! | 8 | insert counter (continues the level sequence) |
+//! | 8 · U | external id per slot |
+//! | U | state per slot (0 free, 2 live, 3 deleted awaiting repair) |
+//! | U | level per slot |
+//! | 4 · U · dim | vectors, slot by slot |
+//! | 4 · U · (1 + 2m) | layer-0 lists: count then `2m` ids |
+//! | … | for each slot with level > 0, in slot order: `level × (1 + m)` words |
+//! | 4 | CRC-32 (IEEE) of every byte before it |
+//!
+//! Every section is a flat array, so loading is a sequence of bulk reads
+//! into the final arrays, not a parse. Loading checks the checksum and
+//! every structural invariant (ids in range, degree bounds, unique live ids)
+//! and rejects the bytes with [`IndexError::Corrupt`] rather than load a
+//! partial index.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
+
+use super::graph::MAX_LEVEL;
+use super::{DELETED, FREE, Hnsw, HnswParams, Inner, LIVE, NO_ENTRY};
+use crate::{IndexError, Metric};
+
+const MAGIC: [u8; 8] = *b"RUVHNSW\0";
+const VERSION: u32 = 1;
+
+fn metric_code(metric: Metric) -> u8 {
+    match metric {
+        Metric::Cosine => 0,
+        Metric::Euclidean => 1,
+        Metric::DotProduct => 2,
+        Metric::Manhattan => 3,
+    }
+}
+
+fn corrupt(msg: impl Into<String>) -> IndexError {
+    IndexError::Corrupt(msg.into())
+}
+
+/// A writer that checksums everything written through it.
+struct CrcWriter<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> CrcWriter<W> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
+        self.crc.update(bytes);
+        self.inner.write_all(bytes)?;
+        Ok(())
+    }
+
+    fn put_u32s(&mut self, words: impl Iterator<Item = u32>) -> Result<(), IndexError> {
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+        for w in words {
+            buf.extend_from_slice(&w.to_le_bytes());
+            if buf.len() >= 64 * 1024 {
+                self.put(&buf)?;
+                buf.clear();
+            }
+        }
+        self.put(&buf)
+    }
+}
+
+/// A reader that checksums everything read through it.
+struct CrcReader<R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> CrcReader<R> {
+    fn take(&mut self, out: &mut [u8]) -> Result<(), IndexError> {
+        self.inner.read_exact(out).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt("truncated index data"),
+            _ => IndexError::Io(e),
+        })?;
+        self.crc.update(out);
+        Ok(())
+    }
+
+    fn u8(&mut self) -> Result<u8, IndexError> {
+        let mut b = [0u8; 1];
+        self.take(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, IndexError> {
+        let mut b = [0u8; 4];
+        self.take(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn u64(&mut self) -> Result<u64, IndexError> {
+        let mut b = [0u8; 8];
+        self.take(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Reads `out.len()` little-endian plain-old-data values in bulk.
+    fn pod<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<(), IndexError> {
+        self.take(bytemuck::cast_slice_mut(out))?;
+        if cfg!(target_endian = "big") {
+            for v in out.iter_mut() {
+                bytemuck::bytes_of_mut(v).reverse();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bytes_le<T: bytemuck::Pod>(values: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        bytemuck::cast_slice(values).into()
+    } else {
+        let mut out = Vec::with_capacity(std::mem::size_of_val(values));
+        for v in values {
+            out.extend(bytemuck::bytes_of(v).iter().rev());
+        }
+        out.into()
+    }
+}
+
+impl Hnsw {
+    /// Writes the whole index to `w` in the format above. Searches continue
+    /// meanwhile; mutations wait until the snapshot is written.
+    pub fn write_to<W: Write>(&self, w: W) -> Result<(), IndexError> {
+        let _gate = self.write_gate.write();
+        let inner = self.inner.read();
+        let used = inner.used();
+        let mut out = CrcWriter {
+            inner: w,
+            crc: crc32fast::Hasher::new(),
+        };
+        out.put(&MAGIC)?;
+        out.put(&VERSION.to_le_bytes())?;
+        out.put(&(self.dim as u32).to_le_bytes())?;
+        out.put(&[metric_code(self.metric), 0, 0, 0])?;
+        for v in [
+            self.params.m,
+            self.params.ef_construction,
+            self.params.ef_search,
+        ] {
+            out.put(&(v as u32).to_le_bytes())?;
+        }
+        out.put(&self.params.seed.to_le_bytes())?;
+        out.put(&(used as u32).to_le_bytes())?;
+        out.put(&self.entry.load(Ordering::Acquire).to_le_bytes())?;
+        out.put(&self.inserts.load(Ordering::Relaxed).to_le_bytes())?;
+
+        let labels: Vec<u64> = inner.labels[..used]
+            .iter()
+            .map(|l| l.load(Ordering::Acquire))
+            .collect();
+        out.put(&bytes_le(&labels))?;
+        let states: Vec<u8> = inner.states[..used]
+            .iter()
+            .map(|s| s.load(Ordering::Acquire))
+            .collect();
+        out.put(&states)?;
+        let levels: Vec<u8> = (0..used as u32)
+            .map(|s| inner.graph.level(s) as u8)
+            .collect();
+        out.put(&levels)?;
+        // SAFETY: the write gate is held exclusively, so no slot is being
+        // written, and `used <= capacity`.
+        let vectors = unsafe { inner.vectors.prefix(used) };
+        out.put(&bytes_le(vectors))?;
+        out.put_u32s(inner.graph.layer0_words(used))?;
+        for slot in 0..used as u32 {
+            out.put_u32s(inner.graph.upper_words(slot))?;
+        }
+        let crc = out.crc.clone().finalize();
+        out.inner.write_all(&crc.to_le_bytes())?;
+        out.inner.flush()?;
+        Ok(())
+    }
+
+    /// Reads an index written by [`Hnsw::write_to`], verifying its checksum
+    /// and structure.
+    pub fn read_from<R: Read>(r: R) -> Result<Hnsw, IndexError> {
+        let mut input = CrcReader {
+            inner: r,
+            crc: crc32fast::Hasher::new(),
+        };
+        let mut magic = [0u8; 8];
+        input.take(&mut magic)?;
+        if magic != MAGIC {
+            return Err(corrupt("not a ruvector index (bad magic)"));
+        }
+        let version = input.u32()?;
+        if version != VERSION {
+            return Err(IndexError::UnsupportedVersion(version));
+        }
+        let dim = input.u32()? as usize;
+        let metric = match input.u8()? {
+            0 => Metric::Cosine,
+            1 => Metric::Euclidean,
+            2 => Metric::DotProduct,
+            3 => Metric::Manhattan,
+            other => return Err(corrupt(format!("unknown metric code {other}"))),
+        };
+        let mut pad = [0u8; 3];
+        input.take(&mut pad)?;
+        let m = input.u32()? as usize;
+        let ef_construction = input.u32()? as usize;
+        let ef_search = input.u32()? as usize;
+        let seed = input.u64()?;
+        let params = HnswParams {
+            m,
+            ef_construction,
+            ef_search,
+            seed,
+        };
+        let used = input.u32()? as usize;
+        let entry = input.u64()?;
+        let inserts = input.u64()?;
+        let index = Hnsw::with_capacity(dim, metric, params, 0)
+            .map_err(|e| corrupt(format!("header: {e}")))?;
+
+        let mut labels = vec![0u64; used];
+        input.pod(&mut labels)?;
+        let mut states = vec![0u8; used];
+        input.take(&mut states)?;
+        let mut levels = vec![0u8; used];
+        input.take(&mut levels)?;
+
+        let mut inner = Inner::new(dim, m, used);
+        input.pod(inner.vectors.prefix_mut(used))?;
+        let stride0 = 1 + 2 * m;
+        let mut layer0 = vec![0u32; used * stride0];
+        input.pod(&mut layer0)?;
+        let mut uppers: Vec<Vec<u32>> = Vec::new();
+        for &level in &levels {
+            let level = level as usize;
+            if level > MAX_LEVEL {
+                return Err(corrupt(format!(
+                    "level {level} above the maximum {MAX_LEVEL}"
+                )));
+            }
+            let mut words = vec![0u32; level * (1 + m)];
+            input.pod(&mut words)?;
+            uppers.push(words);
+        }
+        let expected = input.crc.clone().finalize();
+        let mut trailer = [0u8; 4];
+        input
+            .inner
+            .read_exact(&mut trailer)
+            .map_err(|_| corrupt("missing checksum"))?;
+        if u32::from_le_bytes(trailer) != expected {
+            return Err(corrupt("checksum mismatch"));
+        }
+
+        // Structural checks: everything a search could trip over.
+        let check_list = |words: &[u32], max: usize, what: &str| -> Result<(), IndexError> {
+            let count = words[0] as usize;
+            if count > max {
+                return Err(corrupt(format!(
+                    "{what}: {count} links exceed the bound {max}"
+                )));
+            }
+            if let Some(bad) = words[1..=count].iter().find(|&&n| n as usize >= used) {
+                return Err(corrupt(format!("{what}: link to slot {bad} of {used}")));
+            }
+            Ok(())
+        };
+        let mut ids = HashMap::with_capacity(used);
+        let mut free = Vec::new();
+        let mut pending = Vec::new();
+        let mut live = 0usize;
+        for slot in 0..used {
+            match states[slot] {
+                LIVE => {
+                    if ids.insert(labels[slot], slot as u32).is_some() {
+                        return Err(corrupt(format!("id {} stored twice", labels[slot])));
+                    }
+                    live += 1;
+                }
+                DELETED => pending.push(slot as u32),
+                FREE => free.push(slot as u32),
+                other => return Err(corrupt(format!("slot {slot} has state {other}"))),
+            }
+            let list0 = &layer0[slot * stride0..(slot + 1) * stride0];
+            check_list(list0, 2 * m, "layer 0")?;
+            for l in 0..levels[slot] as usize {
+                check_list(
+                    &uppers[slot][l * (1 + m)..(l + 1) * (1 + m)],
+                    m,
+                    "upper layer",
+                )?;
+            }
+            inner
+                .graph
+                .restore_node(slot as u32, levels[slot] as usize, list0, &uppers[slot]);
+            inner.labels[slot].store(labels[slot], Ordering::Relaxed);
+            inner.states[slot].store(states[slot], Ordering::Relaxed);
+        }
+        if entry != NO_ENTRY {
+            let (node, level) = ((entry as u32) as usize, (entry >> 32) as usize);
+            if node >= used || levels[node] as usize != level {
+                return Err(corrupt("entry point does not match its node"));
+            }
+        } else if live > 0 {
+            return Err(corrupt("live vectors but no entry point"));
+        }
+        inner.used.store(used as u32, Ordering::Release);
+        *index.inner.write() = inner;
+        *index.ids.lock() = ids;
+        *index.free.lock() = free;
+        *index.pending_deletes.lock() = pending;
+        index.entry.store(entry, Ordering::Release);
+        index.live.store(live, Ordering::Release);
+        index.inserts.store(inserts, Ordering::Relaxed);
+        Ok(index)
+    }
+}
