@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// Seed for levels and churn sampling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Snapshot file: load the index from it when it exists (skipping the
+    /// build), else build and save it there. Speeds up search-only runs.
+    #[arg(long)]
+    index_cache: Option<PathBuf>,
     /// Print one JSON object per ef instead of a table.
     #[arg(long)]
     json: bool,
@@ -124,25 +128,32 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let n = base.rows();
     let truth = ground_truth(args, &base, &queries)?;
 
-    let params = HnswParams {
-        m: args.m,
-        ef_construction: args.ef_construction,
-        ef_search: args.ef[0],
-        seed: args.seed,
+    let params =
+        HnswParams { m: args.m, ef_construction: args.ef_construction, ef_search: args.ef[0], seed: args.seed };
+    let (index, build_seconds) = match &args.index_cache {
+        Some(path) if path.exists() => {
+            let started = Instant::now();
+            let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+            let index = Hnsw::read_from(std::io::BufReader::with_capacity(1 << 20, file))?;
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!("loaded {} in {seconds:.2} s (build time not measured)", path.display());
+            (index, f64::NAN)
+        }
+        _ => {
+            let index = Hnsw::with_capacity(base.dim, args.metric, params, n)?;
+            let batch: Vec<(u64, &[f32])> = base.iter().enumerate().map(|(i, v)| (i as u64, v)).collect();
+            let started = Instant::now();
+            index.insert_batch(&batch, args.threads)?;
+            let build_seconds = started.elapsed().as_secs_f64();
+            eprintln!("built {n} vectors in {build_seconds:.2} s with {} threads", args.threads);
+            if let Some(path) = &args.index_cache {
+                let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                index.write_to(&mut out)?;
+            }
+            (index, build_seconds)
+        }
     };
-    let index = Hnsw::with_capacity(base.dim, args.metric, params, n)?;
-    let batch: Vec<(u64, &[f32])> = base
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u64, v))
-        .collect();
-    let started = Instant::now();
-    index.insert_batch(&batch, args.threads)?;
-    let build_seconds = started.elapsed().as_secs_f64();
-    eprintln!(
-        "built {n} vectors in {build_seconds:.2} s with {} threads",
-        args.threads
-    );
 
     let churn_seconds = churn(args, &index, &base)?;
     let index_mib = index.memory_bytes() as f64 / (1024.0 * 1024.0);
@@ -190,39 +201,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
 /// Ground truth as base row ids per query: from the file, or by brute force
 /// over the slice when `--limit` is given (or no file is).
-fn ground_truth(
-    args: &BenchArgs,
-    base: &Matrix<f32>,
-    queries: &Matrix<f32>,
-) -> anyhow::Result<Vec<Vec<u64>>> {
+fn ground_truth(args: &BenchArgs, base: &Matrix<f32>, queries: &Matrix<f32>) -> anyhow::Result<Vec<Vec<u64>>> {
     match (&args.groundtruth, args.limit) {
         (Some(path), None) => {
             let gt = read_ivecs(path, Some(queries.rows()))?;
             if gt.rows() < queries.rows() {
-                bail!(
-                    "{} has {} rows for {} queries",
-                    path.display(),
-                    gt.rows(),
-                    queries.rows()
-                );
+                bail!("{} has {} rows for {} queries", path.display(), gt.rows(), queries.rows());
             }
             gt.iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|&i| u64::try_from(i).context("negative id in ground truth"))
-                        .collect()
-                })
+                .map(|row| row.iter().map(|&i| u64::try_from(i).context("negative id in ground truth")).collect())
                 .collect()
         }
         _ => {
-            eprintln!(
-                "computing exact ground truth for {} queries by brute force",
-                queries.rows()
-            );
+            eprintln!("computing exact ground truth for {} queries by brute force", queries.rows());
             let metric = args.metric;
-            Ok(brute_force(base, queries, 10.max(args.k), |a, b| {
-                metric.distance(a, b)
-            }))
+            Ok(brute_force(base, queries, 10.max(args.k), |a, b| metric.distance(a, b)))
         }
     }
 }
@@ -241,10 +234,7 @@ fn churn(args: &BenchArgs, index: &Hnsw, base: &Matrix<f32>) -> anyhow::Result<f
     for &row in &rows {
         index.delete(row as u64);
     }
-    let again: Vec<(u64, &[f32])> = rows
-        .iter()
-        .map(|&r| ((r + n) as u64, base.row(r)))
-        .collect();
+    let again: Vec<(u64, &[f32])> = rows.iter().map(|&r| ((r + n) as u64, base.row(r))).collect();
     index.insert_batch(&again, args.threads)?;
     index.repair_deletes();
     let seconds = started.elapsed().as_secs_f64();
@@ -274,10 +264,7 @@ fn print_rows(rows: &[Row], json: bool) -> anyhow::Result<()> {
             first.index_mib
         );
     }
-    println!(
-        "{:>6} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "ef", "recall@10", "QPS", "p50 µs", "p99 µs", "peak MiB"
-    );
+    println!("{:>6} {:>10} {:>10} {:>10} {:>10} {:>12}", "ef", "recall@10", "QPS", "p50 µs", "p99 µs", "peak MiB");
     for r in rows {
         println!(
             "{:>6} {:>10.4} {:>10.0} {:>10.1} {:>10.1} {:>12.1}",

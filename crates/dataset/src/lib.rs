@@ -55,17 +55,9 @@ impl<T> Matrix<T> {
     }
 }
 
-fn read_records<T>(
-    path: &Path,
-    limit: Option<usize>,
-    decode: fn([u8; 4]) -> T,
-) -> Result<Matrix<T>, DatasetError> {
-    let io = |source| DatasetError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file =
-        std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?);
+fn read_records<T>(path: &Path, limit: Option<usize>, decode: fn([u8; 4]) -> T) -> Result<Matrix<T>, DatasetError> {
+    let io = |source| DatasetError::Io { path: path.to_owned(), source };
+    let mut file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?);
     let mut dim: Option<usize> = None;
     let mut data = Vec::new();
     let mut offset = 0u64;
@@ -78,10 +70,7 @@ fn read_records<T>(
             Err(e) => return Err(io(e)),
         }
         let d = i32::from_le_bytes(header);
-        let format = |reason: String| DatasetError::Format {
-            path: path.to_owned(),
-            reason,
-        };
+        let format = |reason: String| DatasetError::Format { path: path.to_owned(), reason };
         if d <= 0 {
             return Err(format(format!("record at byte {offset} has dimension {d}")));
         }
@@ -94,30 +83,20 @@ fn read_records<T>(
                 }
             }
             Some(expected) if expected != d => {
-                return Err(format(format!(
-                    "record at byte {offset} has dimension {d}, earlier ones {expected}"
-                )));
+                return Err(format(format!("record at byte {offset} has dimension {d}, earlier ones {expected}")));
             }
             Some(_) => {}
         }
         let mut body = vec![0u8; d * 4];
         file.read_exact(&mut body).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                format(format!("record at byte {offset} is truncated"))
-            }
+            std::io::ErrorKind::UnexpectedEof => format(format!("record at byte {offset} is truncated")),
             _ => io(e),
         })?;
-        data.extend(
-            body.chunks_exact(4)
-                .map(|c| decode([c[0], c[1], c[2], c[3]])),
-        );
+        data.extend(body.chunks_exact(4).map(|c| decode([c[0], c[1], c[2], c[3]])));
         offset += 4 + 4 * d as u64;
         rows += 1;
     }
-    Ok(Matrix {
-        dim: dim.unwrap_or(0),
-        data,
-    })
+    Ok(Matrix { dim: dim.unwrap_or(0), data })
 }
 
 /// Reads up to `limit` vectors (all when `None`) from an `.fvecs` file.
@@ -152,11 +131,8 @@ pub fn brute_force(
     queries
         .iter()
         .map(|q| {
-            let mut scored: Vec<(f32, u64)> = base
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (distance(q, v), i as u64))
-                .collect();
+            let mut scored: Vec<(f32, u64)> =
+                base.iter().enumerate().map(|(i, v)| (distance(q, v), i as u64)).collect();
             let k = k.min(scored.len());
             if k == 0 {
                 return Vec::new();
@@ -176,10 +152,7 @@ pub fn shared_minilm_dir() -> Option<PathBuf> {
         std::env::var_os("RUVECTOR_DATASET").map(PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pypi-minilm-100k")),
     ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("base.fvecs").is_file())
+    candidates.into_iter().flatten().find(|p| p.join("base.fvecs").is_file())
 }
 
 #[cfg(test)]
@@ -218,25 +191,14 @@ mod tests {
         let mut bytes = std::fs::read(&path).expect("read");
         bytes.truncate(6);
         std::fs::write(&path, bytes).expect("write");
-        assert!(
-            read_fvecs(&path, None)
-                .expect_err("truncated")
-                .to_string()
-                .contains("truncated")
-        );
+        assert!(read_fvecs(&path, None).expect_err("truncated").to_string().contains("truncated"));
     }
 
     #[test]
     fn recall_and_brute_force() {
         assert_eq!(recall_at_k(&[1, 2, 3], &[3, 2, 9], 3), 2.0 / 3.0);
-        let base = Matrix {
-            dim: 1,
-            data: vec![0.0, 10.0, 3.0, -1.0],
-        };
-        let queries = Matrix {
-            dim: 1,
-            data: vec![2.0],
-        };
+        let base = Matrix { dim: 1, data: vec![0.0, 10.0, 3.0, -1.0] };
+        let queries = Matrix { dim: 1, data: vec![2.0] };
         let nn = brute_force(&base, &queries, 2, |a, b| (a[0] - b[0]).abs());
         assert_eq!(nn, vec![vec![2, 0]]);
     }

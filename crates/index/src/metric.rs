@@ -31,12 +31,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in a stable order.
-    pub const ALL: [Metric; 4] = [
-        Metric::Cosine,
-        Metric::Euclidean,
-        Metric::DotProduct,
-        Metric::Manhattan,
-    ];
+    pub const ALL: [Metric; 4] = [Metric::Cosine, Metric::Euclidean, Metric::DotProduct, Metric::Manhattan];
 
     /// The canonical name (`cosine`, `euclidean`, `dotproduct`, `manhattan`).
     pub fn name(self) -> &'static str {
@@ -77,11 +72,7 @@ impl Metric {
         match self {
             Metric::Cosine => {
                 let norms = ((kernels.dot)(a, a) * (kernels.dot)(b, b)).sqrt();
-                if norms == 0.0 {
-                    1.0
-                } else {
-                    1.0 - (kernels.dot)(a, b) / norms
-                }
+                if norms == 0.0 { 1.0 } else { 1.0 - (kernels.dot)(a, b) / norms }
             }
             other => other.reported(other.ranking_distance(kernels, a, b)),
         }
@@ -96,9 +87,7 @@ impl fmt::Display for Metric {
 
 /// The error for a metric name that is not one of the known names or aliases.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown metric {0:?}: expected cosine, euclidean (l2), dotproduct (dot) or manhattan (l1)"
-)]
+#[error("unknown metric {0:?}: expected cosine, euclidean (l2), dotproduct (dot) or manhattan (l1)")]
 pub struct UnknownMetric(pub String);
 
 impl FromStr for Metric {

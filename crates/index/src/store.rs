@@ -82,9 +82,7 @@ impl VectorStore {
         debug_assert!((slot as usize) < self.capacity);
         // SAFETY: in bounds by the caller's contract; initialised because the
         // allocation is zeroed.
-        unsafe {
-            std::slice::from_raw_parts(self.ptr.as_ptr().add(slot as usize * self.dim), self.dim)
-        }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(slot as usize * self.dim), self.dim) }
     }
 
     /// Writes `vector × scale` into `slot`.
@@ -98,12 +96,7 @@ impl VectorStore {
         debug_assert!((slot as usize) < self.capacity && vector.len() == self.dim);
         // SAFETY: by the caller's contract the destination is in bounds and
         // exclusively ours.
-        let dest = unsafe {
-            std::slice::from_raw_parts_mut(
-                self.ptr.as_ptr().add(slot as usize * self.dim),
-                self.dim,
-            )
-        };
+        let dest = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(slot as usize * self.dim), self.dim) };
         for (d, &x) in dest.iter_mut().zip(vector) {
             *d = x * scale;
         }
@@ -134,11 +127,7 @@ impl VectorStore {
         {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
             let bytes = self.dim * size_of::<f32>();
-            let base = self
-                .ptr
-                .as_ptr()
-                .wrapping_add(slot as usize * self.dim)
-                .cast::<i8>();
+            let base = self.ptr.as_ptr().wrapping_add(slot as usize * self.dim).cast::<i8>();
             let mut offset = 0;
             // The first lines matter most; the hardware streamer follows.
             while offset < bytes.min(PREFETCH_BYTES) {

@@ -41,12 +41,8 @@ pub struct Kernels {
 
 impl Kernels {
     /// The portable reference kernels.
-    pub const SCALAR: Kernels = Kernels {
-        isa: Isa::Scalar,
-        dot: scalar::dot,
-        l2_squared: scalar::l2_squared,
-        l1: scalar::l1,
-    };
+    pub const SCALAR: Kernels =
+        Kernels { isa: Isa::Scalar, dot: scalar::dot, l2_squared: scalar::l2_squared, l1: scalar::l1 };
 
     /// The fastest kernels this CPU supports, detected on first use.
     pub fn get() -> &'static Kernels {
@@ -152,10 +148,7 @@ mod tests {
 
     fn pair() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
         (1usize..=2048).prop_flat_map(|n| {
-            (
-                proptest::collection::vec(-100.0f32..100.0, n),
-                proptest::collection::vec(-100.0f32..100.0, n),
-            )
+            (proptest::collection::vec(-100.0f32..100.0, n), proptest::collection::vec(-100.0f32..100.0, n))
         })
     }
 
@@ -187,12 +180,7 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|i| (i % 5) as f32 - 2.0).collect();
             for k in Kernels::available() {
                 assert_eq!((k.dot)(&a, &b), scalar::dot(&a, &b), "{:?} n={n}", k.isa);
-                assert_eq!(
-                    (k.l2_squared)(&a, &b),
-                    scalar::l2_squared(&a, &b),
-                    "{:?} n={n}",
-                    k.isa
-                );
+                assert_eq!((k.l2_squared)(&a, &b), scalar::l2_squared(&a, &b), "{:?} n={n}", k.isa);
                 assert_eq!((k.l1)(&a, &b), scalar::l1(&a, &b), "{:?} n={n}", k.isa);
             }
         }

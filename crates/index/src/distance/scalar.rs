@@ -12,10 +12,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; LANES];
     let chunks = a.len() / LANES * LANES;
-    for (ca, cb) in a[..chunks]
-        .chunks_exact(LANES)
-        .zip(b[..chunks].chunks_exact(LANES))
-    {
+    for (ca, cb) in a[..chunks].chunks_exact(LANES).zip(b[..chunks].chunks_exact(LANES)) {
         for lane in 0..LANES {
             acc[lane] += ca[lane] * cb[lane];
         }
@@ -32,10 +29,7 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; LANES];
     let chunks = a.len() / LANES * LANES;
-    for (ca, cb) in a[..chunks]
-        .chunks_exact(LANES)
-        .zip(b[..chunks].chunks_exact(LANES))
-    {
+    for (ca, cb) in a[..chunks].chunks_exact(LANES).zip(b[..chunks].chunks_exact(LANES)) {
         for lane in 0..LANES {
             let d = ca[lane] - cb[lane];
             acc[lane] += d * d;
@@ -54,10 +48,7 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; LANES];
     let chunks = a.len() / LANES * LANES;
-    for (ca, cb) in a[..chunks]
-        .chunks_exact(LANES)
-        .zip(b[..chunks].chunks_exact(LANES))
-    {
+    for (ca, cb) in a[..chunks].chunks_exact(LANES).zip(b[..chunks].chunks_exact(LANES)) {
         for lane in 0..LANES {
             acc[lane] += (ca[lane] - cb[lane]).abs();
         }

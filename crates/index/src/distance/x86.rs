@@ -67,12 +67,7 @@ macro_rules! avx2_kernel {
     };
 }
 
-avx2_kernel!(
-    dot_avx2,
-    "Inner product with AVX2+FMA.",
-    |acc, x, y| _mm256_fmadd_ps(x, y, acc),
-    |x, y| x * y
-);
+avx2_kernel!(dot_avx2, "Inner product with AVX2+FMA.", |acc, x, y| _mm256_fmadd_ps(x, y, acc), |x, y| x * y);
 
 avx2_kernel!(
     l2_squared_avx2,
@@ -141,18 +136,12 @@ macro_rules! avx512_kernel {
     };
 }
 
-avx512_kernel!(dot_avx512, "Inner product with AVX-512F.", |acc, x, y| {
-    _mm512_fmadd_ps(x, y, acc)
-});
+avx512_kernel!(dot_avx512, "Inner product with AVX-512F.", |acc, x, y| _mm512_fmadd_ps(x, y, acc));
 
-avx512_kernel!(
-    l2_squared_avx512,
-    "Squared L2 distance with AVX-512F.",
-    |acc, x, y| {
-        let d = _mm512_sub_ps(x, y);
-        _mm512_fmadd_ps(d, d, acc)
-    }
-);
+avx512_kernel!(l2_squared_avx512, "Squared L2 distance with AVX-512F.", |acc, x, y| {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_fmadd_ps(d, d, acc)
+});
 
 avx512_kernel!(l1_avx512, "L1 distance with AVX-512F.", |acc, x, y| {
     _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))

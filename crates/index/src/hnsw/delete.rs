@@ -96,9 +96,7 @@ impl Hnsw {
     /// Step 1 of the module docs, spread over the available cores.
     fn reconnect_in_neighbours(&self, inner: &Inner, is_deleted: &[bool]) {
         let used = is_deleted.len();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         const CHUNK: usize = 1024;
         let next = AtomicUsize::new(0);
         let work = || {
@@ -131,14 +129,7 @@ impl Hnsw {
     }
 
     /// Rebuilds `p`'s list on `level` if it links to a deleted node.
-    fn reconnect(
-        &self,
-        inner: &Inner,
-        p: u32,
-        level: usize,
-        is_deleted: &[bool],
-        scratch: &mut Scratch,
-    ) {
+    fn reconnect(&self, inner: &Inner, p: u32, level: usize, is_deleted: &[bool], scratch: &mut Scratch) {
         let dead = |n: u32| is_deleted.get(n as usize).copied().unwrap_or(false);
         let graph = &inner.graph;
         let _lock = graph.lock(p);
@@ -154,12 +145,7 @@ impl Hnsw {
                 continue;
             }
             graph.neighbours_into(n, level, &mut second_hand);
-            pool.extend(
-                second_hand
-                    .iter()
-                    .copied()
-                    .filter(|&x| x != p && !dead(x) && inner.state(x) == LIVE),
-            );
+            pool.extend(second_hand.iter().copied().filter(|&x| x != p && !dead(x) && inner.state(x) == LIVE));
         }
         pool.sort_unstable();
         pool.dedup();
@@ -167,9 +153,7 @@ impl Hnsw {
         let mut candidates: Vec<Candidate> = pool
             .iter()
             .map(|&n| Candidate {
-                distance: self
-                    .metric
-                    .ranking_distance(self.kernels, base, inner.vector(n)),
+                distance: self.metric.ranking_distance(self.kernels, base, inner.vector(n)),
                 node: n,
             })
             .collect();
@@ -192,19 +176,12 @@ impl Hnsw {
         let Some(entry) = self.entry_point() else {
             return;
         };
-        if !is_deleted
-            .get(entry.node as usize)
-            .copied()
-            .unwrap_or(false)
-        {
+        if !is_deleted.get(entry.node as usize).copied().unwrap_or(false) {
             return;
         }
         let replacement = (0..inner.used() as u32)
             .filter(|&s| inner.state(s) == LIVE)
-            .map(|s| Entry {
-                node: s,
-                level: inner.graph.level(s),
-            })
+            .map(|s| Entry { node: s, level: inner.graph.level(s) })
             .max_by_key(|e| (e.level, std::cmp::Reverse(e.node)));
         self.set_entry_point(replacement);
     }
@@ -255,16 +232,8 @@ impl Hnsw {
             // The nearest reachable nodes to u, by a beam search that only
             // accepts reachable nodes.
             let query = inner.vector(u);
-            let scorer = super::ExactScorer {
-                inner,
-                query,
-                metric: self.metric,
-                kernels: self.kernels,
-            };
-            let start = Candidate {
-                distance: scorer.distance(entry.node),
-                node: entry.node,
-            };
+            let scorer = super::ExactScorer { inner, query, metric: self.metric, kernels: self.kernels };
+            let start = Candidate { distance: scorer.distance(entry.node), node: entry.node };
             scratch.visited.prepare(inner.capacity());
             search::search_layer(graph, &scorer, &mut scratch, &[start], 32, 0, |n| {
                 reachable[n as usize] && inner.state(n) == LIVE
@@ -283,16 +252,8 @@ impl Hnsw {
                         .enumerate()
                         .filter(|&(_, &x)| in_degree[x as usize] > 1)
                         .max_by(|a, b| {
-                            let da = self.metric.ranking_distance(
-                                self.kernels,
-                                base,
-                                inner.vector(*a.1),
-                            );
-                            let db = self.metric.ranking_distance(
-                                self.kernels,
-                                base,
-                                inner.vector(*b.1),
-                            );
+                            let da = self.metric.ranking_distance(self.kernels, base, inner.vector(*a.1));
+                            let db = self.metric.ranking_distance(self.kernels, base, inner.vector(*b.1));
                             da.total_cmp(&db)
                         })
                         .map(|(i, _)| i);

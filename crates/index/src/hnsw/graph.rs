@@ -71,11 +71,7 @@ impl Graph {
             layer0: atomics(
                 capacity * stride,
                 |i| {
-                    if i < used * stride {
-                        load(&self.layer0[i])
-                    } else {
-                        0
-                    }
+                    if i < used * stride { load(&self.layer0[i]) } else { 0 }
                 },
                 AtomicU32::new,
             ),
@@ -83,11 +79,7 @@ impl Graph {
             levels: atomics(
                 capacity,
                 |i| {
-                    if i < used {
-                        self.levels[i].load(Ordering::Relaxed)
-                    } else {
-                        0
-                    }
+                    if i < used { self.levels[i].load(Ordering::Relaxed) } else { 0 }
                 },
                 AtomicU8::new,
             ),
@@ -131,9 +123,7 @@ impl Graph {
         } else {
             let stride = 1 + self.m;
             match self.upper[node as usize].get() {
-                Some(words) if words.len() >= level * stride => {
-                    &words[(level - 1) * stride..level * stride]
-                }
+                Some(words) if words.len() >= level * stride => &words[(level - 1) * stride..level * stride],
                 // A node seen above its level (possible only while a slot is
                 // being initialised) has no links there.
                 _ => &[],
@@ -181,11 +171,7 @@ impl Graph {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let p = self
-                .layer0
-                .as_ptr()
-                .wrapping_add(node as usize * (1 + self.m0))
-                .cast::<i8>();
+            let p = self.layer0.as_ptr().wrapping_add(node as usize * (1 + self.m0)).cast::<i8>();
             // SAFETY: prefetch is a hint and never faults.
             unsafe {
                 _mm_prefetch::<_MM_HINT_T0>(p);
@@ -202,19 +188,12 @@ impl Graph {
 
     /// Raw layer-0 words of the first `used` slots (for serialisation).
     pub(crate) fn layer0_words(&self, used: usize) -> impl Iterator<Item = u32> + '_ {
-        self.layer0[..used * (1 + self.m0)]
-            .iter()
-            .map(|w| w.load(Ordering::Acquire))
+        self.layer0[..used * (1 + self.m0)].iter().map(|w| w.load(Ordering::Acquire))
     }
 
     /// Raw upper-layer words of `node` (empty for level-0 nodes).
     pub(crate) fn upper_words(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
-        self.upper[node as usize]
-            .get()
-            .map(|w| &w[..])
-            .unwrap_or(&[])
-            .iter()
-            .map(|w| w.load(Ordering::Acquire))
+        self.upper[node as usize].get().map(|w| &w[..]).unwrap_or(&[]).iter().map(|w| w.load(Ordering::Acquire))
     }
 
     /// Restores a node's raw words (deserialisation; exclusive access).

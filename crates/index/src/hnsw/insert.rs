@@ -12,12 +12,7 @@ use crate::{IndexError, Scorer};
 
 impl Hnsw {
     /// Inserts an already validated vector. The caller holds `write_gate`.
-    pub(super) fn insert_validated(
-        &self,
-        id: u64,
-        vector: &[f32],
-        scale: f32,
-    ) -> Result<(), IndexError> {
+    pub(super) fn insert_validated(&self, id: u64, vector: &[f32], scale: f32) -> Result<(), IndexError> {
         let (inner, slot) = self.reserve_slot()?;
         let level = self.random_level();
         // SAFETY: `slot` was just reserved by this thread and is not yet
@@ -48,12 +43,7 @@ impl Hnsw {
     /// Connects `node` (vector written, level initialised) into the graph.
     fn link(&self, inner: &Inner, node: u32, level: usize, scratch: &mut Scratch) {
         let query = inner.vector(node);
-        let scorer = ExactScorer {
-            inner,
-            query,
-            metric: self.metric,
-            kernels: self.kernels,
-        };
+        let scorer = ExactScorer { inner, query, metric: self.metric, kernels: self.kernels };
 
         // A node above the current top layer becomes the new entry point;
         // hold the entry lock for its whole insertion so no other node
@@ -74,10 +64,7 @@ impl Hnsw {
         }
         let Some(entry) = entry else { return };
 
-        let mut current = Candidate {
-            distance: scorer.distance(entry.node),
-            node: entry.node,
-        };
+        let mut current = Candidate { distance: scorer.distance(entry.node), node: entry.node };
         for l in (level + 1..=entry.level).rev() {
             current = search::greedy(&inner.graph, &scorer, current, l);
         }
@@ -89,15 +76,7 @@ impl Hnsw {
         let pair = |a: u32, b: u32| self.pair_distance(inner, a, b);
         for l in (0..=level.min(entry.level)).rev() {
             scratch.visited.prepare(inner.capacity());
-            search::search_layer(
-                &inner.graph,
-                &scorer,
-                scratch,
-                &entry_points,
-                self.params.ef_construction,
-                l,
-                accept,
-            );
+            search::search_layer(&inner.graph, &scorer, scratch, &entry_points, self.params.ef_construction, l, accept);
             let mut found = std::mem::take(&mut scratch.sorted);
             found.clear();
             found.extend(scratch.nearest.drain());
@@ -144,27 +123,16 @@ impl Hnsw {
             return;
         }
         let base = inner.vector(from);
-        let distance = |n: u32| {
-            self.metric
-                .ranking_distance(self.kernels, base, inner.vector(n))
-        };
+        let distance = |n: u32| self.metric.ranking_distance(self.kernels, base, inner.vector(n));
         let mut candidates: Vec<Candidate> = scratch
             .ids
             .iter()
             .chain(std::iter::once(&to))
-            .map(|&n| Candidate {
-                distance: distance(n),
-                node: n,
-            })
+            .map(|&n| Candidate { distance: distance(n), node: n })
             .collect();
         candidates.sort_unstable();
         let mut kept = Vec::with_capacity(max_degree);
-        search::select_neighbours(
-            &candidates,
-            max_degree,
-            |a, b| self.pair_distance(inner, a, b),
-            &mut kept,
-        );
+        search::select_neighbours(&candidates, max_degree, |a, b| self.pair_distance(inner, a, b), &mut kept);
         scratch.ids.clear();
         scratch.ids.extend(kept.iter().map(|c| c.node));
         graph.set_neighbours(from, level, &scratch.ids);
@@ -173,7 +141,6 @@ impl Hnsw {
     /// Ranking distance between two stored vectors.
     #[inline]
     pub(super) fn pair_distance(&self, inner: &Inner, a: u32, b: u32) -> f32 {
-        self.metric
-            .ranking_distance(self.kernels, inner.vector(a), inner.vector(b))
+        self.metric.ranking_distance(self.kernels, inner.vector(a), inner.vector(b))
     }
 }

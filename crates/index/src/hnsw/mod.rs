@@ -53,12 +53,7 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        HnswParams {
-            m: 16,
-            ef_construction: 200,
-            ef_search: 50,
-            seed: 0x5eed_1234_abcd_9876,
-        }
+        HnswParams { m: 16, ef_construction: 200, ef_search: 50, seed: 0x5eed_1234_abcd_9876 }
     }
 }
 
@@ -71,22 +66,13 @@ impl HnswParams {
     fn validate(&self) -> Result<(), IndexError> {
         let invalid = |name, reason: String| Err(IndexError::InvalidParameter { name, reason });
         if !(2..=Self::MAX_M).contains(&self.m) {
-            return invalid(
-                "m",
-                format!("must be between 2 and {}, got {}", Self::MAX_M, self.m),
-            );
+            return invalid("m", format!("must be between 2 and {}, got {}", Self::MAX_M, self.m));
         }
         if !(1..=Self::MAX_EF).contains(&self.ef_construction) {
-            return invalid(
-                "ef_construction",
-                format!("must be between 1 and {}", Self::MAX_EF),
-            );
+            return invalid("ef_construction", format!("must be between 1 and {}", Self::MAX_EF));
         }
         if !(1..=Self::MAX_EF).contains(&self.ef_search) {
-            return invalid(
-                "ef_search",
-                format!("must be between 1 and {}", Self::MAX_EF),
-            );
+            return invalid("ef_search", format!("must be between 1 and {}", Self::MAX_EF));
         }
         Ok(())
     }
@@ -161,28 +147,14 @@ impl Inner {
     fn grown(&mut self, capacity: usize) -> Inner {
         let used = self.used();
         let copy_u64 = |a: &[AtomicU64]| -> Box<[AtomicU64]> {
-            (0..capacity)
-                .map(|i| {
-                    AtomicU64::new(if i < used {
-                        a[i].load(Ordering::Relaxed)
-                    } else {
-                        0
-                    })
-                })
-                .collect()
+            (0..capacity).map(|i| AtomicU64::new(if i < used { a[i].load(Ordering::Relaxed) } else { 0 })).collect()
         };
         Inner {
             vectors: self.vectors.grown(capacity, used),
             graph: self.graph.grown(capacity, used),
             labels: copy_u64(&self.labels),
             states: (0..capacity)
-                .map(|i| {
-                    AtomicU8::new(if i < used {
-                        self.states[i].load(Ordering::Relaxed)
-                    } else {
-                        FREE
-                    })
-                })
+                .map(|i| AtomicU8::new(if i < used { self.states[i].load(Ordering::Relaxed) } else { FREE }))
                 .collect(),
             used: AtomicU32::new(used as u32),
         }
@@ -200,8 +172,7 @@ struct ExactScorer<'a> {
 impl Scorer for ExactScorer<'_> {
     #[inline]
     fn distance(&self, node: u32) -> f32 {
-        self.metric
-            .ranking_distance(self.kernels, self.query, self.inner.vector(node))
+        self.metric.ranking_distance(self.kernels, self.query, self.inner.vector(node))
     }
 
     #[inline]
@@ -251,12 +222,7 @@ impl Hnsw {
 
     /// Creates an empty index with room for `capacity` vectors before it
     /// has to grow (growing copies the arrays once per 1.5× of size).
-    pub fn with_capacity(
-        dim: usize,
-        metric: Metric,
-        params: HnswParams,
-        capacity: usize,
-    ) -> Result<Self, IndexError> {
+    pub fn with_capacity(dim: usize, metric: Metric, params: HnswParams, capacity: usize) -> Result<Self, IndexError> {
         params.validate()?;
         if dim == 0 || dim > Self::MAX_DIM {
             return Err(IndexError::InvalidParameter {
@@ -344,9 +310,7 @@ impl Hnsw {
         let inner = self.inner.read();
         let cap = inner.capacity();
         let m = self.params.m;
-        let upper: usize = (0..inner.used() as u32)
-            .map(|s| inner.graph.level(s) * (1 + m) * 4)
-            .sum();
+        let upper: usize = (0..inner.used() as u32).map(|s| inner.graph.level(s) * (1 + m) * 4).sum();
         cap * (self.dim * 4 + (1 + 2 * m) * 4 + 8 + 1 + 1 + 1 + 24) + upper + self.len() * 24
     }
 
@@ -354,10 +318,7 @@ impl Hnsw {
     /// with (`1/‖v‖` under cosine, else 1).
     fn validate(&self, vector: &[f32]) -> Result<f32, IndexError> {
         if vector.len() != self.dim {
-            return Err(IndexError::DimensionMismatch {
-                expected: self.dim,
-                got: vector.len(),
-            });
+            return Err(IndexError::DimensionMismatch { expected: self.dim, got: vector.len() });
         }
         if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
             return Err(IndexError::NonFinite { position });
@@ -365,11 +326,7 @@ impl Hnsw {
         if !self.metric.normalizes() {
             return Ok(1.0);
         }
-        let norm = (vector
-            .iter()
-            .map(|&x| f64::from(x) * f64::from(x))
-            .sum::<f64>())
-        .sqrt();
+        let norm = (vector.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>()).sqrt();
         if norm == 0.0 || !norm.is_finite() {
             return Err(IndexError::ZeroVector);
         }
@@ -418,10 +375,7 @@ impl Hnsw {
                 let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
                 handles
                     .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
+                    .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
                     .collect::<Result<Vec<()>, _>>()
             })?;
         }
@@ -461,11 +415,7 @@ impl Hnsw {
             }
             let used = inner.used.load(Ordering::Acquire);
             if (used as usize) < inner.capacity() {
-                if inner
-                    .used
-                    .compare_exchange(used, used + 1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
+                if inner.used.compare_exchange(used, used + 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                     inner.states[used as usize].store(RESERVED, Ordering::Release);
                     return Ok((inner, used));
                 }
@@ -481,19 +431,14 @@ impl Hnsw {
     fn random_level(&self) -> usize {
         use rand::{Rng, SeedableRng};
         let n = self.inserts.fetch_add(1, Ordering::Relaxed);
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(
-            self.params.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        );
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(self.params.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let u: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]
         ((-u.ln() * self.level_factor) as usize).min(graph::MAX_LEVEL)
     }
 
     fn entry_point(&self) -> Option<Entry> {
         let packed = self.entry.load(Ordering::Acquire);
-        (packed != NO_ENTRY).then(|| Entry {
-            node: packed as u32,
-            level: (packed >> 32) as usize,
-        })
+        (packed != NO_ENTRY).then(|| Entry { node: packed as u32, level: (packed >> 32) as usize })
     }
 
     fn set_entry_point(&self, entry: Option<Entry>) {
@@ -517,12 +462,7 @@ impl Hnsw {
 
     /// The `k` nearest live vectors to `query` with beam width `ef` (raised
     /// to `k` when smaller). Ties are ordered by id.
-    pub fn search_with_ef(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-    ) -> Result<Vec<Neighbor>, IndexError> {
+    pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, IndexError> {
         let scale = self.validate(query)?;
         if ef > HnswParams::MAX_EF {
             return Err(IndexError::InvalidParameter {
@@ -533,18 +473,10 @@ impl Hnsw {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let prepared: std::borrow::Cow<'_, [f32]> = if scale == 1.0 {
-            query.into()
-        } else {
-            query.iter().map(|x| x * scale).collect::<Vec<_>>().into()
-        };
+        let prepared: std::borrow::Cow<'_, [f32]> =
+            if scale == 1.0 { query.into() } else { query.iter().map(|x| x * scale).collect::<Vec<_>>().into() };
         let inner = self.inner.read();
-        let scorer = ExactScorer {
-            inner: &inner,
-            query: &prepared,
-            metric: self.metric,
-            kernels: self.kernels,
-        };
+        let scorer = ExactScorer { inner: &inner, query: &prepared, metric: self.metric, kernels: self.kernels };
         let hits = self.search_slots(&inner, &scorer, k, ef);
         Ok(self.to_neighbors(&inner, hits, |d| self.metric.reported(d)))
     }
@@ -558,12 +490,7 @@ impl Hnsw {
         self.to_neighbors(&inner, hits, |d| d)
     }
 
-    fn to_neighbors(
-        &self,
-        inner: &Inner,
-        hits: Vec<Candidate>,
-        report: impl Fn(f32) -> f32,
-    ) -> Vec<Neighbor> {
+    fn to_neighbors(&self, inner: &Inner, hits: Vec<Candidate>, report: impl Fn(f32) -> f32) -> Vec<Neighbor> {
         let mut out: Vec<Neighbor> = hits
             .into_iter()
             .map(|c| Neighbor {
@@ -577,37 +504,20 @@ impl Hnsw {
 
     /// Greedy descent from the entry point, then a beam search on layer 0;
     /// returns up to `k` live slots, nearest first.
-    fn search_slots<S: Scorer>(
-        &self,
-        inner: &Inner,
-        scorer: &S,
-        k: usize,
-        ef: usize,
-    ) -> Vec<Candidate> {
+    fn search_slots<S: Scorer>(&self, inner: &Inner, scorer: &S, k: usize, ef: usize) -> Vec<Candidate> {
         let Some(entry) = self.entry_point() else {
             return Vec::new();
         };
         if k == 0 {
             return Vec::new();
         }
-        let mut current = Candidate {
-            distance: scorer.distance(entry.node),
-            node: entry.node,
-        };
+        let mut current = Candidate { distance: scorer.distance(entry.node), node: entry.node };
         for level in (1..=entry.level).rev() {
             current = search::greedy(&inner.graph, scorer, current, level);
         }
         let mut scratch = self.take_scratch();
         scratch.visited.prepare(inner.capacity());
-        search::search_layer(
-            &inner.graph,
-            scorer,
-            &mut scratch,
-            &[current],
-            ef.max(k),
-            0,
-            |n| inner.is_live(n),
-        );
+        search::search_layer(&inner.graph, scorer, &mut scratch, &[current], ef.max(k), 0, |n| inner.is_live(n));
         let mut hits = std::mem::take(&mut scratch.sorted);
         hits.clear();
         hits.extend(scratch.nearest.drain());

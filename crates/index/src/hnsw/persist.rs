@@ -143,19 +143,12 @@ impl Hnsw {
         let _gate = self.write_gate.write();
         let inner = self.inner.read();
         let used = inner.used();
-        let mut out = CrcWriter {
-            inner: w,
-            crc: crc32fast::Hasher::new(),
-        };
+        let mut out = CrcWriter { inner: w, crc: crc32fast::Hasher::new() };
         out.put(&MAGIC)?;
         out.put(&VERSION.to_le_bytes())?;
         out.put(&(self.dim as u32).to_le_bytes())?;
         out.put(&[metric_code(self.metric), 0, 0, 0])?;
-        for v in [
-            self.params.m,
-            self.params.ef_construction,
-            self.params.ef_search,
-        ] {
+        for v in [self.params.m, self.params.ef_construction, self.params.ef_search] {
             out.put(&(v as u32).to_le_bytes())?;
         }
         out.put(&self.params.seed.to_le_bytes())?;
@@ -163,19 +156,11 @@ impl Hnsw {
         out.put(&self.entry.load(Ordering::Acquire).to_le_bytes())?;
         out.put(&self.inserts.load(Ordering::Relaxed).to_le_bytes())?;
 
-        let labels: Vec<u64> = inner.labels[..used]
-            .iter()
-            .map(|l| l.load(Ordering::Acquire))
-            .collect();
+        let labels: Vec<u64> = inner.labels[..used].iter().map(|l| l.load(Ordering::Acquire)).collect();
         out.put(&bytes_le(&labels))?;
-        let states: Vec<u8> = inner.states[..used]
-            .iter()
-            .map(|s| s.load(Ordering::Acquire))
-            .collect();
+        let states: Vec<u8> = inner.states[..used].iter().map(|s| s.load(Ordering::Acquire)).collect();
         out.put(&states)?;
-        let levels: Vec<u8> = (0..used as u32)
-            .map(|s| inner.graph.level(s) as u8)
-            .collect();
+        let levels: Vec<u8> = (0..used as u32).map(|s| inner.graph.level(s) as u8).collect();
         out.put(&levels)?;
         // SAFETY: the write gate is held exclusively, so no slot is being
         // written, and `used <= capacity`.
@@ -194,10 +179,7 @@ impl Hnsw {
     /// Reads an index written by [`Hnsw::write_to`], verifying its checksum
     /// and structure.
     pub fn read_from<R: Read>(r: R) -> Result<Hnsw, IndexError> {
-        let mut input = CrcReader {
-            inner: r,
-            crc: crc32fast::Hasher::new(),
-        };
+        let mut input = CrcReader { inner: r, crc: crc32fast::Hasher::new() };
         let mut magic = [0u8; 8];
         input.take(&mut magic)?;
         if magic != MAGIC {
@@ -221,17 +203,11 @@ impl Hnsw {
         let ef_construction = input.u32()? as usize;
         let ef_search = input.u32()? as usize;
         let seed = input.u64()?;
-        let params = HnswParams {
-            m,
-            ef_construction,
-            ef_search,
-            seed,
-        };
+        let params = HnswParams { m, ef_construction, ef_search, seed };
         let used = input.u32()? as usize;
         let entry = input.u64()?;
         let inserts = input.u64()?;
-        let index = Hnsw::with_capacity(dim, metric, params, 0)
-            .map_err(|e| corrupt(format!("header: {e}")))?;
+        let index = Hnsw::with_capacity(dim, metric, params, 0).map_err(|e| corrupt(format!("header: {e}")))?;
 
         let mut labels = vec![0u64; used];
         input.pod(&mut labels)?;
@@ -249,9 +225,7 @@ impl Hnsw {
         for &level in &levels {
             let level = level as usize;
             if level > MAX_LEVEL {
-                return Err(corrupt(format!(
-                    "level {level} above the maximum {MAX_LEVEL}"
-                )));
+                return Err(corrupt(format!("level {level} above the maximum {MAX_LEVEL}")));
             }
             let mut words = vec![0u32; level * (1 + m)];
             input.pod(&mut words)?;
@@ -259,10 +233,7 @@ impl Hnsw {
         }
         let expected = input.crc.clone().finalize();
         let mut trailer = [0u8; 4];
-        input
-            .inner
-            .read_exact(&mut trailer)
-            .map_err(|_| corrupt("missing checksum"))?;
+        input.inner.read_exact(&mut trailer).map_err(|_| corrupt("missing checksum"))?;
         if u32::from_le_bytes(trailer) != expected {
             return Err(corrupt("checksum mismatch"));
         }
@@ -271,9 +242,7 @@ impl Hnsw {
         let check_list = |words: &[u32], max: usize, what: &str| -> Result<(), IndexError> {
             let count = words[0] as usize;
             if count > max {
-                return Err(corrupt(format!(
-                    "{what}: {count} links exceed the bound {max}"
-                )));
+                return Err(corrupt(format!("{what}: {count} links exceed the bound {max}")));
             }
             if let Some(bad) = words[1..=count].iter().find(|&&n| n as usize >= used) {
                 return Err(corrupt(format!("{what}: link to slot {bad} of {used}")));
@@ -299,15 +268,9 @@ impl Hnsw {
             let list0 = &layer0[slot * stride0..(slot + 1) * stride0];
             check_list(list0, 2 * m, "layer 0")?;
             for l in 0..levels[slot] as usize {
-                check_list(
-                    &uppers[slot][l * (1 + m)..(l + 1) * (1 + m)],
-                    m,
-                    "upper layer",
-                )?;
+                check_list(&uppers[slot][l * (1 + m)..(l + 1) * (1 + m)], m, "upper layer")?;
             }
-            inner
-                .graph
-                .restore_node(slot as u32, levels[slot] as usize, list0, &uppers[slot]);
+            inner.graph.restore_node(slot as u32, levels[slot] as usize, list0, &uppers[slot]);
             inner.labels[slot].store(labels[slot], Ordering::Relaxed);
             inner.states[slot].store(states[slot], Ordering::Relaxed);
         }

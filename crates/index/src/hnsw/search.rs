@@ -20,9 +20,7 @@ impl Eq for Candidate {}
 
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.distance
-            .total_cmp(&other.distance)
-            .then(self.node.cmp(&other.node))
+        self.distance.total_cmp(&other.distance).then(self.node.cmp(&other.node))
     }
 }
 
@@ -50,12 +48,7 @@ pub(crate) struct Scratch {
 
 /// Greedy search at `level` from `start`: move to the nearest neighbour
 /// until no neighbour is nearer (the paper's SEARCH-LAYER with ef = 1).
-pub(crate) fn greedy<S: Scorer>(
-    graph: &Graph,
-    scorer: &S,
-    start: Candidate,
-    level: usize,
-) -> Candidate {
+pub(crate) fn greedy<S: Scorer>(graph: &Graph, scorer: &S, start: Candidate, level: usize) -> Candidate {
     let mut best = start;
     loop {
         let mut improved = false;
@@ -63,10 +56,7 @@ pub(crate) fn greedy<S: Scorer>(
         graph.for_each_neighbour(from, level, |n| {
             let d = scorer.distance(n);
             if d < best.distance {
-                best = Candidate {
-                    distance: d,
-                    node: n,
-                };
+                best = Candidate { distance: d, node: n };
                 improved = true;
             }
         });
@@ -95,13 +85,7 @@ pub(crate) fn search_layer<S: Scorer>(
     level: usize,
     accept: impl Fn(u32) -> bool,
 ) {
-    let Scratch {
-        visited,
-        candidates,
-        nearest,
-        batch,
-        ..
-    } = scratch;
+    let Scratch { visited, candidates, nearest, batch, .. } = scratch;
     candidates.clear();
     nearest.clear();
     for &e in entry {
@@ -136,10 +120,7 @@ pub(crate) fn search_layer<S: Scorer>(
         for &n in batch.iter() {
             let d = scorer.distance(n);
             if d < bound {
-                let c = Candidate {
-                    distance: d,
-                    node: n,
-                };
+                let c = Candidate { distance: d, node: n };
                 candidates.push(Reverse(c));
                 if accept(n) {
                     nearest.push(c);
@@ -157,11 +138,7 @@ pub(crate) fn search_layer<S: Scorer>(
 /// infinity while fewer than `ef` have been accepted.
 #[inline]
 fn bound_of(nearest: &BinaryHeap<Candidate>, ef: usize) -> f32 {
-    if nearest.len() < ef {
-        f32::INFINITY
-    } else {
-        nearest.peek().map_or(f32::INFINITY, |c| c.distance)
-    }
+    if nearest.len() < ef { f32::INFINITY } else { nearest.peek().map_or(f32::INFINITY, |c| c.distance) }
 }
 
 /// The neighbour-selection heuristic (Algorithm 4 without extension or kept
@@ -202,13 +179,8 @@ mod tests {
         // Points on a line: base at 0, candidates at 1, 2 and -3.
         let pos = [0.0f32, 1.0, 2.0, -3.0];
         let pair = |a: u32, b: u32| (pos[a as usize] - pos[b as usize]).abs();
-        let cands: Vec<Candidate> = [1u32, 2, 3]
-            .iter()
-            .map(|&n| Candidate {
-                distance: pos[n as usize].abs(),
-                node: n,
-            })
-            .collect();
+        let cands: Vec<Candidate> =
+            [1u32, 2, 3].iter().map(|&n| Candidate { distance: pos[n as usize].abs(), node: n }).collect();
         let mut out = Vec::new();
         select_neighbours(&cands, 2, pair, &mut out);
         // 2 is nearer to 1 than to the base, so the heuristic takes -3 instead.

@@ -27,10 +27,7 @@ impl Hnsw {
             for level in 0..=inner.graph.level(s) {
                 inner.graph.neighbours_into(s, level, &mut ids);
                 if ids.len() > inner.graph.max_degree(level) {
-                    return Err(format!(
-                        "slot {s} level {level}: degree {} too high",
-                        ids.len()
-                    ));
+                    return Err(format!("slot {s} level {level}: degree {} too high", ids.len()));
                 }
                 for &n in &ids {
                     if n >= used || inner.state(n) == FREE {
@@ -49,11 +46,7 @@ impl Hnsw {
             }
         }
         let Some(entry) = self.entry_point() else {
-            return if live.is_empty() {
-                Ok(())
-            } else {
-                Err("no entry point".into())
-            };
+            return if live.is_empty() { Ok(()) } else { Err("no entry point".into()) };
         };
         if !inner.is_live(entry.node) && self.pending_deletes() == 0 {
             return Err("entry point is not live".into());
@@ -84,27 +77,17 @@ impl Hnsw {
 
 fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
-        .collect()
+    (0..n).map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect()
 }
 
 fn exact(data: &[(u64, Vec<f32>)], query: &[f32], k: usize, metric: Metric) -> Vec<u64> {
-    let mut scored: Vec<(f32, u64)> = data
-        .iter()
-        .map(|(id, v)| (metric.distance(query, v), *id))
-        .collect();
+    let mut scored: Vec<(f32, u64)> = data.iter().map(|(id, v)| (metric.distance(query, v), *id)).collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     scored.into_iter().take(k).map(|(_, id)| id).collect()
 }
 
 fn small_params() -> HnswParams {
-    HnswParams {
-        m: 6,
-        ef_construction: 40,
-        ef_search: 20,
-        seed: 7,
-    }
+    HnswParams { m: 6, ef_construction: 40, ef_search: 20, seed: 7 }
 }
 
 #[test]
@@ -112,20 +95,11 @@ fn exact_results_when_ef_covers_the_index() {
     for metric in Metric::ALL {
         let vectors = random_vectors(300, 12, 1);
         let index = Hnsw::new(12, metric, small_params()).expect("index");
-        let data: Vec<(u64, Vec<f32>)> = vectors
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (i as u64 * 3, v))
-            .collect();
+        let data: Vec<(u64, Vec<f32>)> = vectors.into_iter().enumerate().map(|(i, v)| (i as u64 * 3, v)).collect();
         let batch: Vec<(u64, &[f32])> = data.iter().map(|(id, v)| (*id, v.as_slice())).collect();
         index.insert_batch(&batch, 2).expect("insert");
         for q in random_vectors(20, 12, 2) {
-            let got: Vec<u64> = index
-                .search_with_ef(&q, 10, 400)
-                .expect("search")
-                .iter()
-                .map(|h| h.id)
-                .collect();
+            let got: Vec<u64> = index.search_with_ef(&q, 10, 400).expect("search").iter().map(|h| h.id).collect();
             assert_eq!(got, exact(&data, &q, 10, metric), "metric {metric}");
         }
         index.check_invariants().expect("invariants");
@@ -137,69 +111,31 @@ fn reported_distances_match_the_metric() {
     let index = Hnsw::new(2, Metric::Euclidean, small_params()).expect("index");
     index.insert(1, &[3.0, 4.0]).expect("insert");
     let hit = index.search(&[0.0, 0.0], 1).expect("search")[0];
-    assert_eq!(
-        hit,
-        Neighbor {
-            id: 1,
-            distance: 5.0
-        }
-    );
+    assert_eq!(hit, Neighbor { id: 1, distance: 5.0 });
 
     let cosine = Hnsw::new(2, Metric::Cosine, small_params()).expect("index");
     cosine.insert(1, &[2.0, 0.0]).expect("insert");
     cosine.insert(2, &[0.0, 5.0]).expect("insert");
     let hits = cosine.search(&[1.0, 1.0], 2).expect("search");
     assert!((hits[0].distance - (1.0 - std::f32::consts::FRAC_1_SQRT_2)).abs() < 1e-6);
-    assert_eq!(
-        cosine.get(1),
-        Some(vec![1.0, 0.0]),
-        "cosine stores normalised vectors"
-    );
+    assert_eq!(cosine.get(1), Some(vec![1.0, 0.0]), "cosine stores normalised vectors");
 }
 
 #[test]
 fn invalid_input_is_rejected_and_changes_nothing() {
     let index = Hnsw::new(3, Metric::Cosine, small_params()).expect("index");
     index.insert(1, &[1.0, 0.0, 0.0]).expect("insert");
-    assert!(matches!(
-        index.insert(2, &[1.0, 0.0]),
-        Err(IndexError::DimensionMismatch {
-            expected: 3,
-            got: 2
-        })
-    ));
-    assert!(matches!(
-        index.insert(2, &[1.0, f32::NAN, 0.0]),
-        Err(IndexError::NonFinite { position: 1 })
-    ));
-    assert!(matches!(
-        index.insert(2, &[0.0, 0.0, 0.0]),
-        Err(IndexError::ZeroVector)
-    ));
-    let batch = [
-        (5, &[1.0, 1.0, 1.0][..]),
-        (6, &[1.0, f32::INFINITY, 1.0][..]),
-    ];
+    assert!(matches!(index.insert(2, &[1.0, 0.0]), Err(IndexError::DimensionMismatch { expected: 3, got: 2 })));
+    assert!(matches!(index.insert(2, &[1.0, f32::NAN, 0.0]), Err(IndexError::NonFinite { position: 1 })));
+    assert!(matches!(index.insert(2, &[0.0, 0.0, 0.0]), Err(IndexError::ZeroVector)));
+    let batch = [(5, &[1.0, 1.0, 1.0][..]), (6, &[1.0, f32::INFINITY, 1.0][..])];
     assert!(index.insert_batch(&batch, 2).is_err());
     let dup = [(5, &[1.0, 1.0, 1.0][..]), (5, &[1.0, 2.0, 1.0][..])];
-    assert!(matches!(
-        index.insert_batch(&dup, 2),
-        Err(IndexError::DuplicateId(5))
-    ));
+    assert!(matches!(index.insert_batch(&dup, 2), Err(IndexError::DuplicateId(5))));
     assert_eq!(index.len(), 1);
     assert!(index.search(&[1.0, 0.0], 1).is_err());
     assert!(Hnsw::new(0, Metric::Cosine, small_params()).is_err());
-    assert!(
-        Hnsw::new(
-            3,
-            Metric::Cosine,
-            HnswParams {
-                m: 1,
-                ..small_params()
-            }
-        )
-        .is_err()
-    );
+    assert!(Hnsw::new(3, Metric::Cosine, HnswParams { m: 1, ..small_params() }).is_err());
     assert!(index.search(&[1.0, 0.0, 0.0], 0).expect("k = 0").is_empty());
 }
 
@@ -212,16 +148,8 @@ fn upsert_replaces_the_old_vector() {
     index.insert(7, &[100.0, 100.0]).expect("upsert");
     assert_eq!(index.len(), 50);
     assert_eq!(index.get(7), Some(vec![100.0, 100.0]));
-    let near_seven: Vec<u64> = index
-        .search(&[7.0, 0.0], 3)
-        .expect("search")
-        .iter()
-        .map(|h| h.id)
-        .collect();
-    assert!(
-        !near_seven.contains(&7),
-        "the old vector of id 7 must be gone: {near_seven:?}"
-    );
+    let near_seven: Vec<u64> = index.search(&[7.0, 0.0], 3).expect("search").iter().map(|h| h.id).collect();
+    assert!(!near_seven.contains(&7), "the old vector of id 7 must be gone: {near_seven:?}");
     assert_eq!(index.search(&[100.0, 100.0], 1).expect("search")[0].id, 7);
     index.repair_deletes();
     index.check_invariants().expect("invariants");
@@ -317,18 +245,13 @@ fn snapshot_round_trip_gives_identical_results() {
     assert_eq!(restored.pending_deletes(), index.pending_deletes());
     assert_eq!(restored.max_level(), index.max_level());
     for q in random_vectors(30, 16, 10) {
-        assert_eq!(
-            restored.search(&q, 10).expect("a"),
-            index.search(&q, 10).expect("b")
-        );
+        assert_eq!(restored.search(&q, 10).expect("a"), index.search(&q, 10).expect("b"));
     }
     restored.check_invariants().expect("invariants");
     // The restored index keeps working.
     restored.insert(5, &vectors[0]).expect("insert");
     restored.repair_deletes();
-    restored
-        .check_invariants()
-        .expect("invariants after repair");
+    restored.check_invariants().expect("invariants after repair");
 }
 
 #[test]
@@ -342,21 +265,12 @@ fn damaged_snapshots_are_rejected() {
     for position in [0, 9, 40, bytes.len() / 2, bytes.len() - 1] {
         let mut flipped = bytes.clone();
         flipped[position] ^= 0x10;
-        assert!(
-            Hnsw::read_from(&flipped[..]).is_err(),
-            "bit flip at {position} accepted"
-        );
+        assert!(Hnsw::read_from(&flipped[..]).is_err(), "bit flip at {position} accepted");
     }
-    assert!(matches!(
-        Hnsw::read_from(&bytes[..bytes.len() - 7]),
-        Err(IndexError::Corrupt(_))
-    ));
+    assert!(matches!(Hnsw::read_from(&bytes[..bytes.len() - 7]), Err(IndexError::Corrupt(_))));
     let mut future = bytes.clone();
     future[8] = 99;
-    assert!(matches!(
-        Hnsw::read_from(&future[..]),
-        Err(IndexError::UnsupportedVersion(99))
-    ));
+    assert!(matches!(Hnsw::read_from(&future[..]), Err(IndexError::UnsupportedVersion(99))));
 }
 
 #[test]
@@ -386,20 +300,11 @@ fn concurrent_searches_inserts_and_deletes_match_brute_force_at_the_end() {
     });
     index.repair_deletes();
     index.check_invariants().expect("invariants");
-    let data: Vec<(u64, Vec<f32>)> = vectors
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % 5 != 0)
-        .map(|(i, v)| (i as u64, v.clone()))
-        .collect();
+    let data: Vec<(u64, Vec<f32>)> =
+        vectors.iter().enumerate().filter(|(i, _)| i % 5 != 0).map(|(i, v)| (i as u64, v.clone())).collect();
     assert_eq!(index.len(), data.len());
     for q in random_vectors(10, dim, 12) {
-        let got: Vec<u64> = index
-            .search_with_ef(&q, 10, 2000)
-            .expect("search")
-            .iter()
-            .map(|h| h.id)
-            .collect();
+        let got: Vec<u64> = index.search_with_ef(&q, 10, 2000).expect("search").iter().map(|h| h.id).collect();
         assert_eq!(got, exact(&data, &q, 10, Metric::Euclidean));
     }
 }
