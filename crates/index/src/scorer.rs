@@ -16,6 +16,13 @@ pub trait Scorer {
     fn prefetch(&self, node: u32) {
         let _ = node;
     }
+
+    /// Hints that `node` is scored next, so all of its data should be
+    /// loaded. The default does nothing.
+    #[inline]
+    fn prefetch_all(&self, node: u32) {
+        let _ = node;
+    }
 }
 
 impl<F: Fn(u32) -> f32> Scorer for F {

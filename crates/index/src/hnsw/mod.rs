@@ -106,14 +106,14 @@ struct Inner {
 }
 
 impl Inner {
-    fn new(dim: usize, m: usize, capacity: usize) -> Self {
-        Inner {
-            vectors: VectorStore::new(dim, capacity),
+    fn new(dim: usize, m: usize, capacity: usize) -> Result<Self, IndexError> {
+        Ok(Inner {
+            vectors: VectorStore::new(dim, capacity)?,
             graph: Graph::new(m, 2 * m, capacity),
             labels: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             states: (0..capacity).map(|_| AtomicU8::new(FREE)).collect(),
             used: AtomicU32::new(0),
-        }
+        })
     }
 
     fn capacity(&self) -> usize {
@@ -144,22 +144,26 @@ impl Inner {
         unsafe { self.vectors.get(slot) }
     }
 
-    fn grown(&mut self, capacity: usize) -> Inner {
+    fn grown(&mut self, capacity: usize) -> Result<Inner, IndexError> {
         let used = self.used();
         let copy_u64 = |a: &[AtomicU64]| -> Box<[AtomicU64]> {
             (0..capacity).map(|i| AtomicU64::new(if i < used { a[i].load(Ordering::Relaxed) } else { 0 })).collect()
         };
-        Inner {
-            vectors: self.vectors.grown(capacity, used),
+        Ok(Inner {
+            vectors: self.vectors.grown(capacity, used)?,
             graph: self.graph.grown(capacity, used),
             labels: copy_u64(&self.labels),
             states: (0..capacity)
                 .map(|i| AtomicU8::new(if i < used { self.states[i].load(Ordering::Relaxed) } else { FREE }))
                 .collect(),
             used: AtomicU32::new(used as u32),
-        }
+        })
     }
 }
+
+/// Bytes of each neighbour's vector requested as soon as the neighbour is
+/// found; the rest is requested just before it is scored.
+const PREFETCH_HEAD: usize = 128;
 
 /// The query-side scorer over full-precision vectors.
 struct ExactScorer<'a> {
@@ -177,7 +181,12 @@ impl Scorer for ExactScorer<'_> {
 
     #[inline]
     fn prefetch(&self, node: u32) {
-        self.inner.vectors.prefetch(node);
+        self.inner.vectors.prefetch(node, 0, PREFETCH_HEAD);
+    }
+
+    #[inline]
+    fn prefetch_all(&self, node: u32) {
+        self.inner.vectors.prefetch(node, PREFETCH_HEAD, usize::MAX);
     }
 }
 
@@ -239,7 +248,7 @@ impl Hnsw {
             params,
             kernels: Kernels::get(),
             level_factor: 1.0 / (params.m as f64).ln(),
-            inner: RwLock::new(Inner::new(dim, params.m, capacity)),
+            inner: RwLock::new(Inner::new(dim, params.m, capacity)?),
             write_gate: RwLock::new(()),
             ids: Mutex::new(HashMap::with_capacity(capacity)),
             free: Mutex::new(Vec::new()),
@@ -401,7 +410,7 @@ impl Hnsw {
         if inner.capacity() >= needed {
             return Ok(());
         }
-        *inner = inner.grown(needed);
+        *inner = inner.grown(needed)?;
         Ok(())
     }
 

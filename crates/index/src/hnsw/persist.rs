@@ -216,7 +216,7 @@ impl Hnsw {
         let mut levels = vec![0u8; used];
         input.take(&mut levels)?;
 
-        let mut inner = Inner::new(dim, m, used);
+        let mut inner = Inner::new(dim, m, used)?;
         input.pod(inner.vectors.prefix_mut(used))?;
         let stride0 = 1 + 2 * m;
         let mut layer0 = vec![0u32; used * stride0];

@@ -117,7 +117,10 @@ pub(crate) fn search_layer<S: Scorer>(
                 batch.push(n);
             }
         });
-        for &n in batch.iter() {
+        for (i, &n) in batch.iter().enumerate() {
+            if let Some(&next) = batch.get(i + 1) {
+                scorer.prefetch_all(next);
+            }
             let d = scorer.distance(n);
             if d < bound {
                 let c = Candidate { distance: d, node: n };
