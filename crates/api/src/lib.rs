@@ -1,0 +1,60 @@
+//! ruvector's REST API, transport-agnostic: wire types (serde), their
+//! validation, the error body and the OpenAPI document.
+//!
+//! Shared by the single-node server and the cluster router, so both apply
+//! exactly the same rules. This crate knows nothing about the engine or the
+//! index (the router must never depend on them) and nothing about the HTTP
+//! framework: handlers parse with [`parse_json`], call a `validate` function,
+//! and map an [`ApiError`] with [`ApiError::status`] and [`ApiError::body`].
+//!
+//! The pattern for every request body: a lenient `*Request` type is
+//! deserialized (it accepts bad values so that validation can name them),
+//! then `validate` turns it into a `Valid*` type with defaults applied and
+//! every limit checked. `Valid*` types serialize back to a body any node
+//! accepts, which is what the router forwards to shards.
+//!
+//! | route | request | validation | success |
+//! |---|---|---|---|
+//! | `GET /health` | — | — | 200 [`StatusResponse`] `{"status":"ok"}` |
+//! | `GET /collections` | — | — | 200 `[`[`CollectionInfo`]`]` sorted by name |
+//! | `POST /collections` | [`CreateCollectionRequest`] | [`CreateCollectionRequest::validate`] → [`ValidCreate`] | 201 `{"status":"created"}` |
+//! | `GET /collections/{name}` | — | [`validate_collection_name`] | 200 [`CollectionInfo`] |
+//! | `DELETE /collections/{name}` | — | [`validate_collection_name`] | 200 `{"status":"deleted"}` |
+//! | `POST /collections/{name}/vectors` | [`UpsertRequest`] | [`UpsertRequest::validate`] → [`ValidUpsert`] | 201 `{"status":"inserted N vectors"}` |
+//! | `GET /collections/{name}/vectors/{id}` | — | [`parse_vector_id`] | 200 [`VectorRecord`] |
+//! | `DELETE /collections/{name}/vectors/{id}` | — | [`parse_vector_id`] | 200 `{"status":"deleted"}` |
+//! | `GET /collections/{name}/ids?after=&limit=` | [`IdsQuery`] | [`IdsQuery::validate`] | 200 [`IdsPage`] |
+//! | `POST /collections/{name}/search` | [`SearchRequest`] | [`SearchRequest::validate`] → [`ValidSearch`] | 200 `[`[`SearchHit`]`]` |
+//! | `POST /collections/{name}/search/batch` | [`BatchSearchRequest`] | [`BatchSearchRequest::validate`] | 200 `[[`[`SearchHit`]`]]` |
+//!
+//! Unknown JSON fields are ignored (as the seed server did), except inside
+//! a [`Filter`] and in [`Limits`], where a typo would silently change
+//! meaning. Errors: see [`error`](crate::ApiError) for the status/code table.
+
+mod collection;
+mod error;
+mod filter;
+mod json;
+mod limits;
+mod metric;
+pub mod openapi;
+mod search;
+mod status;
+mod vectors;
+
+pub use collection::{
+    CollectionInfo, CreateCollectionRequest, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M,
+    DEFAULT_PQ_CENTROIDS, MAX_NAME_LEN, MAX_OVERSAMPLING, Quantization, ValidCreate, validate_collection_name,
+};
+pub use error::{ApiError, ErrorBody};
+pub use filter::{Condition, Filter, MAX_CONDITIONS, MAX_IN_VALUES, Range};
+pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_error, parse_json, parse_vector_id};
+pub use limits::Limits;
+pub use metric::Metric;
+pub use openapi::ApiDoc;
+pub use search::{
+    BatchSearchRequest, DEFAULT_K, PARTIAL_HEADER, SearchHit, SearchRequest, ValidBatchSearch, ValidSearch,
+};
+pub use status::StatusResponse;
+pub use utoipa::OpenApi;
+pub use vectors::{IdsPage, IdsQuery, MAX_NORM, UpsertRequest, ValidIdsQuery, ValidUpsert, VectorInput, VectorRecord};
