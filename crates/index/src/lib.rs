@@ -40,11 +40,13 @@ pub mod distance;
 mod error;
 mod hnsw;
 mod metric;
+mod quant;
 mod scorer;
 mod store;
 mod visited;
 
 pub use error::IndexError;
-pub use hnsw::{Hnsw, HnswParams, Neighbor};
+pub use hnsw::{Hnsw, HnswOptions, HnswParams, Neighbor};
 pub use metric::{Metric, UnknownMetric};
+pub use quant::Quantization;
 pub use scorer::Scorer;

@@ -1,6 +1,14 @@
 //! The full-precision vector buffer: one contiguous, page-aligned mapping
 //! of `capacity × dim` floats, indexed by node slot.
 //!
+//! The mapping is anonymous by default. With a backing file it is a shared
+//! mapping of that file, so the kernel may write its pages back and evict
+//! them: with a quantized index, searches touch only the few vectors they
+//! rescore, and [`VectorStore::release`] drops the rest from resident
+//! memory. Growing a file-backed store extends the file and maps it again;
+//! the data never moves. The file is scratch space owned by the index (it
+//! is truncated on creation and is not a persistence format).
+//!
 //! Concurrency contract (the reason this type has `unsafe` methods): a slot is
 //! written only by the one thread that reserved it, before the slot is
 //! published to other threads (by a release store of a link, the entry point
@@ -8,9 +16,11 @@
 //! they never observe a write in progress. A slot is reused only after the
 //! index proved, under its exclusive lock, that nothing references it.
 
+use std::fs::File;
+use std::path::Path;
 use std::ptr::NonNull;
 
-use memmap2::{Advice, MmapMut};
+use memmap2::{Advice, MmapMut, MmapOptions, UncheckedAdvice};
 
 /// Fixed-capacity storage for `dim`-dimensional `f32` vectors in an
 /// anonymous memory mapping: page-aligned, zero-filled lazily by the OS (so
@@ -20,7 +30,9 @@ use memmap2::{Advice, MmapMut};
 #[derive(Debug)]
 pub(crate) struct VectorStore {
     /// Owns the memory `ptr` points into (`None` for zero capacity).
-    _map: Option<MmapMut>,
+    map: Option<MmapMut>,
+    /// The backing file of a file-backed store.
+    file: Option<File>,
     ptr: NonNull<f32>,
     dim: usize,
     capacity: usize,
@@ -35,19 +47,70 @@ unsafe impl Sync for VectorStore {}
 impl VectorStore {
     /// Maps zeroed room for `capacity` vectors.
     pub(crate) fn new(dim: usize, capacity: usize) -> std::io::Result<Self> {
-        let bytes = dim
-            .checked_mul(capacity)
-            .and_then(|n| n.checked_mul(size_of::<f32>()))
-            .ok_or_else(|| std::io::Error::other("vector buffer size overflows usize"))?;
+        let bytes = Self::bytes(dim, capacity)?;
         if bytes == 0 {
-            return Ok(VectorStore { _map: None, ptr: NonNull::dangling(), dim, capacity });
+            return Ok(VectorStore { map: None, file: None, ptr: NonNull::dangling(), dim, capacity });
         }
         let mut map = MmapMut::map_anon(bytes)?;
         // Best effort: without THP support the mapping still works.
         let _ = map.advise(Advice::HugePage);
         let ptr = NonNull::new(map.as_mut_ptr().cast::<f32>())
             .ok_or_else(|| std::io::Error::other("mmap returned a null pointer"))?;
-        Ok(VectorStore { _map: Some(map), ptr, dim, capacity })
+        Ok(VectorStore { map: Some(map), file: None, ptr, dim, capacity })
+    }
+
+    /// Maps zeroed room for `capacity` vectors in the file at `path`, which
+    /// is created or truncated.
+    pub(crate) fn with_file(path: &Path, dim: usize, capacity: usize) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        Self::map_file(file, dim, capacity)
+    }
+
+    fn map_file(file: File, dim: usize, capacity: usize) -> std::io::Result<Self> {
+        let bytes = Self::bytes(dim, capacity)?;
+        file.set_len(bytes as u64)?;
+        if bytes == 0 {
+            return Ok(VectorStore { map: None, file: Some(file), ptr: NonNull::dangling(), dim, capacity });
+        }
+        // SAFETY: the file is private scratch space of this store (created
+        // and truncated by it); nothing else is expected to resize it.
+        let mut map = unsafe { MmapOptions::new().len(bytes).map_mut(&file)? };
+        let ptr = NonNull::new(map.as_mut_ptr().cast::<f32>())
+            .ok_or_else(|| std::io::Error::other("mmap returned a null pointer"))?;
+        Ok(VectorStore { map: Some(map), file: Some(file), ptr, dim, capacity })
+    }
+
+    fn bytes(dim: usize, capacity: usize) -> std::io::Result<usize> {
+        dim.checked_mul(capacity)
+            .and_then(|n| n.checked_mul(size_of::<f32>()))
+            .ok_or_else(|| std::io::Error::other("vector buffer size overflows usize"))
+    }
+
+    /// Whether the vectors live in a file mapping.
+    #[cfg(test)]
+    pub(crate) fn is_file_backed(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Bytes of the mapping.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.map.as_ref().map_or(0, |m| m.len())
+    }
+
+    /// Drops the pages of a file-backed store from this process's resident
+    /// memory (`madvise(MADV_DONTNEED)`); they are read back from the page
+    /// cache or the file on the next access. A no-op for anonymous stores,
+    /// whose contents would be lost.
+    pub(crate) fn release(&self) -> std::io::Result<()> {
+        match (&self.map, &self.file) {
+            (Some(map), Some(_)) => {
+                map.flush()?;
+                // SAFETY: for a shared file mapping DONTNEED only unmaps
+                // pages; their contents stay in the file and page cache.
+                unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) }
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -58,6 +121,10 @@ impl VectorStore {
     /// `used` vectors of this one.
     pub(crate) fn grown(&self, capacity: usize, used: usize) -> std::io::Result<Self> {
         debug_assert!(capacity >= used && used <= self.capacity);
+        if let Some(file) = &self.file {
+            // The data stays in the file; map it again, larger.
+            return Self::map_file(file.try_clone()?, self.dim, capacity);
+        }
         let new = Self::new(self.dim, capacity)?;
         // SAFETY: both buffers hold at least `used × dim` floats and do not
         // overlap; the caller holds the index's exclusive lock, so no slot is
@@ -155,5 +222,28 @@ mod tests {
             assert_eq!(grown.get(9), &[0.0, 0.0, 0.0]);
             assert_eq!(grown.ptr.as_ptr() as usize % 64, 0);
         }
+    }
+
+    #[test]
+    fn file_backed_store_grows_in_place_and_survives_release() {
+        let dir = std::env::temp_dir().join(format!("ruvector-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("vectors.f32");
+        let store = VectorStore::with_file(&path, 2, 1).expect("map");
+        assert!(store.is_file_backed());
+        // SAFETY: single-threaded test, slots in bounds.
+        unsafe { store.write(0, &[1.0, 2.0], 1.0) };
+        let grown = store.grown(1000, 1).expect("map");
+        drop(store);
+        // SAFETY: as above.
+        unsafe { grown.write(999, &[3.0, 4.0], 1.0) };
+        grown.release().expect("madvise");
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(grown.get(0), &[1.0, 2.0]);
+            assert_eq!(grown.get(999), &[3.0, 4.0]);
+        }
+        drop(grown);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -18,6 +18,10 @@ impl Hnsw {
         // SAFETY: `slot` was just reserved by this thread and is not yet
         // reachable from the graph, the entry point or the id map.
         unsafe { inner.vectors.write(slot, vector, scale) };
+        if let Some(quant) = &inner.quant {
+            // SAFETY: as above, the slot is still ours alone.
+            unsafe { quant.encode_slot(&inner, slot) };
+        }
         inner.labels[slot as usize].store(id, Ordering::Release);
         inner.graph.init_node(slot, level);
 

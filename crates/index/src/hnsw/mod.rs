@@ -21,16 +21,22 @@ mod delete;
 pub(crate) mod graph;
 mod insert;
 mod persist;
+#[cfg(test)]
+mod quant_tests;
+mod quantized;
 pub(crate) mod search;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use self::graph::Graph;
+pub use self::quantized::HnswOptions;
+use self::quantized::Quantized;
 use self::search::{Candidate, Scratch};
 use crate::distance::Kernels;
 use crate::store::VectorStore;
@@ -103,16 +109,24 @@ struct Inner {
     states: Box<[AtomicU8]>,
     /// Slots `0..used` have been handed out at least once.
     used: AtomicU32,
+    /// The trained quantizer and the code of every non-free slot below
+    /// `used` (see [`quantized`]); `None` until trained.
+    quant: Option<Quantized>,
 }
 
 impl Inner {
-    fn new(dim: usize, m: usize, capacity: usize) -> Result<Self, IndexError> {
+    fn new(dim: usize, m: usize, capacity: usize, vector_file: Option<&Path>) -> Result<Self, IndexError> {
+        let vectors = match vector_file {
+            Some(path) => VectorStore::with_file(path, dim, capacity)?,
+            None => VectorStore::new(dim, capacity)?,
+        };
         Ok(Inner {
-            vectors: VectorStore::new(dim, capacity)?,
+            vectors,
             graph: Graph::new(m, 2 * m, capacity),
             labels: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             states: (0..capacity).map(|_| AtomicU8::new(FREE)).collect(),
             used: AtomicU32::new(0),
+            quant: None,
         })
     }
 
@@ -157,6 +171,7 @@ impl Inner {
                 .map(|i| AtomicU8::new(if i < used { self.states[i].load(Ordering::Relaxed) } else { FREE }))
                 .collect(),
             used: AtomicU32::new(used as u32),
+            quant: self.quant.as_ref().map(|q| q.grown(capacity, used)).transpose()?,
         })
     }
 }
@@ -199,6 +214,9 @@ pub struct Hnsw {
     dim: usize,
     metric: Metric,
     params: HnswParams,
+    options: HnswOptions,
+    /// Current oversampling factor (starts at `options.oversampling`).
+    oversampling: AtomicUsize,
     kernels: &'static Kernels,
     /// `mL = 1/ln(M)`, the level-generation factor.
     level_factor: f64,
@@ -232,6 +250,11 @@ impl Hnsw {
     /// Creates an empty index with room for `capacity` vectors before it
     /// has to grow (growing copies the arrays once per 1.5× of size).
     pub fn with_capacity(dim: usize, metric: Metric, params: HnswParams, capacity: usize) -> Result<Self, IndexError> {
+        Self::build(dim, metric, params, HnswOptions { capacity, ..HnswOptions::default() })
+    }
+
+    fn build(dim: usize, metric: Metric, params: HnswParams, options: HnswOptions) -> Result<Self, IndexError> {
+        let capacity = options.capacity;
         params.validate()?;
         if dim == 0 || dim > Self::MAX_DIM {
             return Err(IndexError::InvalidParameter {
@@ -242,13 +265,16 @@ impl Hnsw {
         if capacity > Self::MAX_VECTORS {
             return Err(IndexError::Full(Self::MAX_VECTORS));
         }
+        options.validate(dim)?;
         Ok(Hnsw {
             dim,
             metric,
             params,
+            oversampling: AtomicUsize::new(options.oversampling),
             kernels: Kernels::get(),
             level_factor: 1.0 / (params.m as f64).ln(),
-            inner: RwLock::new(Inner::new(dim, params.m, capacity)?),
+            inner: RwLock::new(Inner::new(dim, params.m, capacity, options.vector_file.as_deref())?),
+            options,
             write_gate: RwLock::new(()),
             ids: Mutex::new(HashMap::with_capacity(capacity)),
             free: Mutex::new(Vec::new()),
@@ -320,7 +346,8 @@ impl Hnsw {
         let cap = inner.capacity();
         let m = self.params.m;
         let upper: usize = (0..inner.used() as u32).map(|s| inner.graph.level(s) * (1 + m) * 4).sum();
-        cap * (self.dim * 4 + (1 + 2 * m) * 4 + 8 + 1 + 1 + 1 + 24) + upper + self.len() * 24
+        let code = inner.quant.as_ref().map_or(0, |q| q.codes.code_len());
+        cap * (self.dim * 4 + code + (1 + 2 * m) * 4 + 8 + 1 + 1 + 1 + 24) + upper + self.len() * 24
     }
 
     /// Checks a vector's shape and values; returns the factor to store it
@@ -346,8 +373,11 @@ impl Hnsw {
     /// under that id (upsert). Under cosine the vector is normalised.
     pub fn insert(&self, id: u64, vector: &[f32]) -> Result<(), IndexError> {
         let scale = self.validate(vector)?;
-        let _gate = self.write_gate.read();
-        self.insert_validated(id, vector, scale)
+        {
+            let _gate = self.write_gate.read();
+            self.insert_validated(id, vector, scale)?;
+        }
+        self.maybe_auto_train()
     }
 
     /// Inserts a batch, linking it with up to `threads` threads. The whole
@@ -364,6 +394,16 @@ impl Hnsw {
             }
         }
         drop(seen);
+        self.insert_batch_validated(batch, &scales, threads)?;
+        self.maybe_auto_train()
+    }
+
+    fn insert_batch_validated(
+        &self,
+        batch: &[(u64, &[f32])],
+        scales: &[f32],
+        threads: usize,
+    ) -> Result<(), IndexError> {
         let _gate = self.write_gate.read();
         self.reserve(batch.len())?;
         let next = AtomicUsize::new(0);
@@ -447,7 +487,7 @@ impl Hnsw {
 
     fn entry_point(&self) -> Option<Entry> {
         let packed = self.entry.load(Ordering::Acquire);
-        (packed != NO_ENTRY).then(|| Entry { node: packed as u32, level: (packed >> 32) as usize })
+        (packed != NO_ENTRY).then_some(Entry { node: packed as u32, level: (packed >> 32) as usize })
     }
 
     fn set_entry_point(&self, entry: Option<Entry>) {
@@ -485,6 +525,9 @@ impl Hnsw {
         let prepared: std::borrow::Cow<'_, [f32]> =
             if scale == 1.0 { query.into() } else { query.iter().map(|x| x * scale).collect::<Vec<_>>().into() };
         let inner = self.inner.read();
+        if let Some(quant) = &inner.quant {
+            return Ok(self.search_quantized(&inner, quant, &prepared, k, ef));
+        }
         let scorer = ExactScorer { inner: &inner, query: &prepared, metric: self.metric, kernels: self.kernels };
         let hits = self.search_slots(&inner, &scorer, k, ef);
         Ok(self.to_neighbors(&inner, hits, |d| self.metric.reported(d)))

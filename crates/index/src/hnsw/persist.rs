@@ -1,7 +1,8 @@
 //! Serialisation of a whole index (vectors, graph, ids, parameters) so a
 //! restart loads it instead of rebuilding it.
 //!
-//! Format version 1, all integers and floats little-endian:
+//! Format version 2, all integers and floats little-endian (version 1 is
+//! the same without the quantization section, and is still read):
 //!
 //! | bytes | field |
 //! |---|---|
@@ -20,6 +21,17 @@
 //! | 4 · U · dim | vectors, slot by slot |
 //! | 4 · U · (1 + 2m) | layer-0 lists: count then `2m` ids |
 //! | … | for each slot with level > 0, in slot order: `level × (1 + m)` words |
+//! | 1 | quantization (0 none, 1 SQ8, 2 PQ), then 3 zero bytes |
+//! | 4 · 2 | PQ subspaces `M`, PQ centroids (both 0 unless PQ) |
+//! | 4 | oversampling |
+//! | 8 | training size |
+//! | 1 | auto-train (0/1) |
+//! | 1 | trained (0/1), then 2 zero bytes |
+//! | | *only when trained:* |
+//! | 4 | code length `L` (`dim` for SQ8, `M` for PQ) |
+//! | 8 · dim | SQ8: `lo_d` then `Δ_d` per dimension, as 2 · dim floats |
+//! | 4 · 256 · dim | PQ: codebook `m`, centroid `j`, component `i` at `(m·256 + j)·dim/M + i` |
+//! | U · L | codes, slot by slot |
 //! | 4 | CRC-32 (IEEE) of every byte before it |
 //!
 //! Every section is a flat array, so loading is a sequence of bulk reads
@@ -32,12 +44,19 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use super::graph::MAX_LEVEL;
-use super::{DELETED, FREE, Hnsw, HnswParams, Inner, LIVE, NO_ENTRY};
+use super::quantized::Quantized;
+use super::{DELETED, FREE, Hnsw, HnswOptions, HnswParams, Inner, LIVE, NO_ENTRY};
+use crate::quant::pq::{CENTROIDS, Pq};
+use crate::quant::sq8::Sq8;
+use crate::quant::{CodeStore, Quantization, Quantizer};
 use crate::{IndexError, Metric};
 
 const MAGIC: [u8; 8] = *b"RUVHNSW\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 fn metric_code(metric: Metric) -> u8 {
     match metric {
@@ -170,6 +189,30 @@ impl Hnsw {
         for slot in 0..used as u32 {
             out.put_u32s(inner.graph.upper_words(slot))?;
         }
+        let (kind, subspaces, centroids) = match self.options.quantization {
+            Quantization::None => (0u8, 0u32, 0u32),
+            Quantization::Sq8 => (1, 0, 0),
+            Quantization::Pq { subspaces, centroids } => (2, subspaces as u32, centroids as u32),
+        };
+        out.put(&[kind, 0, 0, 0])?;
+        out.put(&subspaces.to_le_bytes())?;
+        out.put(&centroids.to_le_bytes())?;
+        out.put(&(self.oversampling() as u32).to_le_bytes())?;
+        out.put(&(self.options.training_size as u64).to_le_bytes())?;
+        out.put(&[u8::from(self.options.auto_train), u8::from(inner.quant.is_some()), 0, 0])?;
+        if let Some(quant) = &inner.quant {
+            out.put(&(quant.codes.code_len() as u32).to_le_bytes())?;
+            match &*quant.quantizer {
+                Quantizer::Sq8(sq) => {
+                    out.put(&bytes_le(sq.lo()))?;
+                    out.put(&bytes_le(sq.delta()))?;
+                }
+                Quantizer::Pq(pq) => out.put(&bytes_le(pq.codebooks()))?,
+            }
+            // SAFETY: the write gate is held exclusively, so no code is
+            // being written, and `used <= capacity`.
+            out.put(unsafe { quant.codes.prefix(used) })?;
+        }
         let crc = out.crc.clone().finalize();
         out.inner.write_all(&crc.to_le_bytes())?;
         out.inner.flush()?;
@@ -179,6 +222,12 @@ impl Hnsw {
     /// Reads an index written by [`Hnsw::write_to`], verifying its checksum
     /// and structure.
     pub fn read_from<R: Read>(r: R) -> Result<Hnsw, IndexError> {
+        Self::read_from_with_vector_file(r, None)
+    }
+
+    /// [`Hnsw::read_from`], keeping the full-precision vectors in a shared
+    /// mapping of `vector_file` (see [`HnswOptions::vector_file`]).
+    pub fn read_from_with_vector_file<R: Read>(r: R, vector_file: Option<PathBuf>) -> Result<Hnsw, IndexError> {
         let mut input = CrcReader { inner: r, crc: crc32fast::Hasher::new() };
         let mut magic = [0u8; 8];
         input.take(&mut magic)?;
@@ -186,7 +235,7 @@ impl Hnsw {
             return Err(corrupt("not a ruvector index (bad magic)"));
         }
         let version = input.u32()?;
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(IndexError::UnsupportedVersion(version));
         }
         let dim = input.u32()? as usize;
@@ -207,7 +256,6 @@ impl Hnsw {
         let used = input.u32()? as usize;
         let entry = input.u64()?;
         let inserts = input.u64()?;
-        let index = Hnsw::with_capacity(dim, metric, params, 0).map_err(|e| corrupt(format!("header: {e}")))?;
 
         let mut labels = vec![0u64; used];
         input.pod(&mut labels)?;
@@ -216,7 +264,8 @@ impl Hnsw {
         let mut levels = vec![0u8; used];
         input.take(&mut levels)?;
 
-        let mut inner = Inner::new(dim, m, used)?;
+        params.validate().map_err(|e| corrupt(format!("header: {e}")))?;
+        let mut inner = Inner::new(dim, m, used, vector_file.as_deref())?;
         input.pod(inner.vectors.prefix_mut(used))?;
         let stride0 = 1 + 2 * m;
         let mut layer0 = vec![0u32; used * stride0];
@@ -231,6 +280,31 @@ impl Hnsw {
             input.pod(&mut words)?;
             uppers.push(words);
         }
+        let mut options = HnswOptions { vector_file, ..HnswOptions::default() };
+        let mut quant = None;
+        if version >= 2 {
+            let mut head = [0u8; 4];
+            input.take(&mut head)?;
+            let subspaces = input.u32()? as usize;
+            let centroids = input.u32()? as usize;
+            options.quantization = match head[0] {
+                0 => Quantization::None,
+                1 => Quantization::Sq8,
+                2 => Quantization::Pq { subspaces, centroids },
+                other => return Err(corrupt(format!("unknown quantization code {other}"))),
+            };
+            options.oversampling = input.u32()? as usize;
+            options.training_size = usize::try_from(input.u64()?).map_err(|_| corrupt("training size overflows"))?;
+            input.take(&mut head)?;
+            options.auto_train = head[0] != 0;
+            options.validate(dim).map_err(|e| corrupt(format!("quantization: {e}")))?;
+            if head[1] != 0 {
+                quant = Some(read_quantized(&mut input, &options, metric, dim, used)?);
+            }
+        }
+        let index =
+            Hnsw::with_options(dim, metric, params, HnswOptions { capacity: 0, vector_file: None, ..options.clone() })
+                .map_err(|e| corrupt(format!("header: {e}")))?;
         let expected = input.crc.clone().finalize();
         let mut trailer = [0u8; 4];
         input.inner.read_exact(&mut trailer).map_err(|_| corrupt("missing checksum"))?;
@@ -283,6 +357,7 @@ impl Hnsw {
             return Err(corrupt("live vectors but no entry point"));
         }
         inner.used.store(used as u32, Ordering::Release);
+        inner.quant = quant;
         *index.inner.write() = inner;
         *index.ids.lock() = ids;
         *index.free.lock() = free;
@@ -292,4 +367,39 @@ impl Hnsw {
         index.inserts.store(inserts, Ordering::Relaxed);
         Ok(index)
     }
+}
+
+/// Reads the trained quantizer and the codes of a version-2 snapshot.
+fn read_quantized<R: Read>(
+    input: &mut CrcReader<R>,
+    options: &HnswOptions,
+    metric: Metric,
+    dim: usize,
+    used: usize,
+) -> Result<Quantized, IndexError> {
+    let code_len = input.u32()? as usize;
+    let quantizer = match options.quantization {
+        Quantization::None => return Err(corrupt("trained quantizer without a quantization")),
+        Quantization::Sq8 => {
+            let mut lo = vec![0f32; dim];
+            input.pod(&mut lo)?;
+            let mut delta = vec![0f32; dim];
+            input.pod(&mut delta)?;
+            if lo.iter().chain(&delta).any(|x| !x.is_finite()) {
+                return Err(corrupt("SQ8 parameters are not finite"));
+            }
+            Quantizer::Sq8(Sq8::from_parts(metric, lo, delta))
+        }
+        Quantization::Pq { subspaces, .. } => {
+            let mut books = vec![0f32; dim * CENTROIDS];
+            input.pod(&mut books)?;
+            Quantizer::Pq(Pq::from_parts(metric, dim, subspaces, books).map_err(|e| corrupt(format!("PQ: {e}")))?)
+        }
+    };
+    if quantizer.code_len() != code_len {
+        return Err(corrupt(format!("code length {code_len}, the quantizer needs {}", quantizer.code_len())));
+    }
+    let mut codes = CodeStore::new(code_len, used)?;
+    input.take(codes.prefix_mut(used))?;
+    Ok(Quantized { quantizer: Arc::new(quantizer), codes })
 }

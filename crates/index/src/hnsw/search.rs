@@ -105,10 +105,10 @@ pub(crate) fn search_layer<S: Scorer>(
         if current.distance > bound {
             break;
         }
-        if level == 0 {
-            if let Some(Reverse(next)) = candidates.peek() {
-                graph.prefetch_layer0(next.node);
-            }
+        if level == 0
+            && let Some(Reverse(next)) = candidates.peek()
+        {
+            graph.prefetch_layer0(next.node);
         }
         batch.clear();
         graph.for_each_neighbour(current.node, level, |n| {

@@ -14,7 +14,7 @@ use super::*;
 impl Hnsw {
     /// Checks the structural invariants; returns a description of the first
     /// violation.
-    fn check_invariants(&self) -> Result<(), String> {
+    pub(super) fn check_invariants(&self) -> Result<(), String> {
         let inner = self.inner.read();
         let used = inner.used() as u32;
         let live: Vec<u32> = (0..used).filter(|&s| inner.is_live(s)).collect();
