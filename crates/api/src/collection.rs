@@ -123,9 +123,11 @@ impl Quantization {
 pub struct CreateCollectionRequest {
     /// `^[A-Za-z0-9_-]{1,255}$`. Required.
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9_-]{1,255}$")]
     pub name: Option<String>,
     /// Vector dimension, `1..=Limits::max_dimension`. Required.
     #[serde(default)]
+    #[schema(value_type = i64, required = true, minimum = 1)]
     pub dimension: Option<i64>,
     /// `cosine` (default), `euclidean`|`l2`, `dotproduct`|`dot`,
     /// `manhattan`|`l1`; case-insensitive. Blank means default.

@@ -54,11 +54,9 @@ pub struct Condition {
     pub key: String,
     /// Equal to this scalar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub eq: Option<Value>,
     /// Equal to one of these scalars.
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
     pub any_of: Option<Vec<Value>>,
     /// A number within these bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -42,6 +42,13 @@ pub fn json_error(e: serde_json::Error) -> ApiError {
     }
 }
 
+impl From<serde_json::Error> for ApiError {
+    /// Same mapping as [`json_error`].
+    fn from(e: serde_json::Error) -> Self {
+        json_error(e)
+    }
+}
+
 /// Parses a vector id from a URL path segment: ASCII digits only (no sign,
 /// no spaces), fitting in a u64. Anything else is [`ApiError::InvalidId`].
 pub fn parse_vector_id(s: &str) -> Result<u64, ApiError> {

@@ -39,7 +39,7 @@ pub const PARTIAL_HEADER: &str = "x-ruvector-partial";
 pub struct SearchRequest {
     /// The query; exactly the collection's dimension.
     #[serde(default)]
-    #[schema(value_type = Vec<f32>)]
+    #[schema(value_type = Vec<f32>, required = true)]
     pub vector: Option<VectorValues>,
     /// Number of results, `1..=Limits::max_k`; default 10.
     #[serde(default)]
@@ -136,12 +136,35 @@ pub struct SearchHit {
     pub distance: f32,
 }
 
+impl SearchHit {
+    /// Merges hit lists from several shards into the global top `k`,
+    /// nearest first (router side).
+    ///
+    /// Assumes nothing about the inputs: lists may be unsorted, overlap, or
+    /// repeat an id (the nearest occurrence wins). Ties are broken by id so
+    /// the result is deterministic; a NaN distance sorts last.
+    pub fn merge_top_k(lists: impl IntoIterator<Item = Vec<SearchHit>>, k: usize) -> Vec<SearchHit> {
+        let mut all: Vec<SearchHit> = lists.into_iter().flatten().collect();
+        let order = |a: &SearchHit, b: &SearchHit| {
+            // total_cmp puts positive NaN after +inf; map any NaN there.
+            let key = |d: f32| if d.is_nan() { f32::NAN.abs() } else { d };
+            key(a.distance).total_cmp(&key(b.distance)).then(a.id.cmp(&b.id))
+        };
+        all.sort_unstable_by(order);
+        let mut seen = std::collections::HashSet::with_capacity(k.min(all.len()));
+        all.retain(|h| seen.insert(h.id));
+        all.truncate(k);
+        all
+    }
+}
+
 /// `POST /collections/{name}/search/batch` body, as received.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"searches": [{"vector": [0.1, 0.2, 0.3], "k": 5}]}))]
 pub struct BatchSearchRequest {
     /// 1..=`Limits::max_search_batch` searches.
     #[serde(default)]
+    #[schema(value_type = Vec<SearchRequest>, required = true)]
     pub searches: Option<Vec<SearchRequest>>,
 }
 
@@ -261,6 +284,19 @@ mod tests {
         );
         let back: Vec<SearchHit> = serde_json::from_str(r#"[{"id":1,"distance":0.05}]"#).expect("de");
         assert_eq!(back, vec![SearchHit { id: 1, distance: 0.05 }]);
+    }
+
+    #[test]
+    fn merge_top_k_handles_unsorted_overlapping_lists() {
+        let h = |id, distance| SearchHit { id, distance };
+        let merged = SearchHit::merge_top_k(
+            [vec![h(3, 0.3), h(1, 0.1), h(9, f32::NAN)], vec![h(2, 0.2), h(3, 0.25), h(4, 0.1)], vec![]],
+            4,
+        );
+        assert_eq!(merged, vec![h(1, 0.1), h(4, 0.1), h(2, 0.2), h(3, 0.25)]);
+        assert!(SearchHit::merge_top_k([vec![h(1, 0.5)]], 0).is_empty());
+        let all = SearchHit::merge_top_k([vec![h(9, f32::NAN), h(1, -f32::NAN)], vec![h(2, 1.0)]], 10);
+        assert_eq!(all.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 1, 9]);
     }
 
     #[test]

@@ -86,11 +86,11 @@ pub(crate) fn check_vector(
 pub struct VectorInput {
     /// The vector id: an unsigned 64-bit integer (a JSON number).
     #[serde(default)]
-    #[schema(value_type = u64)]
+    #[schema(value_type = u64, required = true)]
     pub id: Option<IdInput>,
     /// The components; exactly the collection's dimension.
     #[serde(default)]
-    #[schema(value_type = Vec<f32>)]
+    #[schema(value_type = Vec<f32>, required = true)]
     pub vector: Option<VectorValues>,
     /// Optional JSON object stored with the vector and returned by get.
     #[serde(default)]
@@ -104,6 +104,7 @@ pub struct VectorInput {
 pub struct UpsertRequest {
     /// The batch: 1..=`Limits::max_batch` items with distinct ids.
     #[serde(default)]
+    #[schema(value_type = Vec<VectorInput>, required = true)]
     pub vectors: Option<Vec<VectorInput>>,
 }
 
