@@ -52,7 +52,8 @@
 //!
 //! [`Checkpoint::read_latest`] loads the newest `*.ckpt` with one read into
 //! an 8-aligned buffer and verifies the header, footer, table of contents
-//! and every section checksum. A damaged newest checkpoint is an error
+//! and every section checksum, and that all padding is zero, so every
+//! single-bit flip anywhere in the file is detected. A damaged newest checkpoint is an error
 //! naming the file and offset; it never falls back to an older one, because
 //! the WAL records between the older and the newer checkpoint may already
 //! have been truncated.
@@ -487,11 +488,17 @@ fn verify(path: &Path, b: &[u8]) -> Result<(u64, Vec<(String, usize, usize)>)> {
         let Some((off, len)) = range else {
             return Err(corrupt(e, format!("section {tag:?} at {off}+{len} is out of bounds or overlaps")));
         };
+        if let Some(p) = b[min_start..off].iter().position(|&x| x != 0) {
+            return Err(corrupt(min_start + p, "non-zero padding byte".into()));
+        }
         if crc32fast::hash(&b[off..off + len]) != read_u32(b, e + 24) {
             return Err(corrupt(off, format!("section {tag:?} checksum mismatch")));
         }
         min_start = off + len;
         sections.push((tag.to_owned(), off, len));
+    }
+    if let Some(p) = b[min_start..toc_start].iter().position(|&x| x != 0) {
+        return Err(corrupt(min_start + p, "non-zero padding byte".into()));
     }
     Ok((lsn, sections))
 }

@@ -42,6 +42,12 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     /// File names (not paths) of the regular files in `dir`, in any order.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
 
+    /// Names of the subdirectories of `dir`, in any order.
+    fn list_subdirs(&self, dir: &Path) -> io::Result<Vec<String>>;
+
+    /// Removes the empty directory `dir`, durably.
+    fn remove_dir(&self, dir: &Path) -> io::Result<()>;
+
     /// Creates `path` empty (truncating an existing file) and opens it for
     /// appending. The new name is durable only after [`Fs::sync_dir`].
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileHandle>>;
@@ -126,6 +132,27 @@ impl Fs for RealFs {
             }
         }
         Ok(names)
+    }
+
+    fn list_subdirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir()
+                && let Some(name) = entry.file_name().to_str()
+            {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir(dir)?;
+        match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => self.sync_dir(parent),
+            _ => Ok(()),
+        }
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileHandle>> {

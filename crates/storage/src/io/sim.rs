@@ -265,6 +265,32 @@ impl Fs for SimFs {
         Ok(d.live.keys().cloned().collect())
     }
 
+    fn list_subdirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let st = self.state.lock();
+        if !st.dirs.contains_key(dir) {
+            return Err(not_found(dir));
+        }
+        Ok(st
+            .dirs
+            .keys()
+            .filter(|d| d.parent() == Some(dir))
+            .filter_map(|d| d.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+            .collect())
+    }
+
+    /// Directory creation and removal are durable at once in the simulation
+    /// (like `mkdir`/`rmdir` followed by an fsync of the parent).
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut st = self.state.lock();
+        st.check_power()?;
+        let d = st.dirs.get(dir).ok_or_else(|| not_found(dir))?;
+        if !d.live.is_empty() || st.dirs.keys().any(|k| k.parent() == Some(dir)) {
+            return Err(io::Error::other(format!("{}: directory not empty", dir.display())));
+        }
+        st.dirs.remove(dir);
+        Ok(())
+    }
+
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileHandle>> {
         let (dir, name) = split(path)?;
         let mut st = self.state.lock();
