@@ -1,0 +1,204 @@
+//! One collection in memory: its configuration, the HNSW index (which also
+//! maps external ids to graph slots) and the payloads.
+//!
+//! Every mutation is split into a check ([`Collection::check_upsert`]) that
+//! decides everything that can be wrong with the request, and an apply step
+//! that is then certain to succeed. The engine logs a request between the
+//! two, so a logged record always replays cleanly; replay calls the same
+//! apply functions.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use ruvector_index::{Hnsw, IndexError, Metric, Neighbor};
+use ruvector_storage::WalPoint;
+
+use crate::EngineError;
+use crate::config::{CollectionConfig, Limits};
+
+/// A vector with its id and optional payload (a JSON object, kept as the
+/// client's serialised bytes). The log stores points in this same shape.
+pub type Point = WalPoint;
+
+/// What the engine reports about a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionInfo {
+    /// The collection's name.
+    pub name: String,
+    /// Its fixed configuration.
+    pub config: CollectionConfig,
+    /// Live vectors.
+    pub size: usize,
+    /// The top layer of the graph.
+    pub max_level: usize,
+    /// Estimated bytes held by the index and the payloads.
+    pub memory_bytes: usize,
+}
+
+/// A collection held in memory.
+#[derive(Debug)]
+pub(crate) struct Collection {
+    pub(crate) name: String,
+    pub(crate) config: CollectionConfig,
+    pub(crate) index: Hnsw,
+    pub(crate) payloads: RwLock<HashMap<u64, Arc<[u8]>>>,
+    /// Held by a writer from its log append through its apply step, so the
+    /// log order of this collection's records is the order they were
+    /// applied in, and by a checkpoint so it sees a state at one log position.
+    pub(crate) write_lock: Mutex<()>,
+    /// Log position of the newest checkpoint: every record of this
+    /// collection at or before it is in that checkpoint.
+    pub(crate) checkpoint_lsn: AtomicU64,
+    /// Log position of the newest record applied to this collection.
+    pub(crate) applied_lsn: AtomicU64,
+}
+
+impl Collection {
+    /// An empty collection.
+    pub(crate) fn new(name: String, config: CollectionConfig, lsn: u64) -> Result<Self, EngineError> {
+        let index = Hnsw::new(config.dimension, config.metric, config.hnsw_params()).map_err(EngineError::Index)?;
+        Ok(Self::from_parts(name, config, index, HashMap::new(), lsn))
+    }
+
+    /// A collection restored from a checkpoint taken at `lsn`.
+    pub(crate) fn from_parts(
+        name: String,
+        config: CollectionConfig,
+        index: Hnsw,
+        payloads: HashMap<u64, Arc<[u8]>>,
+        lsn: u64,
+    ) -> Self {
+        Collection {
+            name,
+            config,
+            index,
+            payloads: RwLock::new(payloads),
+            write_lock: Mutex::new(()),
+            checkpoint_lsn: AtomicU64::new(lsn),
+            applied_lsn: AtomicU64::new(lsn),
+        }
+    }
+
+    pub(crate) fn info(&self) -> CollectionInfo {
+        let payload_bytes: usize = self.payloads.read().values().map(|p| p.len() + 48).sum();
+        CollectionInfo {
+            name: self.name.clone(),
+            config: self.config,
+            size: self.index.len(),
+            max_level: self.index.max_level(),
+            memory_bytes: self.index.memory_bytes() + payload_bytes,
+        }
+    }
+
+    /// Everything that can be wrong with an upsert batch, checked before
+    /// anything is logged or applied.
+    pub(crate) fn check_upsert(&self, points: &[WalPoint], limits: &Limits) -> Result<(), EngineError> {
+        if points.is_empty() {
+            return Err(EngineError::EmptyBatch);
+        }
+        if points.len() > limits.max_batch {
+            return Err(EngineError::InvalidParameter {
+                name: "vectors",
+                reason: format!("at most {} vectors per batch, got {}", limits.max_batch, points.len()),
+            });
+        }
+        let mut seen = HashSet::with_capacity(points.len());
+        for (position, p) in points.iter().enumerate() {
+            check_vector(&p.vector, self.config.dimension, self.config.metric)
+                .map_err(|source| EngineError::InvalidVector { position, id: p.id, source })?;
+            if !seen.insert(p.id) {
+                return Err(EngineError::DuplicateId(p.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a checked upsert batch: each id's vector and payload are
+    /// replaced (a point without a payload clears an old one).
+    pub(crate) fn apply_upsert(&self, points: &[WalPoint], threads: usize) -> Result<(), EngineError> {
+        let batch: Vec<(u64, &[f32])> = points.iter().map(|p| (p.id, p.vector.as_slice())).collect();
+        self.index.insert_batch(&batch, threads).map_err(EngineError::Index)?;
+        let mut payloads = self.payloads.write();
+        for p in points {
+            match &p.payload {
+                Some(bytes) => payloads.insert(p.id, Arc::from(bytes.as_slice())),
+                None => payloads.remove(&p.id),
+            };
+        }
+        Ok(())
+    }
+
+    /// Deletes ids; returns how many were present.
+    pub(crate) fn apply_delete(&self, ids: &[u64]) -> usize {
+        let mut payloads = self.payloads.write();
+        ids.iter()
+            .filter(|&&id| {
+                payloads.remove(&id);
+                self.index.delete(id)
+            })
+            .count()
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<Point> {
+        let vector = self.index.get(id)?;
+        let payload = self.payloads.read().get(&id).map(|p| p.to_vec());
+        Some(Point { id, vector, payload })
+    }
+
+    pub(crate) fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        limits: &Limits,
+    ) -> Result<Vec<Neighbor>, EngineError> {
+        if k == 0 || k > limits.max_k {
+            return Err(EngineError::InvalidParameter {
+                name: "k",
+                reason: format!("must be between 1 and {}, got {k}", limits.max_k),
+            });
+        }
+        let ef = ef.filter(|&ef| ef > 0).unwrap_or(self.config.ef_search);
+        self.index.search_with_ef(query, k, ef).map_err(|e| match e {
+            IndexError::InvalidParameter { name, reason } => EngineError::InvalidParameter { name, reason },
+            other => EngineError::InvalidQuery(other),
+        })
+    }
+
+    /// Up to `limit` live ids greater than `after`, ascending.
+    pub(crate) fn ids_after(&self, after: Option<u64>, limit: usize) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.index.ids().into_iter().filter(|&id| after.is_none_or(|a| id > a)).collect();
+        let limit = limit.min(ids.len());
+        if limit > 0 && limit < ids.len() {
+            ids.select_nth_unstable(limit - 1);
+        }
+        ids.truncate(limit);
+        ids.sort_unstable();
+        ids
+    }
+
+    pub(crate) fn note_applied(&self, lsn: u64) {
+        self.applied_lsn.fetch_max(lsn, Ordering::AcqRel);
+    }
+
+    /// Whether anything was applied since the newest checkpoint.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.applied_lsn.load(Ordering::Acquire) > self.checkpoint_lsn.load(Ordering::Acquire)
+    }
+}
+
+/// The checks the index applies to a vector, made before logging it.
+fn check_vector(vector: &[f32], dimension: usize, metric: Metric) -> Result<(), IndexError> {
+    if vector.len() != dimension {
+        return Err(IndexError::DimensionMismatch { expected: dimension, got: vector.len() });
+    }
+    if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
+        return Err(IndexError::NonFinite { position });
+    }
+    if metric.normalizes() && vector.iter().all(|&x| x == 0.0) {
+        return Err(IndexError::ZeroVector);
+    }
+    Ok(())
+}

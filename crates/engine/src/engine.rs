@@ -1,0 +1,279 @@
+//! The catalog of collections and the node's write-ahead log.
+//!
+//! Write path (upsert, delete): check the request completely against the
+//! collection, then — holding that collection's write lock — append the log
+//! record and apply it, so the log order of a collection's records is their
+//! apply order. The call returns once the record is durable under the
+//! configured [`Fsync`] policy. A failed append or a failed apply after a
+//! successful append means memory and disk may disagree: the engine then
+//! refuses every further write ([`EngineError::Failed`]) until restarted,
+//! and recovery rebuilds the truth from the disk.
+//!
+//! Catalog changes (create, drop) are serialised by `catalog_lock`. Create
+//! logs a record, then writes an empty checkpoint of the new collection, so
+//! every collection on disk has a checkpoint. Drop logs a record, waits for
+//! the collection's in-flight writer, forgets it and deletes its files.
+//!
+//! Checkpoints ([`Engine::checkpoint`]) run when the log has grown by
+//! `checkpoint_wal_bytes` and on [`Engine::shutdown`]; afterwards the log is
+//! cut before the oldest position some collection still needs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use ruvector_index::Neighbor;
+use ruvector_storage::{Fs, RealFs, WalRecord};
+
+use crate::EngineError;
+use crate::collection::{Collection, CollectionInfo, Point};
+use crate::config::{CollectionConfig, EngineConfig, validate_name};
+use crate::persist::{self, Log};
+
+/// The shard engine: a catalog of durable collections.
+///
+/// All methods take `&self` and may be called from many threads; they
+/// block on CPU work and disk syncs, so async callers should run them on a
+/// blocking pool.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    fs: Arc<dyn Fs>,
+    log: Log,
+    collections: RwLock<BTreeMap<String, Arc<Collection>>>,
+    /// Serialises create, drop and the log cut of a checkpoint.
+    catalog_lock: Mutex<()>,
+    /// Serialises checkpoints.
+    checkpoint_lock: Mutex<()>,
+    /// Log bytes appended since the last checkpoint began.
+    log_bytes_since_checkpoint: AtomicU64,
+    /// Set when a storage failure made memory and disk diverge.
+    failure: RwLock<Option<String>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the engine's data directory on the real
+    /// filesystem and recovers every collection.
+    pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        Self::open_with_fs(config, Arc::new(RealFs))
+    }
+
+    /// Like [`Engine::open`] over any filesystem (tests simulate crashes
+    /// with `ruvector_storage::SimFs`).
+    pub fn open_with_fs(config: EngineConfig, fs: Arc<dyn Fs>) -> Result<Engine, EngineError> {
+        let recovered = persist::recover(&fs, &config)?;
+        let engine = Engine {
+            fs,
+            log: recovered.log,
+            collections: RwLock::new(recovered.collections),
+            catalog_lock: Mutex::new(()),
+            checkpoint_lock: Mutex::new(()),
+            log_bytes_since_checkpoint: AtomicU64::new(recovered.replayed_bytes),
+            failure: RwLock::new(None),
+            config,
+        };
+        tracing::info!(
+            collections = engine.collections.read().len(),
+            replayed_records = recovered.replayed_records,
+            "engine recovered"
+        );
+        Ok(engine)
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn writable(&self) -> Result<(), EngineError> {
+        match &*self.failure.read() {
+            Some(reason) => Err(EngineError::Failed(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failure after which memory and disk may disagree.
+    fn fail(&self, error: EngineError) -> EngineError {
+        tracing::error!(%error, "storage failure: refusing further writes until restart");
+        self.failure.write().get_or_insert_with(|| error.to_string());
+        error
+    }
+
+    fn get_collection(&self, name: &str) -> Result<Arc<Collection>, EngineError> {
+        self.collections.read().get(name).cloned().ok_or_else(|| EngineError::CollectionNotFound(name.to_owned()))
+    }
+
+    /// Whether `c` is still the collection registered under its name (it
+    /// may have been dropped, or dropped and created again, meanwhile).
+    fn is_current(&self, c: &Arc<Collection>) -> bool {
+        self.collections.read().get(&c.name).is_some_and(|now| Arc::ptr_eq(now, c))
+    }
+
+    /// Appends a record; on failure the engine stops taking writes.
+    fn append(&self, record: &WalRecord) -> Result<u64, EngineError> {
+        let (lsn, bytes) = self.log.append(record).map_err(|e| self.fail(e.into()))?;
+        self.log_bytes_since_checkpoint.fetch_add(bytes, Ordering::Relaxed);
+        Ok(lsn)
+    }
+
+    /// Creates a collection.
+    pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<(), EngineError> {
+        validate_name(name)?;
+        config.validate(&self.config.limits)?;
+        self.writable()?;
+        let _catalog = self.catalog_lock.lock();
+        if self.collections.read().contains_key(name) {
+            return Err(EngineError::CollectionExists(name.to_owned()));
+        }
+        let encoded = serde_json::to_vec(&config).map_err(|e| EngineError::Failed(e.to_string()))?;
+        let lsn = self.append(&WalRecord::CreateCollection { name: name.to_owned(), config: encoded })?;
+        let collection = Arc::new(Collection::new(name.to_owned(), config, lsn)?);
+        persist::write_checkpoint(&self.fs, &self.config.data_dir, &collection, lsn).map_err(|e| self.fail(e))?;
+        self.collections.write().insert(name.to_owned(), collection);
+        Ok(())
+    }
+
+    /// Drops a collection and deletes its files.
+    pub fn drop_collection(&self, name: &str) -> Result<(), EngineError> {
+        self.writable()?;
+        let _catalog = self.catalog_lock.lock();
+        let collection = self.get_collection(name)?;
+        let _writer = collection.write_lock.lock();
+        self.append(&WalRecord::DropCollection { name: name.to_owned() })?;
+        self.collections.write().remove(name);
+        persist::remove_collection(&*self.fs, &self.config.data_dir, name).map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    /// Every collection, sorted by name.
+    pub fn collections(&self) -> Vec<CollectionInfo> {
+        let all: Vec<Arc<Collection>> = self.collections.read().values().cloned().collect();
+        all.iter().map(|c| c.info()).collect()
+    }
+
+    /// One collection's description.
+    pub fn collection(&self, name: &str) -> Result<CollectionInfo, EngineError> {
+        Ok(self.get_collection(name)?.info())
+    }
+
+    /// Inserts or replaces a batch of points, all or nothing; returns how
+    /// many were written. Acknowledged (returns `Ok`) once durable.
+    pub fn upsert(&self, name: &str, points: Vec<Point>) -> Result<usize, EngineError> {
+        let collection = self.get_collection(name)?;
+        collection.check_upsert(&points, &self.config.limits)?;
+        self.writable()?;
+        let count = points.len();
+        let record = WalRecord::Upsert { collection: name.to_owned(), points };
+        {
+            let _writer = collection.write_lock.lock();
+            if !self.is_current(&collection) {
+                return Err(EngineError::CollectionNotFound(name.to_owned()));
+            }
+            let lsn = self.append(&record)?;
+            let WalRecord::Upsert { points, .. } = &record else { unreachable_record() };
+            collection.apply_upsert(points, self.config.insert_threads).map_err(|e| self.fail(e))?;
+            collection.note_applied(lsn);
+        }
+        self.maybe_checkpoint();
+        Ok(count)
+    }
+
+    /// Deletes one point; returns whether it existed. Deleting a missing id
+    /// writes nothing.
+    pub fn delete(&self, name: &str, id: u64) -> Result<bool, EngineError> {
+        let collection = self.get_collection(name)?;
+        self.writable()?;
+        let existed = {
+            let _writer = collection.write_lock.lock();
+            if !self.is_current(&collection) {
+                return Err(EngineError::CollectionNotFound(name.to_owned()));
+            }
+            if !collection.index.contains(id) {
+                return Ok(false);
+            }
+            let lsn = self.append(&WalRecord::Delete { collection: name.to_owned(), ids: vec![id] })?;
+            let removed = collection.apply_delete(&[id]);
+            collection.note_applied(lsn);
+            removed > 0
+        };
+        self.maybe_checkpoint();
+        Ok(existed)
+    }
+
+    /// One point, if present. Under the cosine metric the vector is the
+    /// normalised one the index searches.
+    pub fn get(&self, name: &str, id: u64) -> Result<Option<Point>, EngineError> {
+        Ok(self.get_collection(name)?.get(id))
+    }
+
+    /// The `k` nearest points to `query`, nearest first; `ef` defaults to
+    /// the collection's `ef_search` (and is raised to `k`).
+    pub fn search(&self, name: &str, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<Neighbor>, EngineError> {
+        self.get_collection(name)?.search(query, k, ef, &self.config.limits)
+    }
+
+    /// A page of ids in ascending order: up to `limit` ids greater than
+    /// `after`.
+    pub fn ids(&self, name: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, EngineError> {
+        Ok(self.get_collection(name)?.ids_after(after, limit))
+    }
+
+    fn maybe_checkpoint(&self) {
+        if self.log_bytes_since_checkpoint.load(Ordering::Relaxed) < self.config.checkpoint_wal_bytes {
+            return;
+        }
+        // One writer checkpoints; the others carry on.
+        let Some(guard) = self.checkpoint_lock.try_lock() else { return };
+        drop(guard);
+        if let Err(error) = self.checkpoint() {
+            tracing::error!(%error, "checkpoint failed");
+        }
+    }
+
+    /// Writes a checkpoint of every collection changed since its last one,
+    /// then cuts the log before the oldest record still needed.
+    pub fn checkpoint(&self) -> Result<(), EngineError> {
+        self.writable()?;
+        let _only_one = self.checkpoint_lock.lock();
+        self.log_bytes_since_checkpoint.store(0, Ordering::Relaxed);
+        let all: Vec<Arc<Collection>> = self.collections.read().values().cloned().collect();
+        for c in &all {
+            let _writer = c.write_lock.lock();
+            if !c.is_dirty() || !self.is_current(c) {
+                continue;
+            }
+            let lsn = c.applied_lsn.load(Ordering::Acquire);
+            c.index.repair_deletes();
+            let started = std::time::Instant::now();
+            persist::write_checkpoint(&self.fs, &self.config.data_dir, c, lsn)?;
+            c.checkpoint_lsn.store(lsn, Ordering::Release);
+            tracing::info!(collection = %c.name, lsn, seconds = started.elapsed().as_secs_f64(), "checkpoint written");
+        }
+        // The log is needed from the first record some collection has not
+        // checkpointed. A clean collection needs nothing, but a writer may
+        // be between its append and its apply: its write lock covers that.
+        let _catalog = self.catalog_lock.lock();
+        let mut keep_from = self.log.next_lsn();
+        for c in self.collections.read().values() {
+            let _writer = c.write_lock.lock();
+            if c.is_dirty() {
+                keep_from = keep_from.min(c.checkpoint_lsn.load(Ordering::Acquire) + 1);
+            }
+        }
+        self.log.truncate_before(keep_from)?;
+        Ok(())
+    }
+
+    /// Checkpoints everything so the next start replays nothing; called on
+    /// a clean shutdown.
+    pub fn shutdown(&self) -> Result<(), EngineError> {
+        self.checkpoint()?;
+        self.log.sync()?;
+        Ok(())
+    }
+}
+
+fn unreachable_record() -> ! {
+    unreachable!("the record was built as an upsert just above")
+}

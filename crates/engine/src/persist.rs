@@ -1,0 +1,291 @@
+//! The engine's files: the log (a thin wrapper over the storage crate's
+//! WAL), one checkpoint directory per collection, and recovery.
+//!
+//! Layout under the data directory:
+//!
+//! ```text
+//! wal/<first lsn>.log                       log segments (ruvector-storage)
+//! collections/<name>/checkpoint-<lsn>.ckpt  newest checkpoint of a collection
+//! ```
+//!
+//! A checkpoint holds three sections: `config` (the collection's JSON
+//! configuration), `payloads` (`count: u64`, then per point `id: u64,
+//! len: u32, bytes`, little-endian) and `index` (the HNSW snapshot of
+//! `ruvector-index`, which carries its own version and checksum).
+//!
+//! Recovery loads the newest checkpoint of every collection directory, then
+//! replays the log from the oldest checkpoint position on. A record of
+//! collection C at position `lsn` is applied iff `lsn` is after C's
+//! checkpoint; create and drop records rebuild the catalog as it was. A
+//! record for a collection that does not exist at that point of the log
+//! belongs to a collection that was created before the replay start and
+//! dropped later (its files are gone with it), so it is skipped.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ruvector_index::Hnsw;
+use ruvector_storage::{Checkpoint, CheckpointWriter, Fs, StorageError, WalRecord};
+
+use crate::EngineError;
+use crate::collection::Collection;
+use crate::config::{CollectionConfig, EngineConfig};
+
+pub(crate) use log::Log;
+
+mod log {
+    use super::*;
+    use ruvector_storage::{FsyncPolicy, StorageError, Wal, WalOptions};
+
+    /// The node's write-ahead log.
+    #[derive(Debug)]
+    pub(crate) struct Log {
+        wal: Wal,
+    }
+
+    impl Log {
+        /// Opens the log and replays every record from `replay_from` on
+        /// through `replay`.
+        pub(crate) fn open(
+            fs: Arc<dyn Fs>,
+            config: &EngineConfig,
+            replay_from: u64,
+            mut replay: impl FnMut(u64, WalRecord) -> Result<(), EngineError>,
+        ) -> Result<Log, EngineError> {
+            let fsync = match config.fsync {
+                crate::Fsync::Always => FsyncPolicy::Always,
+                crate::Fsync::IntervalMs(ms) => FsyncPolicy::IntervalMs(ms),
+            };
+            let dir = config.data_dir.join("wal");
+            // Segments wholly before the oldest checkpoint may be gone; the
+            // log starts where its first remaining segment starts.
+            let replay_from = replay_from.max(first_segment_lsn(&*fs, &dir)?.unwrap_or(0));
+            let mut failure = None;
+            let opened = Wal::open(
+                fs,
+                dir,
+                WalOptions { fsync, segment_size: config.wal_segment_bytes },
+                replay_from,
+                |lsn, record| {
+                    replay(lsn, record).map_err(|e| {
+                        let message = e.to_string();
+                        failure = Some(e);
+                        message.into()
+                    })
+                },
+            );
+            match (opened, failure) {
+                (_, Some(e)) => Err(e),
+                (Ok((wal, _stats)), None) => Ok(Log { wal }),
+                (Err(e), None) => Err(e.into()),
+            }
+        }
+
+        /// Appends a record; returns its position and encoded size once it
+        /// is durable under the policy.
+        pub(crate) fn append(&self, record: &WalRecord) -> Result<(u64, u64), StorageError> {
+            let bytes = record.encoded_len() as u64;
+            Ok((self.wal.append(record)?, bytes))
+        }
+
+        /// The position the next record will get.
+        pub(crate) fn next_lsn(&self) -> u64 {
+            self.wal.last_lsn() + 1
+        }
+
+        pub(crate) fn truncate_before(&self, lsn: u64) -> Result<(), EngineError> {
+            self.wal.truncate_before(lsn)?;
+            Ok(())
+        }
+
+        pub(crate) fn sync(&self) -> Result<(), EngineError> {
+            self.wal.sync()?;
+            Ok(())
+        }
+    }
+
+    /// The first position of the oldest segment (`<20 digits>.log`).
+    fn first_segment_lsn(fs: &dyn Fs, dir: &Path) -> Result<Option<u64>, EngineError> {
+        let names = match fs.list_dir(dir) {
+            Ok(names) => names,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StorageError::Io { path: dir.to_path_buf(), source }.into()),
+        };
+        Ok(names
+            .iter()
+            .filter_map(|n| n.strip_suffix(".log"))
+            .filter(|d| d.len() == 20 && d.bytes().all(|b| b.is_ascii_digit()))
+            .filter_map(|d| d.parse::<u64>().ok())
+            .min())
+    }
+}
+
+const CONFIG: &str = "config";
+const PAYLOADS: &str = "payloads";
+const INDEX: &str = "index";
+
+fn collections_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("collections")
+}
+
+fn collection_dir(data_dir: &Path, name: &str) -> PathBuf {
+    collections_dir(data_dir).join(name)
+}
+
+/// Writes a checkpoint of `c` as of log position `lsn`. The caller holds
+/// the collection's write lock, so nothing changes meanwhile.
+pub(crate) fn write_checkpoint(fs: &Arc<dyn Fs>, data_dir: &Path, c: &Collection, lsn: u64) -> Result<(), EngineError> {
+    let dir = collection_dir(data_dir, &c.name);
+    fs.create_dir_all(&dir).map_err(|source| StorageError::Io { path: dir.clone(), source })?;
+    let config = serde_json::to_vec(&c.config).map_err(|e| EngineError::Failed(e.to_string()))?;
+    let payloads = encode_payloads(&c.payloads.read());
+    let mut writer = CheckpointWriter::create(Arc::clone(fs), &dir, lsn)?;
+    writer.add_section(CONFIG, &config)?;
+    writer.add_section(PAYLOADS, &payloads)?;
+    c.index.write_to(writer.section(INDEX)?).map_err(EngineError::Index)?;
+    writer.commit()?;
+    Ok(())
+}
+
+/// Deletes a dropped collection's files.
+pub(crate) fn remove_collection(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<(), EngineError> {
+    let dir = collection_dir(data_dir, name);
+    let io = |source| StorageError::Io { path: dir.clone(), source };
+    for file in fs.list_dir(&dir).map_err(io)? {
+        fs.remove_file(&dir.join(&file)).map_err(io)?;
+    }
+    fs.sync_dir(&dir).map_err(io)?;
+    fs.remove_dir(&dir).map_err(io)?;
+    Ok(())
+}
+
+fn encode_payloads(payloads: &HashMap<u64, Arc<[u8]>>) -> Vec<u8> {
+    let total: usize = payloads.values().map(|p| 12 + p.len()).sum();
+    let mut out = Vec::with_capacity(8 + total);
+    out.extend_from_slice(&(payloads.len() as u64).to_le_bytes());
+    for (id, bytes) in payloads {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+fn decode_payloads(bytes: &[u8]) -> Option<HashMap<u64, Arc<[u8]>>> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = bytes.split_at_checked(n)?;
+        *bytes = rest;
+        Some(head)
+    }
+    let mut rest = bytes;
+    let count = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+    let mut map = HashMap::with_capacity(usize::try_from(count).ok()?.min(rest.len() / 12));
+    for _ in 0..count {
+        let id = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+        let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().ok()?) as usize;
+        map.insert(id, Arc::from(take(&mut rest, len)?));
+    }
+    rest.is_empty().then_some(map)
+}
+
+/// What recovery produced.
+pub(crate) struct Recovered {
+    pub(crate) log: Log,
+    pub(crate) collections: BTreeMap<String, Arc<Collection>>,
+    pub(crate) replayed_records: u64,
+    pub(crate) replayed_bytes: u64,
+}
+
+/// Loads one collection's newest checkpoint, if its directory has one.
+fn load_collection(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Collection>, EngineError> {
+    let dir = collection_dir(data_dir, name);
+    let Some(checkpoint) = Checkpoint::read_latest(fs, &dir)? else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| EngineError::Failed(format!("checkpoint {}: {what}", checkpoint.path().display()));
+    let config: CollectionConfig =
+        serde_json::from_slice(checkpoint.section(CONFIG).ok_or_else(|| corrupt("no config section"))?)
+            .map_err(|e| corrupt(&format!("config: {e}")))?;
+    let payloads = decode_payloads(checkpoint.section(PAYLOADS).ok_or_else(|| corrupt("no payloads section"))?)
+        .ok_or_else(|| corrupt("malformed payloads section"))?;
+    let index = Hnsw::read_from(checkpoint.section(INDEX).ok_or_else(|| corrupt("no index section"))?)
+        .map_err(|e| corrupt(&format!("index: {e}")))?;
+    Ok(Some(Collection::from_parts(name.to_owned(), config, index, payloads, checkpoint.lsn())))
+}
+
+/// Rebuilds the catalog from the checkpoints and the log.
+pub(crate) fn recover(fs: &Arc<dyn Fs>, config: &EngineConfig) -> Result<Recovered, EngineError> {
+    let data_dir = &config.data_dir;
+    let root = collections_dir(data_dir);
+    fs.create_dir_all(&root).map_err(|source| StorageError::Io { path: root.clone(), source })?;
+    let mut collections = BTreeMap::new();
+    let names = fs.list_subdirs(&root).map_err(|source| StorageError::Io { path: root.clone(), source })?;
+    for name in names {
+        match load_collection(&**fs, data_dir, &name)? {
+            Some(c) => {
+                collections.insert(name, Arc::new(c));
+            }
+            // A directory without a finished checkpoint: a create that
+            // crashed before its first checkpoint (the log recreates it) or
+            // a drop that crashed midway (the log drops it again).
+            None => remove_collection(&**fs, data_dir, &name)?,
+        }
+    }
+    let replay_from = collections.values().map(|c| c.checkpoint_lsn.load(Ordering::Acquire) + 1).min().unwrap_or(1);
+    let mut replayed_records = 0;
+    let mut replayed_bytes = 0;
+    let log = Log::open(Arc::clone(fs), config, replay_from, |lsn, record| {
+        replayed_records += 1;
+        replayed_bytes += record.encoded_len() as u64;
+        replay(&**fs, &mut collections, lsn, record, config)
+    })?;
+    Ok(Recovered { log, collections, replayed_records, replayed_bytes })
+}
+
+/// Applies one logged record during recovery.
+fn replay(
+    fs: &dyn Fs,
+    collections: &mut BTreeMap<String, Arc<Collection>>,
+    lsn: u64,
+    record: WalRecord,
+    config: &EngineConfig,
+) -> Result<(), EngineError> {
+    let covered = |c: &Collection| lsn <= c.checkpoint_lsn.load(Ordering::Acquire);
+    match record {
+        WalRecord::CreateCollection { name, config: bytes } => {
+            if collections.get(&name).is_some_and(|c| covered(c)) {
+                return Ok(());
+            }
+            let cfg: CollectionConfig = serde_json::from_slice(&bytes)
+                .map_err(|e| EngineError::Failed(format!("log record {lsn}: collection config: {e}")))?;
+            collections.insert(name.clone(), Arc::new(Collection::new(name, cfg, lsn)?));
+        }
+        WalRecord::DropCollection { name } => {
+            if collections.get(&name).is_some_and(|c| !covered(c)) {
+                collections.remove(&name);
+                // The drop may have crashed before its files were deleted.
+                if fs.list_subdirs(&collections_dir(&config.data_dir)).is_ok_and(|d| d.contains(&name)) {
+                    remove_collection(fs, &config.data_dir, &name)?;
+                }
+            }
+        }
+        WalRecord::Upsert { collection, points } => {
+            let Some(c) = collections.get(&collection) else { return Ok(()) };
+            if !covered(c) {
+                c.apply_upsert(&points, config.insert_threads)?;
+                c.note_applied(lsn);
+            }
+        }
+        WalRecord::Delete { collection, ids } => {
+            let Some(c) = collections.get(&collection) else { return Ok(()) };
+            if !covered(c) {
+                c.apply_delete(&ids);
+                c.note_applied(lsn);
+            }
+        }
+    }
+    Ok(())
+}
