@@ -214,7 +214,11 @@ pub struct Hnsw {
     dim: usize,
     metric: Metric,
     params: HnswParams,
+    /// Construction options; `quantization` and `oversampling` there are
+    /// the initial values of the two fields below.
     options: HnswOptions,
+    /// The configured quantization (may change through `set_quantization`).
+    quantization: Mutex<crate::Quantization>,
     /// Current oversampling factor (starts at `options.oversampling`).
     oversampling: AtomicUsize,
     kernels: &'static Kernels,
@@ -271,6 +275,7 @@ impl Hnsw {
             metric,
             params,
             oversampling: AtomicUsize::new(options.oversampling),
+            quantization: Mutex::new(options.quantization),
             kernels: Kernels::get(),
             level_factor: 1.0 / (params.m as f64).ln(),
             inner: RwLock::new(Inner::new(dim, params.m, capacity, options.vector_file.as_deref())?),

@@ -189,7 +189,7 @@ impl Hnsw {
         for slot in 0..used as u32 {
             out.put_u32s(inner.graph.upper_words(slot))?;
         }
-        let (kind, subspaces, centroids) = match self.options.quantization {
+        let (kind, subspaces, centroids) = match self.quantization() {
             Quantization::None => (0u8, 0u32, 0u32),
             Quantization::Sq8 => (1, 0, 0),
             Quantization::Pq { subspaces, centroids } => (2, subspaces as u32, centroids as u32),

@@ -92,6 +92,11 @@ fn search_before_training_uses_full_vectors() {
     assert!(index.is_quantizer_trained());
     assert_eq!(index.code_bytes(), 200 * 16);
     assert_eq!(index.search(&data[3], 1).expect("valid")[0].id, 3);
+    index.set_quantization(Quantization::Pq { subspaces: 4, centroids: 256 }).expect("valid");
+    assert!(!index.is_quantizer_trained());
+    index.train_quantizer().expect("trains");
+    assert_eq!(index.code_bytes(), 200 * 4);
+    assert_eq!(index.search(&data[3], 1).expect("valid")[0].id, 3);
 }
 
 #[test]
@@ -108,6 +113,7 @@ fn invalid_quantization_options_are_rejected() {
     assert!(Hnsw::with_options(32, Metric::Cosine, p, zero).is_err());
     let plain = Hnsw::new(4, Metric::Cosine, p).expect("valid");
     assert!(plain.train_quantizer().is_err(), "no quantization configured");
+    assert!(plain.set_quantization(Quantization::Pq { subspaces: 3, centroids: 256 }).is_err());
     assert!(plain.set_oversampling(0).is_err());
     plain.set_oversampling(8).expect("valid");
     assert_eq!(plain.oversampling(), 8);

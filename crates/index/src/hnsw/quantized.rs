@@ -147,7 +147,19 @@ impl Hnsw {
 
     /// The configured quantization (whether trained or not).
     pub fn quantization(&self) -> Quantization {
-        self.options.quantization
+        *self.quantization.lock()
+    }
+
+    /// Switches to another quantization: validates it, drops any trained
+    /// quantizer and its codes (searches use full vectors again), and
+    /// leaves training to [`Hnsw::train_quantizer`] or auto-training.
+    /// Mutations wait meanwhile.
+    pub fn set_quantization(&self, quantization: Quantization) -> Result<(), IndexError> {
+        quantization.validate(self.dim)?;
+        let _gate = self.write_gate.write();
+        *self.quantization.lock() = quantization;
+        self.inner.write().quant = None;
+        Ok(())
     }
 
     /// Whether a quantizer is trained, i.e. searches run on codes.
@@ -179,7 +191,7 @@ impl Hnsw {
     /// Trains if auto-training is on, no quantizer is trained yet, and the
     /// live count has reached `training_size`. The caller holds no lock.
     pub(super) fn maybe_auto_train(&self) -> Result<(), IndexError> {
-        if self.options.quantization == Quantization::None
+        if self.quantization() == Quantization::None
             || !self.options.auto_train
             || self.len() < self.options.training_size
             || self.inner.read().quant.is_some()
@@ -190,13 +202,14 @@ impl Hnsw {
     }
 
     fn train(&self, force: bool) -> Result<(), IndexError> {
-        if self.options.quantization == Quantization::None {
+        let _gate = self.write_gate.write();
+        let kind = self.quantization();
+        if kind == Quantization::None {
             return Err(IndexError::InvalidParameter {
                 name: "quantization",
-                reason: "the index was created without quantization".into(),
+                reason: "the index has no quantization configured".into(),
             });
         }
-        let _gate = self.write_gate.write();
         let inner = self.inner.read();
         if !force && inner.quant.is_some() {
             return Ok(());
@@ -220,9 +233,7 @@ impl Hnsw {
         for &s in &chosen {
             samples.extend_from_slice(inner.vector(s));
         }
-        let Some(quantizer) =
-            Quantizer::train(self.options.quantization, self.metric, self.dim, &samples, self.params.seed)?
-        else {
+        let Some(quantizer) = Quantizer::train(kind, self.metric, self.dim, &samples, self.params.seed)? else {
             return Ok(());
         };
         drop(samples);
