@@ -1,12 +1,13 @@
 //! WAL append throughput: upsert batches of 1,000 × 384-d vectors (≈1.5 MB
 //! per record) with `FsyncPolicy::Always` on the real filesystem, from one
-//! appender and from four concurrent appenders (group commit).
+//! appender and from four concurrent appenders (group commit); and loading a
+//! 160 MB checkpoint (the size of a 100k × 384 collection) warm-cache.
 
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
-use ruvector_storage::{FsyncPolicy, RealFs, Wal, WalOptions, WalPoint, WalRecord};
+use ruvector_storage::{Checkpoint, CheckpointWriter, FsyncPolicy, RealFs, Wal, WalOptions, WalPoint, WalRecord};
 
 const BATCH: usize = 1_000;
 const DIM: usize = 384;
@@ -52,5 +53,25 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append);
+fn checkpoint_load(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = vec![0x5Au8; 160 << 20];
+    let mut w = CheckpointWriter::create(Arc::new(RealFs), dir.path(), 1).expect("create");
+    w.add_section("config", b"{}").expect("config");
+    w.add_section("index", &index).expect("index");
+    w.commit().expect("commit");
+    drop(index);
+    let mut group = c.benchmark_group("checkpoint_load");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(160 << 20));
+    group.bench_function("160MB", |b| {
+        b.iter(|| {
+            let ckpt = Checkpoint::read_latest(&RealFs, dir.path()).expect("read").expect("present");
+            ckpt.section("index").map(<[u8]>::len)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, checkpoint_load);
 criterion_main!(benches);

@@ -50,8 +50,8 @@
 //! the old checkpoint, or the new complete one, as the newest `*.ckpt`;
 //! a leftover `*.tmp` is ignored and removed.
 //!
-//! [`Checkpoint::read_latest`] loads the newest `*.ckpt` with one read into
-//! an 8-aligned buffer and verifies the header, footer, table of contents
+//! [`Checkpoint::read_latest`] maps the newest `*.ckpt` into memory (or, on
+//! a non-mapping [`Fs`], reads it into an 8-aligned buffer) and verifies the header, footer, table of contents
 //! and every section checksum, and that all padding is zero, so every
 //! single-bit flip anywhere in the file is detected. A damaged newest checkpoint is an error
 //! naming the file and offset; it never falls back to an older one, because
@@ -65,7 +65,7 @@ use std::sync::Arc;
 use crc32fast::Hasher;
 
 use crate::error::{Result, StorageError};
-use crate::io::{FileHandle, Fs};
+use crate::io::{FileBytes, FileHandle, Fs};
 
 const MAGIC: [u8; 8] = *b"RUVCKPT\0";
 const END_MAGIC: [u8; 4] = *b"CKND";
@@ -351,9 +351,9 @@ impl Drop for SectionWriter<'_> {
 pub struct Checkpoint {
     path: PathBuf,
     lsn: u64,
-    /// The file's bytes; `u64` storage makes every 8-aligned section 8-aligned.
-    buf: Vec<u64>,
-    len: usize,
+    /// The file's bytes (memory-mapped on [`crate::RealFs`]); they start
+    /// 8-aligned, so every section is 8-aligned.
+    bytes: FileBytes,
     sections: Vec<(String, usize, usize)>,
 }
 
@@ -371,19 +371,14 @@ impl Checkpoint {
 
     /// Loads and verifies one checkpoint file.
     pub fn read(fs: &dyn Fs, path: &Path) -> Result<Checkpoint> {
-        let file_len = fs.file_len(path).map_err(|e| StorageError::io(path, e))?;
-        let len = usize::try_from(file_len)
-            .map_err(|_| StorageError::corrupt(path, 0, "file larger than the address space"))?;
-        let mut buf = vec![0u64; len.div_ceil(8)];
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
-        fs.read_exact_at(path, 0, &mut bytes[..len]).map_err(|e| StorageError::io(path, e))?;
-        let (lsn, sections) = verify(path, &bytemuck::cast_slice::<u64, u8>(&buf)[..len])?;
+        let bytes = fs.read_all(path).map_err(|e| StorageError::io(path, e))?;
+        let (lsn, sections) = verify(path, &bytes)?;
         if let Some(name_lsn) = path.file_name().and_then(|n| n.to_str()).and_then(parse_checkpoint_name)
             && name_lsn != lsn
         {
             return Err(StorageError::corrupt(path, 16, format!("header LSN {lsn} does not match the file name")));
         }
-        Ok(Checkpoint { path: path.to_path_buf(), lsn, buf, len, sections })
+        Ok(Checkpoint { path: path.to_path_buf(), lsn, bytes, sections })
     }
 
     /// The LSN the state covers: replay the WAL from `lsn() + 1`.
@@ -396,18 +391,14 @@ impl Checkpoint {
         &self.path
     }
 
-    fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice::<u64, u8>(&self.buf)[..self.len]
-    }
-
     /// The bytes of section `tag` (8-byte aligned), if present.
     pub fn section(&self, tag: &str) -> Option<&[u8]> {
-        self.sections.iter().find(|(t, _, _)| t == tag).map(|&(_, off, len)| &self.bytes()[off..off + len])
+        self.sections.iter().find(|(t, _, _)| t == tag).map(|&(_, off, len)| &self.bytes[off..off + len])
     }
 
     /// Every section as `(tag, bytes)`, in file order.
     pub fn sections(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.sections.iter().map(|(t, off, len)| (t.as_str(), &self.bytes()[*off..*off + *len]))
+        self.sections.iter().map(|(t, off, len)| (t.as_str(), &self.bytes[*off..*off + *len]))
     }
 }
 

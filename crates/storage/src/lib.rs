@@ -41,5 +41,5 @@ pub mod wal;
 
 pub use checkpoint::{Checkpoint, CheckpointWriter, SectionWriter};
 pub use error::{Result, StorageError};
-pub use io::{FileHandle, Fs, RealFs, SimFs};
+pub use io::{FileBytes, FileHandle, Fs, RealFs, SimFs};
 pub use wal::{FsyncPolicy, RecoveryStats, ReplayError, Wal, WalOptions, WalPoint, WalRecord};

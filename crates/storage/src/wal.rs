@@ -36,9 +36,9 @@
 //! `writer` before `sync`; the group-commit leader holds neither while it
 //! fsyncs.
 
-mod frame;
-mod record;
-mod recovery;
+pub mod frame;
+pub mod record;
+pub mod recovery;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

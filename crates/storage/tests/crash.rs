@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng, rngs::SmallRng};
-use ruvector_storage::{Fs, FsyncPolicy, SimFs, Wal, WalOptions, WalPoint, WalRecord};
+use ruvector_storage::{FsyncPolicy, SimFs, Wal, WalOptions, WalPoint, WalRecord};
 
 const THREADS: u64 = 4;
 const PER_THREAD: u64 = 12;
