@@ -12,9 +12,11 @@
 //! <data>/checkpoint-00000000000000052816.ckpt  newest checkpoint (state ≤ LSN)
 //! ```
 //! (the directory layout is the engine's choice; the names inside each
-//! directory are this crate's). Byte formats: WAL frame in [`wal`]'s `frame`
-//! module docs (length, CRC-32, version, LSN, record), record bodies in the
-//! `record` module docs, checkpoint header/sections/footer in [`checkpoint`].
+//! directory are this crate's). Byte formats: WAL frame in [`wal::frame`]
+//! (length, CRC-32, version, LSN, record), record bodies in [`wal::record`],
+//! checkpoint header/sections/table of contents/footer in [`checkpoint`].
+//! Checkpoints are memory-mapped for loading on [`RealFs`]; sections are
+//! 8-byte aligned slices of the map.
 //!
 //! # Recovery, as the engine runs it
 //! 1. `let ckpt = Checkpoint::read_latest(&*fs, dir)?;` load state from its

@@ -78,7 +78,8 @@ fn len_u32(len: usize) -> Result<u32, TooLong> {
 }
 
 impl WalRecord {
-    /// Exact number of bytes [`WalRecord::encode_into`] appends.
+    /// Exact size of the encoded record (kind byte and body), the frame
+    /// header excluded.
     pub fn encoded_len(&self) -> usize {
         1 + match self {
             WalRecord::CreateCollection { name, config } => 4 + name.len() + 4 + config.len(),
