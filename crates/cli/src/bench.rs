@@ -6,6 +6,13 @@
 //! single thread and reports recall@10 against the ground truth, QPS,
 //! latency percentiles, the build time and the process's peak resident
 //! memory.
+//!
+//! With `--engine-dir DIR` the vectors go through the shard engine instead
+//! of a bare index — write-ahead log with fsync on every batch of
+//! `--batch` vectors — and the restart is measured: a checkpoint, then the
+//! time to reopen the engine and answer the first search. `--quantization`
+//! (`sq8`, `pq48`, ...) makes searches run on codes with full-precision
+//! rescoring, in either mode.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,7 +22,8 @@ use clap::Args;
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use ruvector_dataset::{Matrix, brute_force, read_fvecs, read_ivecs, recall_at_k};
-use ruvector_index::{Hnsw, HnswParams, Metric, distance::Kernels};
+use ruvector_engine::{CollectionConfig, Engine, EngineConfig, Point, QuantizationConfig};
+use ruvector_index::{Hnsw, HnswOptions, HnswParams, Metric, Neighbor, distance::Kernels};
 use serde::Serialize;
 
 /// Arguments of `ruvector bench`.
@@ -69,6 +77,31 @@ pub struct BenchArgs {
     /// Print one JSON object per ef instead of a table.
     #[arg(long)]
     json: bool,
+    /// Quantization searches run on: none, sq8, or pqS (S subspaces, e.g. pq48).
+    #[arg(long, default_value = "none", value_parser = parse_quantization)]
+    quantization: QuantizationConfig,
+    /// Full vectors rescored per result when quantized (index default when absent).
+    #[arg(long)]
+    oversampling: Option<usize>,
+    /// Ingest through the engine (WAL, fsync always) into this new data
+    /// directory, and measure the restart.
+    #[arg(long)]
+    engine_dir: Option<PathBuf>,
+    /// Vectors per upsert batch with --engine-dir.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+fn parse_quantization(s: &str) -> Result<QuantizationConfig, String> {
+    match s {
+        "none" => Ok(QuantizationConfig::None),
+        "sq8" => Ok(QuantizationConfig::Sq8),
+        _ => s
+            .strip_prefix("pq")
+            .and_then(|n| n.parse().ok())
+            .map(|subspaces| QuantizationConfig::Pq { subspaces, centroids: 256 })
+            .ok_or_else(|| format!("expected none, sq8 or pqS (e.g. pq48), got {s:?}")),
+    }
 }
 
 /// One measured row.
@@ -80,6 +113,11 @@ struct Row {
     p50_us: f64,
     p99_us: f64,
     build_seconds: f64,
+    /// Seconds from reopening the engine to the first search result
+    /// (engine mode only).
+    restart_seconds: Option<f64>,
+    mode: &'static str,
+    quantization: String,
     churn: f64,
     churn_seconds: f64,
     peak_rss_mib: f64,
@@ -130,6 +168,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let params =
         HnswParams { m: args.m, ef_construction: args.ef_construction, ef_search: args.ef[0], seed: args.seed };
+    let meta = Meta { n, build_seconds: f64::NAN, restart_seconds: None, churn_seconds: 0.0, index_mib: f64::NAN };
+    if let Some(dir) = &args.engine_dir {
+        if args.churn > 0.0 || args.index_cache.is_some() {
+            bail!("--engine-dir cannot be combined with --churn or --index-cache");
+        }
+        return run_engine(args, dir, &base, &queries, &truth, meta);
+    }
     let (index, build_seconds) = match &args.index_cache {
         Some(path) if path.exists() => {
             let started = Instant::now();
@@ -140,7 +185,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             (index, f64::NAN)
         }
         _ => {
-            let index = Hnsw::with_capacity(base.dim, args.metric, params, n)?;
+            let options = HnswOptions {
+                capacity: n,
+                quantization: args.quantization.into(),
+                oversampling: args.oversampling.unwrap_or(HnswOptions::default().oversampling),
+                ..HnswOptions::default()
+            };
+            let index = Hnsw::with_options(base.dim, args.metric, params, options)?;
             let batch: Vec<(u64, &[f32])> = base.iter().enumerate().map(|(i, v)| (i as u64, v)).collect();
             let started = Instant::now();
             index.insert_batch(&batch, args.threads)?;
@@ -156,23 +207,47 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
 
     let churn_seconds = churn(args, &index, &base)?;
-    let index_mib = index.memory_bytes() as f64 / (1024.0 * 1024.0);
+    let meta =
+        Meta { build_seconds, churn_seconds, index_mib: index.memory_bytes() as f64 / (1024.0 * 1024.0), ..meta };
+    let rows = sweep(args, &queries, &truth, &meta, "index", |q, k, ef| Ok(index.search_with_ef(q, k, ef)?))?;
+    print_rows(&rows, args.json)
+}
 
+/// Facts about the run shared by every row.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    n: usize,
+    build_seconds: f64,
+    restart_seconds: Option<f64>,
+    churn_seconds: f64,
+    index_mib: f64,
+}
+
+/// Runs every query once per `ef` on this thread through `search`.
+fn sweep(
+    args: &BenchArgs,
+    queries: &Matrix<f32>,
+    truth: &[Vec<u64>],
+    meta: &Meta,
+    mode: &'static str,
+    search: impl Fn(&[f32], usize, usize) -> anyhow::Result<Vec<Neighbor>>,
+) -> anyhow::Result<Vec<Row>> {
+    let n = meta.n as u64;
     let mut rows = Vec::new();
     for &ef in &args.ef {
         let mut latencies = Vec::with_capacity(queries.rows());
         // Warm-up: touch the caches and the scratch pool.
         for q in queries.iter().take(50) {
-            index.search_with_ef(q, args.k, ef)?;
+            search(q, args.k, ef)?;
         }
         let mut recall = 0.0;
         let started = Instant::now();
         for (qi, q) in queries.iter().enumerate() {
             let t = Instant::now();
-            let hits = index.search_with_ef(q, args.k, ef)?;
+            let hits = search(q, args.k, ef)?;
             latencies.push(t.elapsed());
             // Churned vectors come back under id + n; map them to their row.
-            let found: Vec<u64> = hits.iter().map(|h| h.id % n as u64).collect();
+            let found: Vec<u64> = hits.iter().map(|h| h.id % n).collect();
             recall += recall_at_k(&found, &truth[qi], 10.min(args.k));
         }
         let elapsed = started.elapsed().as_secs_f64();
@@ -183,12 +258,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             qps: queries.rows() as f64 / elapsed,
             p50_us: percentile(&latencies, 0.5),
             p99_us: percentile(&latencies, 0.99),
-            build_seconds,
+            build_seconds: meta.build_seconds,
+            restart_seconds: meta.restart_seconds,
+            mode,
+            quantization: format!("{:?}", args.quantization),
             churn: args.churn,
-            churn_seconds,
+            churn_seconds: meta.churn_seconds,
             peak_rss_mib: peak_rss_mib(),
-            index_mib,
-            n,
+            index_mib: meta.index_mib,
+            n: meta.n,
             queries: queries.rows(),
             m: args.m,
             ef_construction: args.ef_construction,
@@ -196,6 +274,63 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             isa: format!("{:?}", Kernels::get().isa),
         });
     }
+    Ok(rows)
+}
+
+/// Engine mode: ingest in batches through the WAL, checkpoint, reopen, then
+/// sweep through the reopened engine.
+fn run_engine(
+    args: &BenchArgs,
+    dir: &std::path::Path,
+    base: &Matrix<f32>,
+    queries: &Matrix<f32>,
+    truth: &[Vec<u64>],
+    meta: Meta,
+) -> anyhow::Result<()> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        bail!("--engine-dir {} must be new or empty", dir.display());
+    }
+    let mut config = EngineConfig::new(dir);
+    config.insert_threads = args.threads;
+    let collection = CollectionConfig {
+        m: args.m,
+        ef_construction: args.ef_construction,
+        quantization: args.quantization,
+        ..CollectionConfig::new(base.dim, args.metric)
+    };
+    let engine = Engine::open(config.clone())?;
+    engine.create_collection("bench", collection)?;
+    let started = Instant::now();
+    for (b, rows) in (0..base.rows()).collect::<Vec<_>>().chunks(args.batch.max(1)).enumerate() {
+        let points =
+            rows.iter().map(|&r| Point { id: r as u64, vector: base.row(r).to_vec(), payload: None }).collect();
+        engine.upsert("bench", points).with_context(|| format!("batch {b}"))?;
+    }
+    let build_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "ingested {} vectors through the engine in {build_seconds:.2} s ({:.0} vectors/s, batches of {})",
+        base.rows(),
+        base.rows() as f64 / build_seconds,
+        args.batch
+    );
+    let started = Instant::now();
+    engine.checkpoint()?;
+    eprintln!("checkpoint in {:.2} s", started.elapsed().as_secs_f64());
+    drop(engine);
+
+    let started = Instant::now();
+    let engine = Engine::open(config)?;
+    let first = engine.search("bench", queries.row(0), args.k, Some(args.ef[0]))?;
+    let restart_seconds = started.elapsed().as_secs_f64();
+    eprintln!("reopened and answered the first search ({} hits) in {restart_seconds:.3} s", first.len());
+    let info = engine.collection("bench")?;
+    let meta = Meta {
+        build_seconds,
+        restart_seconds: Some(restart_seconds),
+        index_mib: info.memory_bytes as f64 / (1024.0 * 1024.0),
+        ..meta
+    };
+    let rows = sweep(args, queries, truth, &meta, "engine", |q, k, ef| Ok(engine.search("bench", q, k, Some(ef))?))?;
     print_rows(&rows, args.json)
 }
 
@@ -251,7 +386,9 @@ fn print_rows(rows: &[Row], json: bool) -> anyhow::Result<()> {
     }
     if let Some(first) = rows.first() {
         println!(
-            "n={} queries={} M={} efC={} threads={} isa={} build={:.2}s churn={} ({:.2}s) index={:.1}MiB",
+            "mode={} quantization={} n={} queries={} M={} efC={} threads={} isa={} build={:.2}s restart={} churn={} ({:.2}s) index={:.1}MiB",
+            first.mode,
+            first.quantization,
             first.n,
             first.queries,
             first.m,
@@ -259,6 +396,7 @@ fn print_rows(rows: &[Row], json: bool) -> anyhow::Result<()> {
             first.threads,
             first.isa,
             first.build_seconds,
+            first.restart_seconds.map_or("-".to_owned(), |s| format!("{s:.3}s")),
             first.churn,
             first.churn_seconds,
             first.index_mib

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ruvector_index::{HnswParams, Metric};
+use ruvector_index::{HnswParams, Metric, Quantization};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
@@ -25,6 +25,16 @@ pub enum QuantizationConfig {
         #[serde(default = "default_centroids")]
         centroids: usize,
     },
+}
+
+impl From<QuantizationConfig> for Quantization {
+    fn from(q: QuantizationConfig) -> Quantization {
+        match q {
+            QuantizationConfig::None => Quantization::None,
+            QuantizationConfig::Sq8 => Quantization::Sq8,
+            QuantizationConfig::Pq { subspaces, centroids } => Quantization::Pq { subspaces, centroids },
+        }
+    }
 }
 
 fn default_centroids() -> usize {

@@ -265,6 +265,27 @@ impl Engine {
         Ok(())
     }
 
+    /// Starts a background thread that checkpoints every `interval` when
+    /// something was written since the last checkpoint, so that a restart
+    /// after a crash loads checkpoints instead of replaying (re-indexing)
+    /// a long log. The thread ends when the engine is dropped.
+    pub fn start_background_checkpoints(self: &Arc<Self>, interval: std::time::Duration) -> std::io::Result<()> {
+        let engine = Arc::downgrade(self);
+        std::thread::Builder::new().name("ruvector-checkpoint".into()).spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(engine) = engine.upgrade() else { return };
+                if engine.log_bytes_since_checkpoint.load(Ordering::Relaxed) == 0 || engine.writable().is_err() {
+                    continue;
+                }
+                if let Err(error) = engine.checkpoint() {
+                    tracing::error!(%error, "background checkpoint failed");
+                }
+            }
+        })?;
+        Ok(())
+    }
+
     /// Checkpoints everything so the next start replays nothing; called on
     /// a clean shutdown.
     pub fn shutdown(&self) -> Result<(), EngineError> {
