@@ -113,6 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         index.train_quantizer()?;
         println!("{name:>6} trained and encoded in {:.1}s", start.elapsed().as_secs_f64());
         index.release_vector_memory()?;
+        println!("{name:>6} after releasing vector memory: {}", rss());
         sweep(name, &index, &queries, &truth);
     }
     Ok(())

@@ -8,7 +8,11 @@
 //!   Yashunin, 2016) that supports concurrent search, parallel batch insert,
 //!   upsert, deletes that repair the graph, and serialisation;
 //! * [`Scorer`] — the seam through which a quantised store can drive the
-//!   same graph.
+//!   same graph;
+//! * [`Quantization`] — SQ8 or PQ (Jégou et al.) codes that searches walk
+//!   the graph on once trained, rescoring the best `oversampling · k`
+//!   candidates with full vectors (see [`HnswOptions`]); full vectors may
+//!   live in a file mapping the OS can evict.
 //!
 //! The crate knows nothing about files, HTTP or async runtimes.
 //!
@@ -33,6 +37,15 @@
 //! index.write_to(&mut bytes)?;
 //! let restored = Hnsw::read_from(&bytes[..])?;
 //! assert_eq!(restored.len(), 3);
+//!
+//! // Search on SQ8 codes, trained once 1,000 vectors are live (or on demand).
+//! use ruvector_index::{HnswOptions, Quantization};
+//! let options = HnswOptions { quantization: Quantization::Sq8, training_size: 1_000, ..HnswOptions::default() };
+//! let quantized = Hnsw::with_options(3, Metric::Euclidean, HnswParams::default(), options)?;
+//! quantized.insert_batch(&[(1, &[0.0, 0.0, 0.0][..]), (2, &[1.0, 0.0, 0.0][..])], 1)?;
+//! quantized.train_quantizer()?;
+//! quantized.set_oversampling(8)?;
+//! assert_eq!(quantized.search(&[0.9, 0.1, 0.0], 1)?[0].id, 2);
 //! # Ok::<(), ruvector_index::IndexError>(())
 //! ```
 

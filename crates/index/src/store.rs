@@ -75,6 +75,8 @@ impl VectorStore {
         // SAFETY: the file is private scratch space of this store (created
         // and truncated by it); nothing else is expected to resize it.
         let mut map = unsafe { MmapOptions::new().len(bytes).map_mut(&file)? };
+        // Rescoring reads scattered vectors: no readahead. Best effort.
+        let _ = map.advise(Advice::Random);
         let ptr = NonNull::new(map.as_mut_ptr().cast::<f32>())
             .ok_or_else(|| std::io::Error::other("mmap returned a null pointer"))?;
         Ok(VectorStore { map: Some(map), file: Some(file), ptr, dim, capacity })
