@@ -19,9 +19,11 @@
 
 use crate::Metric;
 
-/// Share of the sample clipped at each end of every dimension's range.
-/// `0.0` means plain min/max; measured on MiniLM-384 (see the crate's
-/// `quant_bench` example), clipping the extreme 0.01 % loses no recall.
+/// Share of the sample clipped at each end of every dimension's range
+/// (`0.0` would be plain min/max): keeps a handful of outliers from
+/// stretching a dimension's 256 levels. With rescoring, SQ8 recall@10 on
+/// MiniLM-384 equals full precision at this setting (`quant_bench`
+/// example); min/max was not compared separately.
 pub(crate) const CLIP: f64 = 0.0001;
 
 /// A trained scalar quantizer.
