@@ -157,6 +157,13 @@ impl Engine {
         Ok(self.get_collection(name)?.info())
     }
 
+    /// One collection's fixed configuration. Unlike [`Engine::collection`]
+    /// it does not measure memory, so it is cheap enough to call before
+    /// every request (the HTTP layer validates bodies against it).
+    pub fn collection_config(&self, name: &str) -> Result<CollectionConfig, EngineError> {
+        Ok(self.get_collection(name)?.config)
+    }
+
     /// Inserts or replaces a batch of points, all or nothing; returns how
     /// many were written. Acknowledged (returns `Ok`) once durable.
     pub fn upsert(&self, name: &str, points: Vec<Point>) -> Result<usize, EngineError> {

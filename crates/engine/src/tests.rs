@@ -287,3 +287,14 @@ fn concurrent_writers_and_searchers_end_consistent_with_brute_force() {
     let hits = engine.search("s", &q, 10, Some(2000)).expect("search");
     assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), exact.iter().take(10).map(|e| e.1).collect::<Vec<_>>());
 }
+
+#[test]
+fn collection_config_is_the_configuration_it_was_created_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::open(EngineConfig::new(dir.path())).expect("open");
+    let config = CollectionConfig { ef_search: 77, ..CollectionConfig::new(3, Metric::Cosine) };
+    engine.create_collection("c", config).expect("create");
+    assert_eq!(engine.collection_config("c").expect("config"), config);
+    assert_eq!(engine.collection_config("c").expect("config"), engine.collection("c").expect("info").config);
+    assert!(matches!(engine.collection_config("nope"), Err(EngineError::CollectionNotFound(_))));
+}
