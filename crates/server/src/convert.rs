@@ -1,0 +1,156 @@
+//! Conversions between the wire types of `ruvector_api` and the engine's
+//! types. Pure functions, no I/O; the only place that knows both sides.
+//!
+//! - payloads travel as a JSON object on the wire and as that object's
+//!   serialised bytes in the engine (`Point::payload`);
+//! - quantization `oversampling` has no engine counterpart yet, so a create
+//!   request that sets it is rejected (400 `invalid_parameter`) rather than
+//!   silently ignored.
+
+use ruvector_api::{ApiError, CollectionInfo, Metric, Quantization, SearchHit, ValidCreate, VectorRecord};
+use ruvector_engine::{CollectionConfig, Neighbor, Point, QuantizationConfig};
+use serde_json::{Map, Value};
+
+/// The wire metric as the index's metric.
+pub fn metric_to_engine(m: Metric) -> ruvector_engine::Metric {
+    match m {
+        Metric::Cosine => ruvector_engine::Metric::Cosine,
+        Metric::Euclidean => ruvector_engine::Metric::Euclidean,
+        Metric::DotProduct => ruvector_engine::Metric::DotProduct,
+        Metric::Manhattan => ruvector_engine::Metric::Manhattan,
+    }
+}
+
+/// The index's metric as the wire metric.
+pub fn metric_from_engine(m: ruvector_engine::Metric) -> Metric {
+    match m {
+        ruvector_engine::Metric::Cosine => Metric::Cosine,
+        ruvector_engine::Metric::Euclidean => Metric::Euclidean,
+        ruvector_engine::Metric::DotProduct => Metric::DotProduct,
+        ruvector_engine::Metric::Manhattan => Metric::Manhattan,
+    }
+}
+
+/// A validated create request as the engine's collection configuration.
+pub fn collection_config(c: &ValidCreate) -> Result<CollectionConfig, ApiError> {
+    let unsupported = || {
+        ApiError::InvalidParameter(
+            "quantization.oversampling is not supported by this node yet; omit it to use the default rescoring"
+                .to_owned(),
+        )
+    };
+    let quantization = match c.quantization {
+        Quantization::None => QuantizationConfig::None,
+        Quantization::Sq8 { oversampling: Some(_) } | Quantization::Pq { oversampling: Some(_), .. } => {
+            return Err(unsupported());
+        }
+        Quantization::Sq8 { oversampling: None } => QuantizationConfig::Sq8,
+        Quantization::Pq { subspaces, centroids, oversampling: None } => {
+            QuantizationConfig::Pq { subspaces, centroids }
+        }
+    };
+    Ok(CollectionConfig {
+        dimension: c.dimension,
+        metric: metric_to_engine(c.metric),
+        m: c.m,
+        ef_construction: c.ef_construction,
+        ef_search: c.ef_search,
+        quantization,
+    })
+}
+
+/// The engine's description of a collection as the wire's.
+pub fn collection_info(info: ruvector_engine::CollectionInfo) -> CollectionInfo {
+    let c = info.config;
+    CollectionInfo {
+        name: info.name,
+        dimension: c.dimension,
+        size: info.size as u64,
+        max_level: info.max_level,
+        metric: metric_from_engine(c.metric),
+        m: c.m,
+        ef_construction: c.ef_construction,
+        ef_search: c.ef_search,
+        quantization: match c.quantization {
+            QuantizationConfig::None => Quantization::None,
+            QuantizationConfig::Sq8 => Quantization::Sq8 { oversampling: None },
+            QuantizationConfig::Pq { subspaces, centroids } => {
+                Quantization::Pq { subspaces, centroids, oversampling: None }
+            }
+        },
+    }
+}
+
+/// A validated upsert item as an engine point (payload serialised).
+pub fn point(record: VectorRecord) -> Result<Point, ApiError> {
+    let payload = match &record.payload {
+        None => None,
+        Some(map) => {
+            Some(serde_json::to_vec(map).map_err(|e| ApiError::internal(format!("serialising a payload: {e}")))?)
+        }
+    };
+    Ok(Point { id: record.id, vector: record.vector, payload })
+}
+
+/// Parses a stored payload back into a JSON object.
+pub fn payload(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+/// An engine point as the `GET .../vectors/{id}` response. A stored payload
+/// that is not a JSON object is a fault of the node (500).
+pub fn record(point: Point) -> Result<VectorRecord, ApiError> {
+    let payload = match point.payload.as_deref() {
+        None => None,
+        Some(bytes) => Some(payload(bytes).map_err(|e| {
+            ApiError::internal(format!("stored payload of vector {} is not a JSON object: {e}", point.id))
+        })?),
+    };
+    Ok(VectorRecord { id: point.id, vector: point.vector, payload })
+}
+
+/// Engine neighbours as wire hits (same order).
+pub fn hits(neighbors: Vec<Neighbor>) -> Vec<SearchHit> {
+    neighbors.into_iter().map(|n| SearchHit { id: n.id, distance: n.distance }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn metrics_round_trip() {
+        for m in Metric::ALL {
+            assert_eq!(metric_from_engine(metric_to_engine(m)), m);
+        }
+    }
+
+    #[test]
+    fn payload_round_trip() {
+        let Value::Object(map) = json!({"a": 1, "b": {"c": [true, "x"]}}) else { unreachable!() };
+        let p = point(VectorRecord { id: 3, vector: vec![1.0], payload: Some(map.clone()) }).expect("point");
+        assert_eq!(p.payload.as_deref().map(payload).transpose().expect("parse"), Some(map.clone()));
+        assert_eq!(record(p).expect("record").payload, Some(map));
+        let bad = Point { id: 1, vector: vec![], payload: Some(b"[1]".to_vec()) };
+        assert_eq!(record(bad).expect_err("not an object").code(), "internal");
+    }
+
+    #[test]
+    fn oversampling_is_rejected_not_ignored() {
+        let mut c = ValidCreate {
+            name: "a".into(),
+            dimension: 4,
+            metric: Metric::Cosine,
+            m: 16,
+            ef_construction: 100,
+            ef_search: 50,
+            quantization: Quantization::Sq8 { oversampling: Some(2.0) },
+        };
+        assert_eq!(collection_config(&c).expect_err("oversampling").code(), "invalid_parameter");
+        c.quantization = Quantization::Pq { subspaces: 2, centroids: 256, oversampling: None };
+        let config = collection_config(&c).expect("pq");
+        assert_eq!(config.quantization, QuantizationConfig::Pq { subspaces: 2, centroids: 256 });
+    }
+}

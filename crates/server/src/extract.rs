@@ -1,0 +1,80 @@
+//! Request extractors whose rejections are our JSON errors instead of
+//! axum's plain-text ones.
+//!
+//! - [`Body`]: the raw body bytes; over `Limits::max_body_bytes` → 413
+//!   `payload_too_large`; a body that cannot be read → 400 `bad_request`.
+//!   Handlers parse it with `ruvector_api::parse_json` (which ignores the
+//!   `Content-Type`, as the seed did).
+//! - [`ApiPath`]: path parameters; undecodable → 400 `bad_request`.
+//! - [`ApiQuery`]: the query string; undecodable → 400 `bad_request`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use ruvector_api::ApiError;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::HttpError;
+
+/// The request body, at most `Limits::max_body_bytes` long.
+#[derive(Debug)]
+pub(crate) struct Body(pub(crate) Bytes);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.limits().max_body_bytes;
+        Bytes::from_request(req, state).await.map(Body).map_err(|r| HttpError(body_rejection(&r, limit)))
+    }
+}
+
+fn body_rejection(r: &BytesRejection, limit: usize) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::BadRequest(format!("cannot read the request body: {}", r.body_text()))
+    }
+}
+
+/// Path parameters.
+#[derive(Debug)]
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(t)) => Ok(ApiPath(t)),
+            Err(r) if r.status().is_server_error() => Err(HttpError(ApiError::internal(r.body_text()))),
+            Err(r) => Err(HttpError(ApiError::BadRequest(format!("invalid path: {}", r.body_text())))),
+        }
+    }
+}
+
+/// Query parameters.
+#[derive(Debug)]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| ApiQuery(t))
+            .map_err(|r| HttpError(ApiError::BadRequest(format!("invalid query string: {}", r.body_text()))))
+    }
+}

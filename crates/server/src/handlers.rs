@@ -1,0 +1,210 @@
+//! The route handlers. Each one extracts, parses and validates with
+//! `ruvector_api`, converts (`convert.rs`), calls the engine on the blocking
+//! pool, and maps the result — nothing else.
+//!
+//! Order of checks for a collection route: the name's syntax (400
+//! `invalid_name`), then the collection's existence (404, before the body
+//! is looked at, since validating a body needs the collection's dimension
+//! and metric), then the body or id (400), then the engine call.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{OriginalUri, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ruvector_api::{
+    ApiDoc, ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, IdsPage, IdsQuery, OpenApi,
+    SearchHit, SearchRequest, StatusResponse, UpsertRequest, VectorRecord, parse_json, parse_vector_id,
+    validate_collection_name,
+};
+use ruvector_engine::{CollectionConfig, Engine, EngineError};
+
+use crate::AppState;
+use crate::convert;
+use crate::error::{HttpError, api_error};
+use crate::extract::{ApiPath, ApiQuery, Body};
+use crate::search;
+
+type Result<T> = std::result::Result<T, HttpError>;
+
+/// Runs engine work on the blocking pool. A panic there becomes a 500.
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> std::result::Result<T, EngineError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(|e| HttpError(api_error(e))),
+        Err(e) => Err(HttpError(ApiError::internal(format!("blocking task failed: {e}")))),
+    }
+}
+
+/// The ready engine and the configuration of collection `name`.
+fn collection(state: &AppState, name: &str) -> Result<(std::sync::Arc<Engine>, CollectionConfig)> {
+    validate_collection_name(name)?;
+    let engine = state.ready_engine()?;
+    let config = engine.collection_config(name).map_err(api_error)?;
+    Ok((engine, config))
+}
+
+/// `GET|HEAD /health`.
+pub(crate) async fn health() -> Json<StatusResponse> {
+    Json(StatusResponse::ok())
+}
+
+/// `GET /ready`.
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<StatusResponse>> {
+    state.readiness()?;
+    Ok(Json(StatusResponse::ok()))
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    let text = tokio::task::spawn_blocking(move || state.metrics().render(state.engine().map(|e| &**e)))
+        .await
+        .map_err(|e| ApiError::internal(format!("metrics task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("rendering metrics: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}
+
+/// `GET /openapi.json`.
+pub(crate) async fn openapi() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}
+
+/// `GET /collections`.
+pub(crate) async fn list_collections(State(state): State<AppState>) -> Result<Json<Vec<CollectionInfo>>> {
+    let engine = state.ready_engine()?;
+    let all = blocking(move || Ok(engine.collections())).await?;
+    Ok(Json(all.into_iter().map(convert::collection_info).collect()))
+}
+
+/// `POST /collections`.
+pub(crate) async fn create_collection(
+    State(state): State<AppState>,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<StatusResponse>)> {
+    let engine = state.ready_engine()?;
+    let valid = parse_json::<CreateCollectionRequest>(&body)?.validate(state.limits())?;
+    let config = convert::collection_config(&valid)?;
+    let started = Instant::now();
+    blocking(move || engine.create_collection(&valid.name, config)).await?;
+    state.metrics().observe_write("create_collection", started.elapsed());
+    Ok((StatusCode::CREATED, Json(StatusResponse::created())))
+}
+
+/// `GET /collections/{name}`.
+pub(crate) async fn get_collection(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<CollectionInfo>> {
+    validate_collection_name(&name)?;
+    let engine = state.ready_engine()?;
+    let info = blocking(move || engine.collection(&name)).await?;
+    Ok(Json(convert::collection_info(info)))
+}
+
+/// `DELETE /collections/{name}`.
+pub(crate) async fn delete_collection(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<StatusResponse>> {
+    validate_collection_name(&name)?;
+    let engine = state.ready_engine()?;
+    let started = Instant::now();
+    blocking(move || engine.drop_collection(&name)).await?;
+    state.metrics().observe_write("drop_collection", started.elapsed());
+    Ok(Json(StatusResponse::deleted()))
+}
+
+/// `POST /collections/{name}/vectors`.
+pub(crate) async fn upsert_vectors(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<StatusResponse>)> {
+    let (engine, config) = collection(&state, &name)?;
+    let metric = convert::metric_from_engine(config.metric);
+    let valid = parse_json::<UpsertRequest>(&body)?.validate(config.dimension, metric, state.limits())?;
+    let points = valid.vectors.into_iter().map(convert::point).collect::<std::result::Result<Vec<_>, _>>()?;
+    let started = Instant::now();
+    let n = blocking(move || engine.upsert(&name, points)).await?;
+    state.metrics().observe_write("upsert", started.elapsed());
+    Ok((StatusCode::CREATED, Json(StatusResponse::inserted(n))))
+}
+
+/// `GET /collections/{name}/vectors/{id}`.
+pub(crate) async fn get_vector(
+    State(state): State<AppState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<VectorRecord>> {
+    validate_collection_name(&name)?;
+    let id = parse_vector_id(&id)?;
+    let engine = state.ready_engine()?;
+    let (point, name) = blocking(move || engine.get(&name, id).map(|p| (p, name))).await?;
+    let point = point.ok_or_else(|| ApiError::not_found_vector(&name, id))?;
+    Ok(Json(convert::record(point)?))
+}
+
+/// `DELETE /collections/{name}/vectors/{id}`.
+pub(crate) async fn delete_vector(
+    State(state): State<AppState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<StatusResponse>> {
+    validate_collection_name(&name)?;
+    let id = parse_vector_id(&id)?;
+    let engine = state.ready_engine()?;
+    let started = Instant::now();
+    let (existed, name) = blocking(move || engine.delete(&name, id).map(|e| (e, name))).await?;
+    state.metrics().observe_write("delete", started.elapsed());
+    if !existed {
+        return Err(ApiError::not_found_vector(&name, id).into());
+    }
+    Ok(Json(StatusResponse::deleted()))
+}
+
+/// `POST /collections/{name}/search`.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    Body(body): Body,
+) -> Result<Json<Vec<SearchHit>>> {
+    let (engine, config) = collection(&state, &name)?;
+    let valid = parse_json::<SearchRequest>(&body)?.validate(config.dimension, state.limits())?;
+    let hits = blocking(move || search::search(&engine, &name, config.ef_search, &valid)).await?;
+    Ok(Json(hits))
+}
+
+/// `POST /collections/{name}/search/batch`.
+pub(crate) async fn search_batch(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    Body(body): Body,
+) -> Result<Json<Vec<Vec<SearchHit>>>> {
+    let (engine, config) = collection(&state, &name)?;
+    let valid = parse_json::<BatchSearchRequest>(&body)?.validate(config.dimension, state.limits())?;
+    let hits =
+        blocking(move || valid.searches.iter().map(|s| search::search(&engine, &name, config.ef_search, s)).collect())
+            .await?;
+    Ok(Json(hits))
+}
+
+/// `GET /collections/{name}/ids?after=&limit=`.
+pub(crate) async fn list_ids(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<IdsQuery>,
+) -> Result<Json<IdsPage>> {
+    validate_collection_name(&name)?;
+    let q = query.validate(state.limits())?;
+    let engine = state.ready_engine()?;
+    // One id more than asked tells whether another page follows.
+    let ids = blocking(move || engine.ids(&name, q.after, q.limit.saturating_add(1))).await?;
+    Ok(Json(IdsPage::from_ascending(ids, q.limit)))
+}
+
+/// Fallback: 404 JSON for every unknown route.
+pub(crate) async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> HttpError {
+    HttpError(ApiError::not_found_route(method.as_str(), uri.path()))
+}

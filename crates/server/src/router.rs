@@ -1,0 +1,84 @@
+//! The route table and the middleware stack: [`app`].
+//!
+//! Outermost first, a request passes through:
+//!
+//! 1. `TraceLayer` — a tracing span per request;
+//! 2. a panic guard — a panic anywhere below becomes 500 `internal` JSON;
+//! 3. `track_http` — request count and latency by route template;
+//! 4. `json_method_not_allowed` — axum's bare 405 gets a JSON body (its
+//!    `Allow` header is kept);
+//! 5. `DefaultBodyLimit` — `Limits::max_body_bytes` (413 via [`crate::extract`]);
+//! 6. routing; on a matched route: `tag_route` (labels the response with
+//!    the route template), a second panic guard (so the panicking route is
+//!    still labelled), and on collection routes the API-key check;
+//!    unmatched paths go to the 404 JSON fallback.
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ruvector_api::ApiError;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::HttpError;
+use crate::{AppState, auth, handlers, metrics};
+
+/// The HTTP app over `state`. `serve` runs it; tests drive it with
+/// `tower::ServiceExt::oneshot`.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.limits().max_body_bytes;
+    let collections = Router::new()
+        .route("/collections", get(handlers::list_collections).post(handlers::create_collection))
+        .route("/collections/{name}", get(handlers::get_collection).delete(handlers::delete_collection))
+        .route("/collections/{name}/vectors", post(handlers::upsert_vectors))
+        .route("/collections/{name}/vectors/{id}", get(handlers::get_vector).delete(handlers::delete_vector))
+        .route("/collections/{name}/search", post(handlers::search))
+        .route("/collections/{name}/search/batch", post(handlers::search_batch))
+        .route("/collections/{name}/ids", get(handlers::list_ids))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key));
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/ready", get(handlers::ready))
+        .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
+        .merge(collections)
+        .route_layer(CatchPanicLayer::custom(panic_response))
+        .route_layer(from_fn(metrics::tag_route))
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(map_response(json_method_not_allowed))
+        .layer(from_fn_with_state(state.clone(), metrics::track_http))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Gives axum's empty 405 a JSON body, keeping its `Allow` header.
+async fn json_method_not_allowed(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED || response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut json = HttpError(ApiError::MethodNotAllowed).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        json.headers_mut().insert(header::ALLOW, allow.clone());
+    } else {
+        json.headers_mut().insert(header::ALLOW, HeaderValue::from_static(""));
+    }
+    json
+}
+
+/// A panic in a handler: 500 JSON, the message only in the log.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    HttpError(ApiError::internal(format!("handler panicked: {message}"))).into_response()
+}

@@ -1,0 +1,147 @@
+//! [`serve`]: the life of a node, from binding to the final checkpoint.
+//!
+//! 1. Bind the listener, print `ruvector listening on http://<addr>` on
+//!    stdout (one flushed line; black-box tests parse it), start serving:
+//!    `/health` answers at once, `/ready` and collection routes answer 503
+//!    `recovering`.
+//! 2. Open the engine (recovery) on the blocking pool. On success the node
+//!    becomes ready; on failure the error is logged, the listener closed and
+//!    `serve` returns `Err` — a node never serves a partial state.
+//! 3. When `shutdown` completes: `/ready` turns 503, the listener stops
+//!    accepting, in-flight requests finish (up to
+//!    `shutdown_timeout_secs`), then the engine checkpoints
+//!    (`Engine::shutdown`) and `serve` returns `Ok`.
+
+use std::future::{Future, IntoFuture};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ruvector_engine::Engine;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::error::ServerError;
+use crate::{AppState, ServerConfig, app};
+
+/// Runs a node until `shutdown` completes (the CLI passes SIGTERM/SIGINT).
+pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let state = AppState::new(&config)?;
+    let addr = config.bind_addr();
+    let listener = TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+    let local = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ruvector listening on http://{local}")?;
+        out.flush()?;
+    }
+    tracing::info!(%local, data_dir = %config.data_dir.display(), "listening; recovering");
+
+    // `stop` tells the HTTP server to drain; `shutdown_requested` fires when
+    // the caller's shutdown future completes.
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let (requested_tx, mut requested_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = requested_tx.send(true);
+    });
+    let server = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    let mut server = tokio::spawn(server);
+
+    let engine_config = config.engine_config();
+    let started = Instant::now();
+    let mut recovery = tokio::task::spawn_blocking(move || Engine::open(engine_config));
+    let recovered = tokio::select! {
+        recovered = &mut recovery => recovered,
+        served = &mut server => {
+            // The accept loop ended on its own (only on a fatal error).
+            return match served {
+                Ok(result) => result.map_err(ServerError::Io),
+                Err(join) => Err(ServerError::Task(format!("server task: {join}"))),
+            };
+        }
+        _ = requested_rx.wait_for(|r| *r) => {
+            // Asked to stop while recovering: stop serving, let recovery
+            // finish (it cannot be interrupted), then checkpoint as usual.
+            tracing::info!("shutdown requested during recovery");
+            state.begin_shutdown();
+            let _ = stop_tx.send(true);
+            let recovered = recovery.await;
+            let _ = server.await;
+            return match recovered {
+                Ok(Ok(engine)) => checkpoint(&state, Arc::new(engine)).await,
+                Ok(Err(error)) => Err(ServerError::Recovery(error)),
+                Err(join) => Err(ServerError::Task(format!("recovery task: {join}"))),
+            };
+        }
+    };
+    let engine = match recovered {
+        Ok(Ok(engine)) => Arc::new(engine),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "recovery failed; not serving a partial state");
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            return Err(ServerError::Recovery(error));
+        }
+        Err(join) => {
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            return Err(ServerError::Task(format!("recovery task: {join}")));
+        }
+    };
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "recovered; ready");
+    state.set_engine(Arc::clone(&engine));
+
+    tokio::select! {
+        _ = requested_rx.wait_for(|r| *r) => {}
+        served = &mut server => {
+            // The accept loop ended on its own (it only does on a fatal error).
+            checkpoint(&state, engine).await?;
+            return match served {
+                Ok(result) => result.map_err(ServerError::Io),
+                Err(join) => Err(ServerError::Task(format!("server task: {join}"))),
+            };
+        }
+    }
+
+    tracing::info!("shutting down: draining in-flight requests");
+    state.begin_shutdown();
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "server error while draining"),
+        Ok(Err(join)) => tracing::warn!(%join, "server task failed while draining"),
+        Err(_) => {
+            tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish in time; closing them");
+            server.abort();
+        }
+    }
+    checkpoint(&state, engine).await
+}
+
+/// The final checkpoint, timed into the checkpoint histogram.
+async fn checkpoint(state: &AppState, engine: Arc<Engine>) -> Result<(), ServerError> {
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .map_err(|join| ServerError::Task(format!("shutdown checkpoint task: {join}")))?;
+    state.metrics().observe_checkpoint(started.elapsed());
+    match result {
+        Ok(()) => {
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "checkpoint written; stopped");
+            Ok(())
+        }
+        Err(error) => {
+            tracing::error!(%error, "shutdown checkpoint failed; the log still holds every acknowledged write");
+            Err(ServerError::Shutdown(error))
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! [`AppState`]: what every handler shares — the engine (once recovery has
+//! finished), the limits, the API keys and the metrics.
+//!
+//! The engine slot starts empty when [`crate::serve`] binds the listener
+//! before recovery; until [`AppState::set_engine`] fills it, collection
+//! routes and `/ready` answer 503 `{"error":"recovering","code":"unavailable"}`.
+//! It is filled at most once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use ruvector_api::{ApiError, Limits};
+use ruvector_engine::Engine;
+
+use crate::ServerConfig;
+use crate::auth::Auth;
+use crate::error::ServerError;
+use crate::metrics::Metrics;
+
+/// The shared state of the HTTP app. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: OnceLock<Arc<Engine>>,
+    limits: Limits,
+    auth: Auth,
+    metrics: Metrics,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    /// State for a node whose engine is still being opened.
+    pub fn new(config: &ServerConfig) -> Result<AppState, ServerError> {
+        let auth = Auth::new(config.api_key.as_deref(), config.read_only_api_key.as_deref())?;
+        let metrics = Metrics::new().map_err(|e| ServerError::Config(format!("metrics registry: {e}")))?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                engine: OnceLock::new(),
+                limits: config.limits,
+                auth,
+                metrics,
+                shutting_down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// State for a node whose engine is open (tests, embedding).
+    pub fn with_engine(config: &ServerConfig, engine: Arc<Engine>) -> Result<AppState, ServerError> {
+        let state = AppState::new(config)?;
+        state.set_engine(engine);
+        Ok(state)
+    }
+
+    /// Makes the node ready. Later calls are ignored (the first engine
+    /// stays).
+    pub fn set_engine(&self, engine: Arc<Engine>) {
+        if self.inner.engine.set(engine).is_err() {
+            tracing::warn!("set_engine called twice; keeping the first engine");
+        }
+        self.inner.metrics.set_ready(!self.inner.shutting_down.load(Ordering::Acquire));
+    }
+
+    /// The engine, once recovery has finished.
+    pub fn engine(&self) -> Option<&Arc<Engine>> {
+        self.inner.engine.get()
+    }
+
+    /// Marks the node as shutting down: `/ready` answers 503 from now on,
+    /// so load balancers stop sending new requests.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.metrics.set_ready(false);
+    }
+
+    /// The engine, or 503 while recovering.
+    pub(crate) fn ready_engine(&self) -> Result<Arc<Engine>, ApiError> {
+        self.engine().cloned().ok_or_else(|| ApiError::Unavailable("recovering".to_owned()))
+    }
+
+    /// `Ok` when `/ready` should answer 200.
+    pub(crate) fn readiness(&self) -> Result<(), ApiError> {
+        self.ready_engine()?;
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(ApiError::Unavailable("shutting down".to_owned()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
