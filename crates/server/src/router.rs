@@ -17,7 +17,7 @@ use std::any::Any;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,6 +31,11 @@ use crate::{AppState, auth, handlers, metrics};
 /// The HTTP app over `state`. `serve` runs it; tests drive it with
 /// `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
+    build(state, Router::new())
+}
+
+/// [`app`] with `extra` routes under the same middleware (tests).
+fn build(state: AppState, extra: Router<AppState>) -> Router {
     let body_limit = state.limits().max_body_bytes;
     let collections = Router::new()
         .route("/collections", get(handlers::list_collections).post(handlers::create_collection))
@@ -47,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))
         .merge(collections)
+        .merge(extra)
         .route_layer(CatchPanicLayer::custom(panic_response))
         .route_layer(from_fn(metrics::tag_route))
         .fallback(handlers::not_found)
@@ -58,17 +64,19 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Gives axum's empty 405 a JSON body, keeping its `Allow` header.
+/// Gives axum's empty 405 a JSON body. (`Router::layer` wraps each
+/// route's method router from the inside, so axum adds the `Allow` header
+/// after this runs; any header already present is kept.)
 async fn json_method_not_allowed(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED || response.headers().contains_key(header::CONTENT_TYPE) {
         return response;
     }
     let (parts, _) = response.into_parts();
     let mut json = HttpError(ApiError::MethodNotAllowed).into_response();
-    if let Some(allow) = parts.headers.get(header::ALLOW) {
-        json.headers_mut().insert(header::ALLOW, allow.clone());
-    } else {
-        json.headers_mut().insert(header::ALLOW, HeaderValue::from_static(""));
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name, value.clone());
+        }
     }
     json
 }
@@ -81,4 +89,33 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
     HttpError(ApiError::internal(format!("handler panicked: {message}"))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::ServerConfig;
+
+    async fn boom() -> &'static str {
+        panic!("secret detail")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_json_and_is_counted() {
+        let state = AppState::new(&ServerConfig::default()).expect("state");
+        let app = build(state.clone(), Router::new().route("/boom", get(boom)));
+        let response = app.clone().oneshot(Request::get("/boom").body(Body::empty()).expect("req")).await.expect("ok");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&body[..], br#"{"error":"internal server error","code":"internal"}"#);
+        let health = app.oneshot(Request::get("/health").body(Body::empty()).expect("req")).await.expect("ok");
+        assert_eq!(health.status(), StatusCode::OK);
+        let text = state.metrics().render(None).expect("render");
+        assert!(text.contains(r#"ruvector_http_requests_total{method="GET",route="/boom",status="500"} 1"#), "{text}");
+    }
 }
