@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ruvector_engine::Engine;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::ServerError;
 use crate::{AppState, ServerConfig, app};
@@ -43,14 +43,18 @@ pub async fn serve(
     // `stop` tells the HTTP server to drain; `shutdown_requested` fires when
     // the caller's shutdown future completes.
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let (requested_tx, mut requested_rx) = watch::channel(false);
+    let (requested_tx, mut requested_rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         shutdown.await;
-        let _ = requested_tx.send(true);
+        let _ = requested_tx.send(());
     });
     let server = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
+            while !*stop_rx.borrow_and_update() {
+                if stop_rx.changed().await.is_err() {
+                    break;
+                }
+            }
         })
         .into_future();
     let mut server = tokio::spawn(server);
@@ -67,7 +71,7 @@ pub async fn serve(
                 Err(join) => Err(ServerError::Task(format!("server task: {join}"))),
             };
         }
-        _ = requested_rx.wait_for(|r| *r) => {
+        _ = &mut requested_rx => {
             // Asked to stop while recovering: stop serving, let recovery
             // finish (it cannot be interrupted), then checkpoint as usual.
             tracing::info!("shutdown requested during recovery");
@@ -100,7 +104,7 @@ pub async fn serve(
     state.set_engine(Arc::clone(&engine));
 
     tokio::select! {
-        _ = requested_rx.wait_for(|r| *r) => {}
+        _ = &mut requested_rx => {}
         served = &mut server => {
             // The accept loop ended on its own (it only does on a fatal error).
             checkpoint(&state, engine).await?;
