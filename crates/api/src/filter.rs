@@ -19,8 +19,9 @@
 //!
 //! When the payload value is an array, the condition holds if it holds for
 //! any element. A missing key fails every test (so it *passes* `must_not`).
-//! [`Filter::matches`] is the reference semantics; the engine applies it
-//! during graph traversal.
+//! [`Filter::matches`] is the reference semantics; the server currently
+//! applies it by post-filtering widening graph searches (see the search
+//! route's OpenAPI description).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

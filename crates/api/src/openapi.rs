@@ -93,7 +93,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key, when the node is configured with keys (read-write or read-only)."))
+                    .description(Some(
+                        "An API key, when the node is configured with keys (read-write or read-only), as `Authorization: Bearer <key>` or in an `api-key: <key>` header. `/health`, `/ready`, `/metrics` and `/openapi.json` need no key; a read-only key may use GET routes and the two search routes.",
+                    ))
                     .build(),
             ),
         );
@@ -230,6 +232,12 @@ fn delete_vector() {}
 fn list_ids() {}
 
 /// k-nearest-neighbour search; results nearest first.
+///
+/// An optional `filter` keeps only vectors whose payload matches. A node
+/// applies it by post-filtering: it searches for 4·k candidates, keeps the
+/// matching ones, and widens the search (×4 per round) until k matches are
+/// found, the collection is exhausted, or 65 536 candidates were examined —
+/// so a very selective filter may return fewer than k hits.
 #[utoipa::path(post, path = "/collections/{name}/search", tag = "search", security((), ("api_key" = [])),
     params(("name" = String, Path, description = "Collection name")),
     request_body = SearchRequest,
