@@ -313,6 +313,12 @@ async fn unknown_routes_wrong_methods_and_big_bodies() {
         want.sort_unstable();
         assert_eq!(got, want, "{method} {path}");
     }
+    // Hostile inputs are 400s, never panics.
+    node.get("/collections/%FF").await.assert_error(400, "bad_request");
+    node.get("/collections/docs/vectors/%FF").await.assert_error(400, "bad_request");
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    node.post("/collections/docs/search", &deep).await.assert_error(400, "invalid_json");
+    node.post("/collections", &deep).await.assert_error(400, "invalid_json");
     let big = format!(r#"{{"vectors":[{{"id":1,"vector":[{}]}}]}}"#, vec!["1.0"; 400].join(","));
     assert!(big.len() > 1024);
     node.post("/collections/docs/vectors", &big).await.assert_error(413, "payload_too_large");
