@@ -1,0 +1,245 @@
+//! [`RouterConfig`]: what the router is told at startup, with serde
+//! defaults so that a figment/TOML/env layer can fill in only what it knows.
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `addr` | `127.0.0.1:8080` | listen address; `:8080` means `0.0.0.0:8080` |
+//! | `shards` | `[]` (must be set) | shard base URLs; `host:port` without a scheme means `http://host:port` |
+//! | `connect_timeout_ms` | 1000 | TCP connect timeout per shard request |
+//! | `request_timeout_ms` | 10000 | whole-request timeout per shard request |
+//! | `vnodes` | 2048 | virtual nodes per shard on the placement ring |
+//! | `api_key` | none | read-write key (checked here, forwarded to shards) |
+//! | `read_only_api_key` | none | read-only key (checked here, forwarded to shards) |
+//! | `collection_cache_ms` | 5000 | how long a collection's dimension/metric is cached (0: never) |
+//! | `health_interval_ms` | 5000 | period of the background shard health probe in [`crate::serve`] (0: off) |
+//! | `limits` | `Limits::default()` | the same request limits as a node (`[limits]` table) |
+//!
+//! Invariant after [`RouterConfig::shard_addresses`] succeeded: at least one
+//! shard, every address an `http://` URL with a host and nothing after the
+//! port, no duplicates. Placement is keyed by these normalised addresses,
+//! so every router given the same list (in any order) places ids alike.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use ruvector_api::Limits;
+use serde::Deserialize;
+
+use crate::RouterError;
+
+/// The router's configuration. Every field has a default (see the module
+/// docs), except that `shards` must not be empty.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Listen address, default `127.0.0.1:8080`; `:8080` means `0.0.0.0:8080`.
+    pub addr: String,
+    /// Shard base URLs, e.g. `http://ruvector-shard-0.ruvector-shard-headless:8080`.
+    pub shards: Vec<String>,
+    /// TCP connect timeout per shard request in milliseconds, default 1000.
+    pub connect_timeout_ms: u64,
+    /// Whole-request timeout per shard request in milliseconds, default 10 000.
+    pub request_timeout_ms: u64,
+    /// Virtual nodes per shard on the hash ring, default 2048 (100k ids over
+    /// 3 shards land within ±3 % of the mean; see `ring`'s docs).
+    pub vnodes: usize,
+    /// The read-write API key; when set (or `read_only_api_key` is), every
+    /// collection route needs a key, exactly as on a node.
+    pub api_key: Option<String>,
+    /// The read-only API key (reads and searches only).
+    pub read_only_api_key: Option<String>,
+    /// How long a collection's dimension and metric (used to validate
+    /// upserts and searches at the router) are cached, in milliseconds.
+    /// Default 5000; 0 disables the cache.
+    pub collection_cache_ms: u64,
+    /// Period of the background `/ready` probe of every shard that keeps
+    /// the shard up/down gauge and `GET /cluster` fresh without traffic, in
+    /// milliseconds. Default 5000; 0 disables it.
+    pub health_interval_ms: u64,
+    /// Request limits, as on a node.
+    pub limits: Limits,
+}
+
+impl RouterConfig {
+    /// Default `addr`.
+    pub const DEFAULT_ADDR: &'static str = "127.0.0.1:8080";
+    /// Default `connect_timeout_ms`.
+    pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 1000;
+    /// Default `request_timeout_ms`.
+    pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+    /// Default `vnodes`.
+    pub const DEFAULT_VNODES: usize = 2048;
+    /// Largest accepted `vnodes` (the ring has `vnodes × shards` entries).
+    pub const MAX_VNODES: usize = 65_536;
+    /// Default `collection_cache_ms`.
+    pub const DEFAULT_COLLECTION_CACHE_MS: u64 = 5000;
+    /// Default `health_interval_ms`.
+    pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 5000;
+
+    /// A configuration with every default and the given shards.
+    pub fn with_shards(shards: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        RouterConfig { shards: shards.into_iter().map(Into::into).collect(), ..RouterConfig::default() }
+    }
+
+    /// The address to bind: `:port` becomes `0.0.0.0:port`.
+    pub fn bind_addr(&self) -> String {
+        match self.addr.strip_prefix(':') {
+            Some(port) => format!("0.0.0.0:{port}"),
+            None => self.addr.clone(),
+        }
+    }
+
+    /// The shard URLs, normalised (see the module invariant), in the
+    /// configured order.
+    pub fn shard_addresses(&self) -> Result<Vec<String>, RouterError> {
+        if self.shards.is_empty() {
+            return Err(RouterError::Config("shards: at least one shard URL is required".to_owned()));
+        }
+        let mut out: Vec<String> = Vec::with_capacity(self.shards.len());
+        for (i, raw) in self.shards.iter().enumerate() {
+            let address = normalize_shard(raw).map_err(|why| RouterError::Config(format!("shards[{i}] {raw:?}: {why}")))?;
+            if let Some(j) = out.iter().position(|a| *a == address) {
+                return Err(RouterError::Config(format!("shards[{i}] {raw:?}: the same shard as shards[{j}]")));
+            }
+            out.push(address);
+        }
+        Ok(out)
+    }
+
+    /// Checks everything but the shard list (see [`Self::shard_addresses`]).
+    pub(crate) fn validate(&self) -> Result<(), RouterError> {
+        let bad = |m: String| Err(RouterError::Config(m));
+        if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return bad("connect_timeout_ms and request_timeout_ms must be positive".to_owned());
+        }
+        if !(1..=Self::MAX_VNODES).contains(&self.vnodes) {
+            return bad(format!("vnodes must be between 1 and {}, got {}", Self::MAX_VNODES, self.vnodes));
+        }
+        for (name, key) in [("api_key", &self.api_key), ("read_only_api_key", &self.read_only_api_key)] {
+            if key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+                return bad(format!("{name} must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `connect_timeout_ms` as a duration.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// `request_timeout_ms` as a duration.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `http://host[:port]` without a trailing slash; a bare `host:port` gets
+/// `http://`. Only plain HTTP (the router is built without TLS).
+fn normalize_shard(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("http://{raw}") };
+    let url = Url::parse(&with_scheme).map_err(|e| format!("not a URL: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!("scheme {:?} is not supported (shards are reached over plain http)", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("no host".to_owned());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("expected only scheme, host and port (no path, query or credentials)".to_owned());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            addr: Self::DEFAULT_ADDR.to_owned(),
+            shards: Vec::new(),
+            connect_timeout_ms: Self::DEFAULT_CONNECT_TIMEOUT_MS,
+            request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
+            vnodes: Self::DEFAULT_VNODES,
+            api_key: None,
+            read_only_api_key: None,
+            collection_cache_ms: Self::DEFAULT_COLLECTION_CACHE_MS,
+            health_interval_ms: Self::DEFAULT_HEALTH_INTERVAL_MS,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RouterConfig {
+    /// Keys are redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |k: &Option<String>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RouterConfig")
+            .field("addr", &self.addr)
+            .field("shards", &self.shards)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("vnodes", &self.vnodes)
+            .field("api_key", &redact(&self.api_key))
+            .field("read_only_api_key", &redact(&self.read_only_api_key))
+            .field("collection_cache_ms", &self.collection_cache_ms)
+            .field("health_interval_ms", &self.health_interval_ms)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c: RouterConfig = serde_json::from_str(r#"{"shards":["http://a:1"]}"#).expect("parse");
+        assert_eq!(c, RouterConfig::with_shards(["http://a:1"]));
+        assert_eq!(c.addr, "127.0.0.1:8080");
+        assert_eq!((c.connect_timeout_ms, c.request_timeout_ms, c.vnodes), (1000, 10_000, 2048));
+        assert_eq!(c.limits, Limits::default());
+        assert!(serde_json::from_str::<RouterConfig>(r#"{"shard":[]}"#).is_err());
+        let c: RouterConfig = serde_json::from_str(r#"{"limits":{"max_k":5}}"#).expect("parse");
+        assert_eq!(c.limits.max_k, 5);
+    }
+
+    #[test]
+    fn bind_addr() {
+        let c = RouterConfig { addr: ":9000".into(), ..RouterConfig::default() };
+        assert_eq!(c.bind_addr(), "0.0.0.0:9000");
+        assert_eq!(RouterConfig::default().bind_addr(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn shard_addresses_are_normalised_and_checked() {
+        let c = RouterConfig::with_shards(["http://Shard-0.svc:8080/", "shard-1.svc:8080", " http://127.0.0.1:9 "]);
+        assert_eq!(
+            c.shard_addresses().expect("valid"),
+            ["http://shard-0.svc:8080", "http://shard-1.svc:8080", "http://127.0.0.1:9"]
+        );
+        for bad in [
+            vec![],
+            vec!["https://a:1"],
+            vec!["http://a:1/x"],
+            vec!["http://a:1", "a:1"],
+            vec!["http://"],
+            vec!["http://u:p@a:1"],
+        ] {
+            assert!(RouterConfig::with_shards(bad.clone()).shard_addresses().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn validation_and_redaction() {
+        let mut c = RouterConfig::with_shards(["a:1"]);
+        assert!(c.validate().is_ok());
+        c.vnodes = 0;
+        assert!(c.validate().is_err());
+        c.vnodes = 1;
+        c.api_key = Some(" ".into());
+        assert!(c.validate().is_err());
+        c.api_key = Some("s3cret".into());
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

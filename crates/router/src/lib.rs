@@ -1,0 +1,143 @@
+//! `ruvector-router`: the stateless cluster router. It serves the same REST
+//! API as a single node (so every client works unchanged) over a set of
+//! shard nodes (`ruvector serve`), knowing nothing about HNSW or files —
+//! it depends on `ruvector-api` only, never on the engine, storage or index.
+//!
+//! - placement: a consistent-hash [`Ring`] with virtual nodes keyed by
+//!   (collection, vector id), stable across processes and builds;
+//! - collection create/delete: broadcast, idempotent (`decide`);
+//! - upserts: validated once here, split by owner, sent in parallel;
+//! - get/delete by id: the owner only;
+//! - search, batch search, id scroll: every shard concurrently, merged with
+//!   `SearchHit::merge_top_k` / `IdsPage::merge`;
+//! - failures: per-shard connect and request timeouts; a down shard → 503
+//!   naming it, or, with `"allow_partial": true` in a search, the live
+//!   shards' results and the `x-ruvector-partial: true` header;
+//! - `/health` (own liveness), `/ready` (at least one shard ready),
+//!   `/cluster` (per-shard status), `/metrics` (Prometheus), `/openapi.json`.
+//!
+//! Entry points: [`serve`] (what the CLI runs) and [`app`] over a
+//! [`RouterState`] (what tests run on port 0). Module map: `config`
+//! (settings and defaults), `ring` (placement), `shard` (the HTTP client and
+//! shard health), `service` (the operations), `decide` (pure combination
+//! rules), `cache` (collection shapes for validation), `auth`, `metrics`,
+//! `http` (routes and handlers), `error`.
+
+mod auth;
+mod cache;
+mod config;
+mod decide;
+mod error;
+mod http;
+mod metrics;
+mod ring;
+mod service;
+mod shard;
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::RouterConfig;
+pub use error::{HttpError, RouterError};
+pub use http::app;
+pub use ring::Ring;
+pub use service::{ClusterStatus, ShardStatus};
+
+use crate::auth::Auth;
+use crate::metrics::Metrics;
+use crate::service::Service;
+use crate::shard::ShardClient;
+
+/// Everything a request handler needs, shared by all of them (cheap to
+/// clone). Built once from a [`RouterConfig`].
+#[derive(Debug, Clone)]
+pub struct RouterState {
+    service: Arc<Service>,
+    auth: Arc<Auth>,
+}
+
+impl RouterState {
+    /// Validates `config`, builds the ring, the shard client and the
+    /// metrics. Talks to no shard (readiness is checked per request).
+    pub fn new(config: RouterConfig) -> Result<Self, RouterError> {
+        config.validate()?;
+        let addresses = config.shard_addresses()?;
+        let ring = Ring::new(&addresses, config.vnodes);
+        let metrics = Metrics::new(&addresses)?;
+        let client = ShardClient::new(addresses, &config)?;
+        let auth = Auth::new(config.api_key.as_deref(), config.read_only_api_key.as_deref());
+        Ok(RouterState { service: Arc::new(Service::new(config, ring, client, metrics)), auth: Arc::new(auth) })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &RouterConfig {
+        &self.service.config
+    }
+
+    /// The placement ring (e.g. for tests that check where an id lives).
+    pub fn ring(&self) -> &Ring {
+        &self.service.ring
+    }
+
+    /// The normalised shard addresses, in configuration order (the ring's
+    /// owner indexes point into this list).
+    pub fn shard_addresses(&self) -> Vec<String> {
+        (0..self.service.client.len()).map(|i| self.service.client.address(i).to_owned()).collect()
+    }
+
+    pub(crate) fn service(&self) -> &Service {
+        &self.service
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.service.metrics
+    }
+
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    pub(crate) fn limits(&self) -> &ruvector_api::Limits {
+        &self.service.config.limits
+    }
+
+    /// Probes every shard's `/ready` every `interval` until dropped, so
+    /// the shard-up gauge and `/cluster` stay fresh without traffic.
+    async fn health_loop(self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.service.probe().await;
+        }
+    }
+}
+
+/// Binds `config.addr`, prints exactly one line to stdout,
+/// `ruvector router listening on http://<bound addr>`, and serves until
+/// `shutdown` completes; then stops accepting, lets in-flight requests
+/// finish, and returns.
+pub async fn serve(config: RouterConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RouterError> {
+    let state = RouterState::new(config)?;
+    let addr = state.config().bind_addr();
+    let listener =
+        tokio::net::TcpListener::bind(&addr).await.map_err(|source| RouterError::Bind { addr: addr.clone(), source })?;
+    let bound = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ruvector router listening on http://{bound}")?;
+        out.flush()?;
+    }
+    tracing::info!(%bound, shards = ?state.shard_addresses(), "router started");
+    let interval = state.config().health_interval_ms;
+    let health = (interval > 0).then(|| tokio::spawn(state.clone().health_loop(Duration::from_millis(interval))));
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    if let Some(task) = health {
+        task.abort();
+    }
+    served?;
+    tracing::info!("router stopped");
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Prometheus metrics of one router, in one registry per
+//! [`crate::RouterState`] (no global state), rendered at `GET /metrics` in
+//! the text format (`promtool check metrics` clean).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `ruvector_router_http_requests_total` | counter | `route`, `method`, `status` |
+//! | `ruvector_router_http_request_duration_seconds` | histogram | `route`, `method` |
+//! | `ruvector_router_shard_request_duration_seconds` | histogram | `shard`, `op` |
+//! | `ruvector_router_shard_errors_total` | counter | `shard`, `kind` (`connect`, `timeout`, `status`, `invalid_response`, `other`) |
+//! | `ruvector_router_shard_up` | gauge (1 up, 0 down: the last request or probe failed to reach it) | `shard` |
+//! | `ruvector_router_fanout_width` | histogram (shards contacted per fan-out request) | `op` |
+//! | `ruvector_router_partial_results_total` | counter (searches answered without some shard) | — |
+//! | `process_*` | the `prometheus` crate's process collector | — |
+//!
+//! Label sets are bounded: `route` is the matched route *template* or
+//! `unmatched`; `method` a standard method or `other`; `shard` one of the
+//! configured addresses; `op` one of the router's fixed operation names.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::RouterState;
+
+/// The route label of a response, set by [`tag_route`] on matched routes.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteLabel(pub(crate) Arc<str>);
+
+/// The label used for requests that matched no route.
+const UNMATCHED: &str = "unmatched";
+
+/// Why a shard request failed, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShardErrorKind {
+    /// TCP connect failed or timed out.
+    Connect,
+    /// The request timed out.
+    Timeout,
+    /// The shard answered 5xx.
+    Status,
+    /// The shard answered 2xx with a body that is not what the API promises.
+    InvalidResponse,
+    /// Anything else (connection reset mid-body, …).
+    Other,
+}
+
+impl ShardErrorKind {
+    fn label(self) -> &'static str {
+        match self {
+            ShardErrorKind::Connect => "connect",
+            ShardErrorKind::Timeout => "timeout",
+            ShardErrorKind::Status => "status",
+            ShardErrorKind::InvalidResponse => "invalid_response",
+            ShardErrorKind::Other => "other",
+        }
+    }
+}
+
+/// The router's metrics.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    shard_duration: HistogramVec,
+    shard_errors: IntCounterVec,
+    shard_up: IntGaugeVec,
+    fanout_width: HistogramVec,
+    partial_results: IntCounter,
+}
+
+/// Latency buckets from 100 µs to ~100 s.
+fn latency_buckets() -> Vec<f64> {
+    prometheus::exponential_buckets(0.0001, 2.0, 21).unwrap_or_else(|_| prometheus::DEFAULT_BUCKETS.to_vec())
+}
+
+impl Metrics {
+    /// Creates and registers every metric; `shards` pre-creates the
+    /// per-shard series (so a shard that was never reached still shows up).
+    pub(crate) fn new(shards: &[String]) -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "ruvector_router_http_requests_total",
+                "HTTP requests by matched route template, method and status.",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "ruvector_router_http_request_duration_seconds",
+                "HTTP request latency by matched route template and method.",
+            )
+            .buckets(latency_buckets()),
+            &["route", "method"],
+        )?;
+        let shard_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "ruvector_router_shard_request_duration_seconds",
+                "Latency of requests from the router to a shard, by shard and operation.",
+            )
+            .buckets(latency_buckets()),
+            &["shard", "op"],
+        )?;
+        let shard_errors = IntCounterVec::new(
+            Opts::new(
+                "ruvector_router_shard_errors_total",
+                "Shard requests that failed (unreachable, timed out, 5xx or invalid response), by shard and kind.",
+            ),
+            &["shard", "kind"],
+        )?;
+        let shard_up = IntGaugeVec::new(
+            Opts::new("ruvector_router_shard_up", "1 if the last request or probe reached the shard, else 0."),
+            &["shard"],
+        )?;
+        let fanout_width = HistogramVec::new(
+            HistogramOpts::new(
+                "ruvector_router_fanout_width",
+                "Number of shards one client request was sent to, by operation.",
+            )
+            .buckets(vec![1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0, 64.0]),
+            &["op"],
+        )?;
+        let partial_results = IntCounter::new(
+            "ruvector_router_partial_results_total",
+            "Searches answered with allow_partial while at least one shard did not answer.",
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(shard_duration.clone()))?;
+        registry.register(Box::new(shard_errors.clone()))?;
+        registry.register(Box::new(shard_up.clone()))?;
+        registry.register(Box::new(fanout_width.clone()))?;
+        registry.register(Box::new(partial_results.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        for shard in shards {
+            // Optimistic until the first request or probe says otherwise.
+            shard_up.with_label_values(&[shard.as_str()]).set(1);
+        }
+        Ok(Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            shard_duration,
+            shard_errors,
+            shard_up,
+            fanout_width,
+            partial_results,
+        })
+    }
+
+    /// Records one shard request's latency.
+    pub(crate) fn shard_request(&self, shard: &str, op: &'static str, elapsed: Duration) {
+        self.shard_duration.with_label_values(&[shard, op]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a failed shard request.
+    pub(crate) fn shard_error(&self, shard: &str, kind: ShardErrorKind) {
+        self.shard_errors.with_label_values(&[shard, kind.label()]).inc();
+    }
+
+    /// Sets a shard's up/down gauge.
+    pub(crate) fn set_shard_up(&self, shard: &str, up: bool) {
+        self.shard_up.with_label_values(&[shard]).set(i64::from(up));
+    }
+
+    /// Records how many shards one request went to.
+    pub(crate) fn fanout(&self, op: &'static str, width: usize) {
+        self.fanout_width.with_label_values(&[op]).observe(width as f64);
+    }
+
+    /// Counts a search answered with partial results.
+    pub(crate) fn partial_result(&self) {
+        self.partial_results.inc();
+    }
+
+    /// The text exposition of every metric.
+    pub(crate) fn render(&self) -> Result<String, prometheus::Error> {
+        TextEncoder::new().encode_to_string(&self.registry.gather())
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Route-layer middleware: tags the response with the matched template.
+pub(crate) async fn tag_route(req: Request, next: Next) -> Response {
+    let label = req.extensions().get::<MatchedPath>().map(|p| RouteLabel(Arc::from(p.as_str())));
+    let mut response = next.run(req).await;
+    if let Some(label) = label {
+        response.extensions_mut().insert(label);
+    }
+    response
+}
+
+/// Outer middleware: counts every request and its latency by route.
+pub(crate) async fn track_http(State(state): State<RouterState>, req: Request, next: Next) -> Response {
+    let method = method_label(req.method());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let route = response.extensions().get::<RouteLabel>().map(|l| Arc::clone(&l.0));
+    let route = route.as_deref().unwrap_or(UNMATCHED);
+    let metrics = state.metrics();
+    metrics.http_requests.with_label_values(&[route, method, response.status().as_str()]).inc();
+    metrics.http_duration.with_label_values(&[route, method]).observe(start.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,479 @@
+//! The router's operations, transport-agnostic: each takes parsed request
+//! types and the client's [`Credentials`], validates with `ruvector_api`
+//! (the same rules as a node), talks to the shards, and returns wire types
+//! or an [`ApiError`]. HTTP handlers only extract, call and map.
+//!
+//! | operation | shards contacted | combination |
+//! |---|---|---|
+//! | create / delete collection | all, in parallel | [`crate::decide`] (idempotent; 503 names failed shards) |
+//! | list / info | all | union / sum (see [`crate::decide`]) |
+//! | upsert | owners of the batch's ids, in parallel | all must succeed, else 503 (retry is safe: upserts) |
+//! | get / delete vector | the owner | forwarded |
+//! | search / batch search / ids | all, concurrently | `SearchHit::merge_top_k` / `IdsPage::merge` |
+//!
+//! Fan-outs that read ([`Service::gather`]) fail fast: the first shard
+//! that is unavailable ends the request with its 503 (the other requests
+//! are dropped), unless the search allows partial results, in which case
+//! the live shards' results are merged and the answer is marked partial.
+//! A shard's 4xx ends the request at once and is forwarded. Writes wait for
+//! every shard they were sent to, so the 503 can name all that failed.
+
+use std::time::Duration;
+
+use axum::http::Method;
+use futures::StreamExt;
+use futures::future::join_all;
+use futures::stream::FuturesUnordered;
+use ruvector_api::{
+    ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, IdsPage, IdsQuery, SearchHit, SearchRequest,
+    StatusResponse, UpsertRequest, ValidUpsert, VectorRecord, validate_collection_name,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Shape, ShapeCache};
+use crate::decide::{self, CreateOutcome, DeleteOutcome, InfoOutcome};
+use crate::metrics::Metrics;
+use crate::shard::{Credentials, ShardClient, ShardError};
+use crate::{RouterConfig, Ring};
+
+/// Longest wait for a shard's `/ready` in readiness checks and probes.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Search results and whether some shard's results are missing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Searched<T> {
+    pub(crate) hits: T,
+    pub(crate) partial: bool,
+}
+
+/// `GET /cluster` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ClusterStatus {
+    /// One entry per configured shard, in configuration order.
+    pub shards: Vec<ShardStatus>,
+}
+
+/// One shard in [`ClusterStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ShardStatus {
+    /// The shard's base URL.
+    pub address: String,
+    /// Whether the shard answered just now.
+    pub up: bool,
+    /// The last failure seen talking to this shard (kept after recovery).
+    pub last_error: Option<String>,
+    /// Sum of the sizes of the shard's collections; `null` when unknown.
+    pub vectors: Option<u64>,
+}
+
+/// Successes of a read fan-out, and the shards that failed (only with
+/// partial results allowed).
+struct Gathered<T> {
+    ok: Vec<(usize, T)>,
+    failed: Vec<String>,
+}
+
+/// The router's state and operations.
+#[derive(Debug)]
+pub(crate) struct Service {
+    pub(crate) config: RouterConfig,
+    pub(crate) ring: Ring,
+    pub(crate) client: ShardClient,
+    pub(crate) metrics: Metrics,
+    cache: ShapeCache,
+    internal: Credentials,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+impl Service {
+    pub(crate) fn new(config: RouterConfig, ring: Ring, client: ShardClient, metrics: Metrics) -> Self {
+        let cache = ShapeCache::new(Duration::from_millis(config.collection_cache_ms));
+        let internal = Credentials::internal(&config);
+        Service { config, ring, client, metrics, cache, internal }
+    }
+
+    fn all_shards(&self) -> std::ops::Range<usize> {
+        0..self.client.len()
+    }
+
+    /// Sends the same request to every shard; see the module docs for the
+    /// fail-fast rules. Results come in completion order, tagged by shard.
+    async fn gather<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        credentials: &Credentials,
+        allow_partial: bool,
+    ) -> Result<Gathered<T>, ShardError> {
+        self.metrics.fanout(op, self.client.len());
+        let mut pending: FuturesUnordered<_> = self
+            .all_shards()
+            .map(|shard| {
+                let (method, body) = (method.clone(), body.clone());
+                async move {
+                    let r = self.client.call_json::<T>(&self.metrics, shard, op, method, path, body, credentials).await;
+                    (shard, r)
+                }
+            })
+            .collect();
+        let mut out = Gathered { ok: Vec::with_capacity(self.client.len()), failed: Vec::new() };
+        while let Some((shard, result)) = pending.next().await {
+            match result {
+                Ok(t) => out.ok.push((shard, t)),
+                Err(ShardError::Unavailable { message, .. }) if allow_partial => out.failed.push(message),
+                Err(e) => return Err(e),
+            }
+        }
+        if out.ok.is_empty() {
+            return Err(ShardError::Unavailable { shard: 0, message: out.failed.join("; ") });
+        }
+        Ok(out)
+    }
+
+    /// A shard error to the client's error, dropping the cached shape of
+    /// `name` when a shard no longer knows the collection.
+    fn forward(&self, name: &str, e: ShardError) -> ApiError {
+        let e = e.into_api();
+        if e.code() == "not_found" {
+            self.cache.invalidate(name);
+        }
+        e
+    }
+
+    /// The dimension and metric of `name`: cached, else from the first
+    /// shard that answers (all are asked concurrently).
+    async fn shape(&self, name: &str, credentials: &Credentials) -> Result<Shape, ApiError> {
+        if let Some(shape) = self.cache.get(name) {
+            return Ok(shape);
+        }
+        let path = format!("/collections/{name}");
+        let mut pending: FuturesUnordered<_> = self
+            .all_shards()
+            .map(|shard| {
+                self.client.call_json::<CollectionInfo>(&self.metrics, shard, "info", Method::GET, &path, None, credentials)
+            })
+            .collect();
+        let mut down = Vec::new();
+        let mut not_found = None;
+        while let Some(result) = pending.next().await {
+            match result {
+                Ok(info) => {
+                    let shape = Shape { dimension: info.dimension, metric: info.metric };
+                    self.cache.put(name, shape);
+                    return Ok(shape);
+                }
+                Err(ShardError::Unavailable { message, .. }) => down.push(message),
+                Err(ShardError::Rejected(e)) if e.code() == "not_found" => not_found = Some(e),
+                Err(ShardError::Rejected(e)) => return Err(e),
+            }
+        }
+        match not_found {
+            Some(e) if down.is_empty() => Err(e),
+            _ => Err(decide::unavailable(&down, "")),
+        }
+    }
+
+    /// `POST /collections`.
+    pub(crate) async fn create_collection(
+        &self,
+        request: CreateCollectionRequest,
+        credentials: &Credentials,
+    ) -> Result<StatusResponse, ApiError> {
+        let wanted = request.validate(&self.config.limits)?;
+        let name = wanted.name.clone();
+        self.cache.invalidate(&name);
+        let body = serde_json::to_vec(&wanted).map_err(internal)?;
+        let info_path = format!("/collections/{name}");
+        self.metrics.fanout("create_collection", self.client.len());
+        let outcomes = join_all(self.all_shards().map(|shard| {
+            let (body, info_path, wanted) = (body.clone(), &info_path, &wanted);
+            async move {
+                let created = self
+                    .client
+                    .call(&self.metrics, shard, "create_collection", Method::POST, "/collections", Some(body), credentials, None)
+                    .await;
+                match created {
+                    Ok(_) => CreateOutcome::Created,
+                    Err(ShardError::Rejected(e)) if e.code() == "collection_exists" => {
+                        let existing = self
+                            .client
+                            .call_json::<CollectionInfo>(&self.metrics, shard, "info", Method::GET, info_path, None, credentials)
+                            .await;
+                        match existing {
+                            Ok(info) => CreateOutcome::Exists { same: decide::same_config(&info, wanted) },
+                            Err(ShardError::Unavailable { message, .. }) => CreateOutcome::Unavailable(message),
+                            Err(ShardError::Rejected(e)) => CreateOutcome::Rejected(e),
+                        }
+                    }
+                    Err(ShardError::Rejected(e)) => CreateOutcome::Rejected(e),
+                    Err(ShardError::Unavailable { message, .. }) => CreateOutcome::Unavailable(message),
+                }
+            }
+        }))
+        .await;
+        decide::decide_create(&name, &outcomes)
+    }
+
+    /// `DELETE /collections/{name}`.
+    pub(crate) async fn delete_collection(&self, name: &str, credentials: &Credentials) -> Result<StatusResponse, ApiError> {
+        validate_collection_name(name)?;
+        self.cache.invalidate(name);
+        let path = format!("/collections/{name}");
+        self.metrics.fanout("delete_collection", self.client.len());
+        let outcomes = join_all(self.all_shards().map(|shard| {
+            let path = &path;
+            async move {
+                match self.client.call(&self.metrics, shard, "delete_collection", Method::DELETE, path, None, credentials, None).await {
+                    Ok(_) => DeleteOutcome::Deleted,
+                    Err(ShardError::Rejected(e)) if e.code() == "not_found" => DeleteOutcome::NotFound,
+                    Err(ShardError::Rejected(e)) => DeleteOutcome::Rejected(e),
+                    Err(ShardError::Unavailable { message, .. }) => DeleteOutcome::Unavailable(message),
+                }
+            }
+        }))
+        .await;
+        self.cache.invalidate(name);
+        decide::decide_delete(name, &outcomes)
+    }
+
+    /// `GET /collections`.
+    pub(crate) async fn list_collections(&self, credentials: &Credentials) -> Result<Vec<CollectionInfo>, ApiError> {
+        let lists = self
+            .gather::<Vec<CollectionInfo>>("list_collections", Method::GET, "/collections", None, credentials, false)
+            .await
+            .map_err(ShardError::into_api)?;
+        Ok(decide::merge_lists(lists.ok.into_iter().map(|(_, l)| l).collect()))
+    }
+
+    /// `GET /collections/{name}`.
+    pub(crate) async fn collection_info(&self, name: &str, credentials: &Credentials) -> Result<CollectionInfo, ApiError> {
+        validate_collection_name(name)?;
+        let path = format!("/collections/{name}");
+        self.metrics.fanout("info", self.client.len());
+        let outcomes = join_all(self.all_shards().map(|shard| {
+            let path = &path;
+            async move {
+                match self.client.call_json::<CollectionInfo>(&self.metrics, shard, "info", Method::GET, path, None, credentials).await {
+                    Ok(info) => InfoOutcome::Found(info),
+                    Err(ShardError::Rejected(e)) if e.code() == "not_found" => InfoOutcome::NotFound,
+                    Err(ShardError::Rejected(e)) => InfoOutcome::Rejected(e),
+                    Err(ShardError::Unavailable { message, .. }) => InfoOutcome::Unavailable(message),
+                }
+            }
+        }))
+        .await;
+        let addresses: Vec<&str> = self.all_shards().map(|i| self.client.address(i)).collect();
+        let info = decide::merge_info(name, outcomes, &addresses)?;
+        self.cache.put(name, Shape { dimension: info.dimension, metric: info.metric });
+        Ok(info)
+    }
+
+    /// `POST /collections/{name}/vectors`: validated once here, split by
+    /// owner, sent in parallel.
+    pub(crate) async fn upsert(
+        &self,
+        name: &str,
+        request: UpsertRequest,
+        credentials: &Credentials,
+    ) -> Result<StatusResponse, ApiError> {
+        validate_collection_name(name)?;
+        let shape = self.shape(name, credentials).await?;
+        let valid = request.validate(shape.dimension, shape.metric, &self.config.limits)?;
+        let total = valid.vectors.len();
+        let mut parts: Vec<Vec<VectorRecord>> = vec![Vec::new(); self.client.len()];
+        for record in valid.vectors {
+            let owner = self.ring.owner(name, record.id);
+            if let Some(part) = parts.get_mut(owner) {
+                part.push(record);
+            }
+        }
+        let path = format!("/collections/{name}/vectors");
+        let mut sends = Vec::new();
+        for (shard, vectors) in parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()) {
+            let body = serde_json::to_vec(&ValidUpsert { vectors }).map_err(internal)?;
+            let path = &path;
+            sends.push(async move {
+                self.client.call(&self.metrics, shard, "upsert", Method::POST, path, Some(body), credentials, None).await
+            });
+        }
+        self.metrics.fanout("upsert", sends.len());
+        let results = join_all(sends).await;
+        let mut down = Vec::new();
+        for result in results {
+            match result {
+                Ok(_) => {}
+                Err(ShardError::Unavailable { message, .. }) => down.push(message),
+                Err(e @ ShardError::Rejected(_)) => return Err(self.forward(name, e)),
+            }
+        }
+        if !down.is_empty() {
+            return Err(decide::unavailable(
+                &down,
+                "the other shards' part of the batch may have been applied; retrying the whole batch is safe \
+                 (inserts are upserts)",
+            ));
+        }
+        Ok(StatusResponse::inserted(total))
+    }
+
+    /// `GET /collections/{name}/vectors/{id}`: from the owner.
+    pub(crate) async fn get_vector(&self, name: &str, id: u64, credentials: &Credentials) -> Result<VectorRecord, ApiError> {
+        validate_collection_name(name)?;
+        let shard = self.ring.owner(name, id);
+        self.metrics.fanout("get_vector", 1);
+        let path = format!("/collections/{name}/vectors/{id}");
+        self.client
+            .call_json(&self.metrics, shard, "get_vector", Method::GET, &path, None, credentials)
+            .await
+            .map_err(|e| self.forward(name, e))
+    }
+
+    /// `DELETE /collections/{name}/vectors/{id}`: at the owner.
+    pub(crate) async fn delete_vector(&self, name: &str, id: u64, credentials: &Credentials) -> Result<StatusResponse, ApiError> {
+        validate_collection_name(name)?;
+        let shard = self.ring.owner(name, id);
+        self.metrics.fanout("delete_vector", 1);
+        let path = format!("/collections/{name}/vectors/{id}");
+        self.client
+            .call(&self.metrics, shard, "delete_vector", Method::DELETE, &path, None, credentials, None)
+            .await
+            .map_err(|e| self.forward(name, e))?;
+        Ok(StatusResponse::deleted())
+    }
+
+    /// `POST /collections/{name}/search`: every shard, merged top-k.
+    pub(crate) async fn search(
+        &self,
+        name: &str,
+        request: SearchRequest,
+        credentials: &Credentials,
+    ) -> Result<Searched<Vec<SearchHit>>, ApiError> {
+        validate_collection_name(name)?;
+        let shape = self.shape(name, credentials).await?;
+        let mut search = request.validate(shape.dimension, &self.config.limits)?;
+        let allow_partial = std::mem::take(&mut search.allow_partial);
+        let body = serde_json::to_vec(&search).map_err(internal)?;
+        let path = format!("/collections/{name}/search");
+        let gathered = self
+            .gather::<Vec<SearchHit>>("search", Method::POST, &path, Some(body), credentials, allow_partial)
+            .await
+            .map_err(|e| self.forward(name, e))?;
+        let partial = self.note_partial(&gathered.failed);
+        let hits = SearchHit::merge_top_k(gathered.ok.into_iter().map(|(_, h)| h), search.k);
+        Ok(Searched { hits, partial })
+    }
+
+    /// `POST /collections/{name}/search/batch`: the whole batch to every
+    /// shard, merged per search. Partial results are allowed only if every
+    /// search in the batch allows them.
+    pub(crate) async fn search_batch(
+        &self,
+        name: &str,
+        request: BatchSearchRequest,
+        credentials: &Credentials,
+    ) -> Result<Searched<Vec<Vec<SearchHit>>>, ApiError> {
+        validate_collection_name(name)?;
+        let shape = self.shape(name, credentials).await?;
+        let mut batch = request.validate(shape.dimension, &self.config.limits)?;
+        let allow_partial = batch.searches.iter().all(|s| s.allow_partial);
+        for s in &mut batch.searches {
+            s.allow_partial = false;
+        }
+        let body = serde_json::to_vec(&batch).map_err(internal)?;
+        let path = format!("/collections/{name}/search/batch");
+        let gathered = self
+            .gather::<Vec<Vec<SearchHit>>>("search_batch", Method::POST, &path, Some(body), credentials, allow_partial)
+            .await
+            .map_err(|e| self.forward(name, e))?;
+        let n = batch.searches.len();
+        let mut per_search: Vec<Vec<Vec<SearchHit>>> = vec![Vec::with_capacity(gathered.ok.len()); n];
+        for (shard, lists) in gathered.ok {
+            if lists.len() != n {
+                let why = format!("batch search answered {} result lists for {n} searches", lists.len());
+                return Err(self.client.invalid_response(&self.metrics, shard, &why).into_api());
+            }
+            for (slot, hits) in per_search.iter_mut().zip(lists) {
+                slot.push(hits);
+            }
+        }
+        let partial = self.note_partial(&gathered.failed);
+        let hits = per_search.into_iter().zip(&batch.searches).map(|(lists, s)| SearchHit::merge_top_k(lists, s.k)).collect();
+        Ok(Searched { hits, partial })
+    }
+
+    fn note_partial(&self, failed: &[String]) -> bool {
+        if failed.is_empty() {
+            return false;
+        }
+        tracing::warn!(failed = %failed.join("; "), "answering with partial results");
+        self.metrics.partial_result();
+        true
+    }
+
+    /// `GET /collections/{name}/ids`: every shard's page, merged.
+    pub(crate) async fn ids(&self, name: &str, query: IdsQuery, credentials: &Credentials) -> Result<IdsPage, ApiError> {
+        validate_collection_name(name)?;
+        let q = query.validate(&self.config.limits)?;
+        let path = match q.after {
+            Some(after) => format!("/collections/{name}/ids?after={after}&limit={}", q.limit),
+            None => format!("/collections/{name}/ids?limit={}", q.limit),
+        };
+        let pages = self
+            .gather::<IdsPage>("ids", Method::GET, &path, None, credentials, false)
+            .await
+            .map_err(|e| self.forward(name, e))?;
+        Ok(IdsPage::merge(pages.ok.into_iter().map(|(_, p)| p), q.limit))
+    }
+
+    /// `GET /ready`: Ok as soon as one shard is ready; else 503 with every
+    /// shard's failure.
+    pub(crate) async fn ready(&self) -> Result<StatusResponse, ApiError> {
+        let timeout = READY_TIMEOUT.min(self.config.request_timeout());
+        let mut pending: FuturesUnordered<_> = self
+            .all_shards()
+            .map(|shard| {
+                self.client.call(&self.metrics, shard, "ready", Method::GET, "/ready", None, &self.internal, Some(timeout))
+            })
+            .collect();
+        let mut failures = Vec::new();
+        while let Some(result) = pending.next().await {
+            match result {
+                Ok(_) => return Ok(StatusResponse::ok()),
+                Err(ShardError::Unavailable { message, .. }) => failures.push(message),
+                Err(ShardError::Rejected(e)) => failures.push(e.to_string()),
+            }
+        }
+        Err(ApiError::Unavailable(format!("no shard is ready: {}", failures.join("; "))))
+    }
+
+    /// Probes every shard's `/ready` (the background health loop); the
+    /// shard client records the outcomes.
+    pub(crate) async fn probe(&self) {
+        let timeout = READY_TIMEOUT.min(self.config.request_timeout());
+        join_all(self.all_shards().map(|shard| {
+            self.client.call(&self.metrics, shard, "probe", Method::GET, "/ready", None, &self.internal, Some(timeout))
+        }))
+        .await;
+    }
+
+    /// `GET /cluster`: every shard's liveness and vector count, checked now.
+    pub(crate) async fn cluster(&self) -> ClusterStatus {
+        let shards = join_all(self.all_shards().map(|shard| async move {
+            let list = self
+                .client
+                .call_json::<Vec<CollectionInfo>>(&self.metrics, shard, "cluster", Method::GET, "/collections", None, &self.internal)
+                .await;
+            let vectors = list.ok().map(|l| l.iter().map(|c| c.size).fold(0u64, u64::saturating_add));
+            let health = self.client.health(shard);
+            ShardStatus { address: self.client.address(shard).to_owned(), up: health.up, last_error: health.last_error, vectors }
+        }))
+        .await;
+        ClusterStatus { shards }
+    }
+}
