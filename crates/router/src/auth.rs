@@ -64,7 +64,10 @@ impl Auth {
         if read_only.is_some() && read_write.is_none() {
             tracing::warn!("only read_only_api_key is configured: every write will be refused");
         }
-        Auth { read_write: read_write.map(|k| digest(k.as_bytes())), read_only: read_only.map(|k| digest(k.as_bytes())) }
+        Auth {
+            read_write: read_write.map(|k| digest(k.as_bytes())),
+            read_only: read_only.map(|k| digest(k.as_bytes())),
+        }
     }
 
     /// Decides a request from its headers.
@@ -141,7 +144,10 @@ mod tests {
         assert_eq!(auth.check(&headers("api-key", "rw-secre"), Access::Read), Err(ApiError::Unauthorized));
         assert_eq!(auth.check(&headers("authorization", "Basic rw-secret"), Access::Read), Err(ApiError::Unauthorized));
         assert_eq!(Auth::new(None, None).check(&none, Access::Write), Ok(()));
-        assert_eq!(Auth::new(None, Some("ro")).check(&headers("api-key", "ro"), Access::Write), Err(ApiError::Forbidden));
+        assert_eq!(
+            Auth::new(None, Some("ro")).check(&headers("api-key", "ro"), Access::Write),
+            Err(ApiError::Forbidden)
+        );
     }
 
     #[test]

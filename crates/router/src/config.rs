@@ -97,7 +97,8 @@ impl RouterConfig {
         }
         let mut out: Vec<String> = Vec::with_capacity(self.shards.len());
         for (i, raw) in self.shards.iter().enumerate() {
-            let address = normalize_shard(raw).map_err(|why| RouterError::Config(format!("shards[{i}] {raw:?}: {why}")))?;
+            let address =
+                normalize_shard(raw).map_err(|why| RouterError::Config(format!("shards[{i}] {raw:?}: {why}")))?;
             if let Some(j) = out.iter().position(|a| *a == address) {
                 return Err(RouterError::Config(format!("shards[{i}] {raw:?}: the same shard as shards[{j}]")));
             }

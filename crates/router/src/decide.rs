@@ -119,7 +119,9 @@ pub(crate) fn decide_create(name: &str, outcomes: &[CreateOutcome]) -> Result<St
     if !down.is_empty() {
         return Err(unavailable(
             &down,
-            &format!("collection {name:?} may exist on some shards only; retrying the create is safe (it is idempotent)"),
+            &format!(
+                "collection {name:?} may exist on some shards only; retrying the create is safe (it is idempotent)"
+            ),
         ));
     }
     if outcomes.iter().all(|o| matches!(o, CreateOutcome::Exists { same: true })) {
@@ -154,7 +156,11 @@ pub(crate) fn decide_delete(name: &str, outcomes: &[DeleteOutcome]) -> Result<St
 
 /// Combines the shards' infos of one collection (rules in the module
 /// docs). `addresses[i]` names shard `i` (outcomes are in shard order).
-pub(crate) fn merge_info(name: &str, outcomes: Vec<InfoOutcome>, addresses: &[&str]) -> Result<CollectionInfo, ApiError> {
+pub(crate) fn merge_info(
+    name: &str,
+    outcomes: Vec<InfoOutcome>,
+    addresses: &[&str],
+) -> Result<CollectionInfo, ApiError> {
     let mut found: Vec<CollectionInfo> = Vec::new();
     let mut missing = Vec::new();
     let mut down = Vec::new();
@@ -251,7 +257,10 @@ mod tests {
         // A retry after a partial failure.
         assert_eq!(decide_create("docs", &[C::Exists { same: true }, C::Created]), Ok(StatusResponse::created()));
         // A repeated create, as on a single node.
-        assert_eq!(decide_create("docs", &[C::Exists { same: true }, C::Exists { same: true }]).map_err(|e| e.code()), Err("collection_exists"));
+        assert_eq!(
+            decide_create("docs", &[C::Exists { same: true }, C::Exists { same: true }]).map_err(|e| e.code()),
+            Err("collection_exists")
+        );
         let e = decide_create("docs", &[C::Created, C::Exists { same: false }, down()]).expect_err("conflict");
         assert_eq!(e.code(), "collection_exists");
         assert!(e.to_string().contains("different configuration"), "{e}");
@@ -285,8 +294,9 @@ mod tests {
         let e = merge_info("docs", vec![found(1, 0), nf(), found(1, 0)], &addrs).expect_err("partial");
         assert_eq!(e.code(), "unavailable");
         assert!(e.to_string().contains("missing on shard(s) http://b"), "{e}");
-        let e = merge_info("docs", vec![found(1, 0), InfoOutcome::Unavailable("shard http://b down".into()), nf()], &addrs)
-            .expect_err("down");
+        let e =
+            merge_info("docs", vec![found(1, 0), InfoOutcome::Unavailable("shard http://b down".into()), nf()], &addrs)
+                .expect_err("down");
         assert_eq!(e.to_string(), "shard http://b down");
     }
 

@@ -119,11 +119,15 @@ impl RouterState {
 /// `ruvector router listening on http://<bound addr>`, and serves until
 /// `shutdown` completes; then stops accepting, lets in-flight requests
 /// finish, and returns.
-pub async fn serve(config: RouterConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RouterError> {
+pub async fn serve(
+    config: RouterConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RouterError> {
     let state = RouterState::new(config)?;
     let addr = state.config().bind_addr();
-    let listener =
-        tokio::net::TcpListener::bind(&addr).await.map_err(|source| RouterError::Bind { addr: addr.clone(), source })?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| RouterError::Bind { addr: addr.clone(), source })?;
     let bound = listener.local_addr()?;
     {
         let mut out = std::io::stdout().lock();

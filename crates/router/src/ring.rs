@@ -200,7 +200,9 @@ mod tests {
         let moved = (0..100_000u64).filter(|&id| three.owner("docs", id) != four.owner("docs", id)).count();
         // Ideal: 1/4 of the ids move, all of them to the new shard.
         assert!((20_000..=30_000).contains(&moved), "{moved} ids moved");
-        assert!((0..100_000u64).all(|id| three.owner("docs", id) == four.owner("docs", id) || four.owner("docs", id) == 3));
+        assert!(
+            (0..100_000u64).all(|id| three.owner("docs", id) == four.owner("docs", id) || four.owner("docs", id) == 3)
+        );
     }
 
     #[test]

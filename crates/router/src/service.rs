@@ -35,7 +35,7 @@ use crate::cache::{Shape, ShapeCache};
 use crate::decide::{self, CreateOutcome, DeleteOutcome, InfoOutcome};
 use crate::metrics::Metrics;
 use crate::shard::{Credentials, ShardClient, ShardError};
-use crate::{RouterConfig, Ring};
+use crate::{Ring, RouterConfig};
 
 /// Longest wait for a shard's `/ready` in readiness checks and probes.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -156,7 +156,15 @@ impl Service {
         let mut pending: FuturesUnordered<_> = self
             .all_shards()
             .map(|shard| {
-                self.client.call_json::<CollectionInfo>(&self.metrics, shard, "info", Method::GET, &path, None, credentials)
+                self.client.call_json::<CollectionInfo>(
+                    &self.metrics,
+                    shard,
+                    "info",
+                    Method::GET,
+                    &path,
+                    None,
+                    credentials,
+                )
             })
             .collect();
         let mut down = Vec::new();
@@ -196,14 +204,31 @@ impl Service {
             async move {
                 let created = self
                     .client
-                    .call(&self.metrics, shard, "create_collection", Method::POST, "/collections", Some(body), credentials, None)
+                    .call(
+                        &self.metrics,
+                        shard,
+                        "create_collection",
+                        Method::POST,
+                        "/collections",
+                        Some(body),
+                        credentials,
+                        None,
+                    )
                     .await;
                 match created {
                     Ok(_) => CreateOutcome::Created,
                     Err(ShardError::Rejected(e)) if e.code() == "collection_exists" => {
                         let existing = self
                             .client
-                            .call_json::<CollectionInfo>(&self.metrics, shard, "info", Method::GET, info_path, None, credentials)
+                            .call_json::<CollectionInfo>(
+                                &self.metrics,
+                                shard,
+                                "info",
+                                Method::GET,
+                                info_path,
+                                None,
+                                credentials,
+                            )
                             .await;
                         match existing {
                             Ok(info) => CreateOutcome::Exists { same: decide::same_config(&info, wanted) },
@@ -221,7 +246,11 @@ impl Service {
     }
 
     /// `DELETE /collections/{name}`.
-    pub(crate) async fn delete_collection(&self, name: &str, credentials: &Credentials) -> Result<StatusResponse, ApiError> {
+    pub(crate) async fn delete_collection(
+        &self,
+        name: &str,
+        credentials: &Credentials,
+    ) -> Result<StatusResponse, ApiError> {
         validate_collection_name(name)?;
         self.cache.invalidate(name);
         let path = format!("/collections/{name}");
@@ -229,7 +258,11 @@ impl Service {
         let outcomes = join_all(self.all_shards().map(|shard| {
             let path = &path;
             async move {
-                match self.client.call(&self.metrics, shard, "delete_collection", Method::DELETE, path, None, credentials, None).await {
+                match self
+                    .client
+                    .call(&self.metrics, shard, "delete_collection", Method::DELETE, path, None, credentials, None)
+                    .await
+                {
                     Ok(_) => DeleteOutcome::Deleted,
                     Err(ShardError::Rejected(e)) if e.code() == "not_found" => DeleteOutcome::NotFound,
                     Err(ShardError::Rejected(e)) => DeleteOutcome::Rejected(e),
@@ -252,14 +285,22 @@ impl Service {
     }
 
     /// `GET /collections/{name}`.
-    pub(crate) async fn collection_info(&self, name: &str, credentials: &Credentials) -> Result<CollectionInfo, ApiError> {
+    pub(crate) async fn collection_info(
+        &self,
+        name: &str,
+        credentials: &Credentials,
+    ) -> Result<CollectionInfo, ApiError> {
         validate_collection_name(name)?;
         let path = format!("/collections/{name}");
         self.metrics.fanout("info", self.client.len());
         let outcomes = join_all(self.all_shards().map(|shard| {
             let path = &path;
             async move {
-                match self.client.call_json::<CollectionInfo>(&self.metrics, shard, "info", Method::GET, path, None, credentials).await {
+                match self
+                    .client
+                    .call_json::<CollectionInfo>(&self.metrics, shard, "info", Method::GET, path, None, credentials)
+                    .await
+                {
                     Ok(info) => InfoOutcome::Found(info),
                     Err(ShardError::Rejected(e)) if e.code() == "not_found" => InfoOutcome::NotFound,
                     Err(ShardError::Rejected(e)) => InfoOutcome::Rejected(e),
@@ -299,7 +340,9 @@ impl Service {
             let body = serde_json::to_vec(&ValidUpsert { vectors }).map_err(internal)?;
             let path = &path;
             sends.push(async move {
-                self.client.call(&self.metrics, shard, "upsert", Method::POST, path, Some(body), credentials, None).await
+                self.client
+                    .call(&self.metrics, shard, "upsert", Method::POST, path, Some(body), credentials, None)
+                    .await
             });
         }
         self.metrics.fanout("upsert", sends.len());
@@ -323,7 +366,12 @@ impl Service {
     }
 
     /// `GET /collections/{name}/vectors/{id}`: from the owner.
-    pub(crate) async fn get_vector(&self, name: &str, id: u64, credentials: &Credentials) -> Result<VectorRecord, ApiError> {
+    pub(crate) async fn get_vector(
+        &self,
+        name: &str,
+        id: u64,
+        credentials: &Credentials,
+    ) -> Result<VectorRecord, ApiError> {
         validate_collection_name(name)?;
         let shard = self.ring.owner(name, id);
         self.metrics.fanout("get_vector", 1);
@@ -335,7 +383,12 @@ impl Service {
     }
 
     /// `DELETE /collections/{name}/vectors/{id}`: at the owner.
-    pub(crate) async fn delete_vector(&self, name: &str, id: u64, credentials: &Credentials) -> Result<StatusResponse, ApiError> {
+    pub(crate) async fn delete_vector(
+        &self,
+        name: &str,
+        id: u64,
+        credentials: &Credentials,
+    ) -> Result<StatusResponse, ApiError> {
         validate_collection_name(name)?;
         let shard = self.ring.owner(name, id);
         self.metrics.fanout("delete_vector", 1);
@@ -403,7 +456,8 @@ impl Service {
             }
         }
         let partial = self.note_partial(&gathered.failed);
-        let hits = per_search.into_iter().zip(&batch.searches).map(|(lists, s)| SearchHit::merge_top_k(lists, s.k)).collect();
+        let hits =
+            per_search.into_iter().zip(&batch.searches).map(|(lists, s)| SearchHit::merge_top_k(lists, s.k)).collect();
         Ok(Searched { hits, partial })
     }
 
@@ -417,7 +471,12 @@ impl Service {
     }
 
     /// `GET /collections/{name}/ids`: every shard's page, merged.
-    pub(crate) async fn ids(&self, name: &str, query: IdsQuery, credentials: &Credentials) -> Result<IdsPage, ApiError> {
+    pub(crate) async fn ids(
+        &self,
+        name: &str,
+        query: IdsQuery,
+        credentials: &Credentials,
+    ) -> Result<IdsPage, ApiError> {
         validate_collection_name(name)?;
         let q = query.validate(&self.config.limits)?;
         let path = match q.after {
@@ -438,7 +497,16 @@ impl Service {
         let mut pending: FuturesUnordered<_> = self
             .all_shards()
             .map(|shard| {
-                self.client.call(&self.metrics, shard, "ready", Method::GET, "/ready", None, &self.internal, Some(timeout))
+                self.client.call(
+                    &self.metrics,
+                    shard,
+                    "ready",
+                    Method::GET,
+                    "/ready",
+                    None,
+                    &self.internal,
+                    Some(timeout),
+                )
             })
             .collect();
         let mut failures = Vec::new();
@@ -467,11 +535,24 @@ impl Service {
         let shards = join_all(self.all_shards().map(|shard| async move {
             let list = self
                 .client
-                .call_json::<Vec<CollectionInfo>>(&self.metrics, shard, "cluster", Method::GET, "/collections", None, &self.internal)
+                .call_json::<Vec<CollectionInfo>>(
+                    &self.metrics,
+                    shard,
+                    "cluster",
+                    Method::GET,
+                    "/collections",
+                    None,
+                    &self.internal,
+                )
                 .await;
             let vectors = list.ok().map(|l| l.iter().map(|c| c.size).fold(0u64, u64::saturating_add));
             let health = self.client.health(shard);
-            ShardStatus { address: self.client.address(shard).to_owned(), up: health.up, last_error: health.last_error, vectors }
+            ShardStatus {
+                address: self.client.address(shard).to_owned(),
+                up: health.up,
+                last_error: health.last_error,
+                vectors,
+            }
         }))
         .await;
         ClusterStatus { shards }

@@ -211,7 +211,11 @@ impl ShardClient {
                         error: format!("shard {address} answered {status}: {}", snippet(&bytes)),
                         code: String::new(),
                     });
-                    return self.observed(metrics, shard, Err(ShardError::Rejected(ApiError::from_wire(status.as_u16(), body))));
+                    return self.observed(
+                        metrics,
+                        shard,
+                        Err(ShardError::Rejected(ApiError::from_wire(status.as_u16(), body))),
+                    );
                 }
                 let cause = match body {
                     Some(b) if b.code == "unavailable" => b.error,
