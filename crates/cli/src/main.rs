@@ -2,25 +2,67 @@
 //! to one module per subcommand; no business logic lives here.
 
 mod bench;
+mod config;
+mod logging;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
 /// ruvector: a vector database with HNSW search.
+///
+/// Without a subcommand, runs a node like `ruvector serve` (the seed's
+/// `ruvector --addr :8080 --data ./data`).
 #[derive(Debug, Parser)]
-#[command(name = "ruvector", version, about)]
+#[command(name = "ruvector", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: serve::ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node: the REST API over a local data directory.
+    Serve(serve::ServeArgs),
     /// Build an index from TEXMEX files and measure recall, QPS and memory.
     Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Bench(args) => bench::run(&args),
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve::run(cli.serve),
+        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Bench(args)) => bench::run(&args),
     }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use ruvector_api::Limits;
 use ruvector_engine::{EngineConfig, Fsync};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest number of candidates a filtered search examines (the engine's
 /// `k` limit must allow it; see `search.rs`). Equal to the index's largest
@@ -18,7 +18,7 @@ use serde::Deserialize;
 pub(crate) const MAX_FILTER_CANDIDATES: usize = 1 << 16;
 
 /// Configuration of one node (`ruvector serve`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     /// Address to listen on: `host:port`, `[v6]:port`, or `:port` meaning
@@ -60,7 +60,7 @@ impl Default for ServerConfig {
 }
 
 /// Durability settings, passed to the engine.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StorageConfig {
     /// `"always"` (default: a write is acknowledged only once its log
@@ -73,11 +73,20 @@ pub struct StorageConfig {
     /// Threads that link one upsert batch into the graph. Default: one per
     /// core.
     pub insert_threads: Option<usize>,
+    /// Seconds between background checkpoints of collections changed since
+    /// their last one (0 disables them). Default 5. Keeps the log a restart
+    /// must replay (re-index) short, so restarts load instead of rebuild.
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { fsync: Fsync::Always, checkpoint_wal_bytes: 256 << 20, insert_threads: None }
+        StorageConfig {
+            fsync: Fsync::Always,
+            checkpoint_wal_bytes: 256 << 20,
+            insert_threads: None,
+            checkpoint_interval_secs: 5,
+        }
     }
 }
 
@@ -135,7 +144,12 @@ mod tests {
     fn engine_config_follows_the_server_config() {
         let c = ServerConfig {
             data_dir: "/tmp/x".into(),
-            storage: StorageConfig { fsync: Fsync::IntervalMs(3), checkpoint_wal_bytes: 99, insert_threads: Some(0) },
+            storage: StorageConfig {
+                fsync: Fsync::IntervalMs(3),
+                checkpoint_wal_bytes: 99,
+                insert_threads: Some(0),
+                checkpoint_interval_secs: 1,
+            },
             limits: Limits { max_dimension: 10, max_batch: 5, ..Limits::default() },
             ..ServerConfig::default()
         };

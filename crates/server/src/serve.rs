@@ -101,6 +101,10 @@ pub async fn serve(
         }
     };
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "recovered; ready");
+    if config.storage.checkpoint_interval_secs > 0 {
+        let interval = Duration::from_secs(config.storage.checkpoint_interval_secs);
+        engine.start_background_checkpoints(interval).map_err(ServerError::Io)?;
+    }
     state.set_engine(Arc::clone(&engine));
 
     tokio::select! {

@@ -1,0 +1,144 @@
+//! Black-box test support: start real `ruvector` processes on port 0, wait
+//! for readiness with a deadline (never a fixed sleep), and talk HTTP.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod api_suite;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `ruvector` binary cargo built for these tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ruvector"))
+}
+
+/// A running `ruvector` process and the base URL it listens on.
+#[derive(Debug)]
+pub struct Process {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Process {
+    /// Starts `ruvector <args>` and waits for its "listening on" line.
+    pub fn start(args: &[&str]) -> Process {
+        let mut child = Command::new(binary())
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ruvector");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.split(" listening on ").nth(1) {
+                        break url.trim().to_owned();
+                    }
+                }
+                other => {
+                    let status = child.wait();
+                    panic!("ruvector {args:?} exited before listening: {other:?}, status {status:?}");
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process { child, url }
+    }
+
+    /// Starts a node on a free port over `data`.
+    pub fn node(data: &Path) -> Process {
+        let p = Process::start(&["serve", "--addr", "127.0.0.1:0", "--data", path_str(data)]);
+        p.wait_ready();
+        p
+    }
+
+    /// Waits until `GET /ready` answers 200 (deadline 60 s: recovery of a
+    /// large log may take a while on a loaded machine).
+    pub fn wait_ready(&self) {
+        wait_for(Duration::from_secs(60), || get(&format!("{}/ready", self.url)).map(|r| r.0 == 200).unwrap_or(false));
+    }
+
+    /// SIGKILL: no shutdown hook runs.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success());
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Polls `done` until it holds or the deadline passes.
+pub fn wait_for(deadline: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "condition not met within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"))
+}
+
+/// A response: status, headers, and the body parsed as JSON (`Null` when
+/// empty, a string when not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+fn reply(r: reqwest::blocking::Response) -> Reply {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().unwrap_or_default();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    Reply { status, headers, body }
+}
+
+pub fn send(method: &str, url: &str, body: Option<&str>) -> Result<Reply, reqwest::Error> {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = client().request(method, url);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_owned());
+    }
+    req.send().map(reply)
+}
+
+pub fn get(url: &str) -> Result<(u16, Value), reqwest::Error> {
+    send("GET", url, None).map(|r| (r.status, r.body))
+}
+
+/// Sends and expects a response (panics on a transport error).
+pub fn call(method: &str, url: &str, body: Option<&str>) -> Reply {
+    send(method, url, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
