@@ -16,15 +16,37 @@ pub fn load<T: DeserializeOwned + Serialize + Default>(
     file: Option<&PathBuf>,
     flags: impl Serialize,
 ) -> anyhow::Result<T> {
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    figment(file, Serialized::defaults(T::default()), flags)?
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+}
+
+/// Like [`load`] for a `T` that lives under the `section` key (the
+/// router's `[router]` table, `RUVECTOR_ROUTER__*`); `flags` are nested
+/// under that key too.
+pub fn load_section<T: DeserializeOwned + Serialize + Default>(
+    file: Option<&PathBuf>,
+    section: &str,
+    flags: impl Serialize,
+) -> anyhow::Result<T> {
+    figment(file, Serialized::default(section, T::default()), flags)?
+        .extract_inner(section)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+}
+
+fn figment(
+    file: Option<&PathBuf>,
+    defaults: Serialized<impl Serialize>,
+    flags: impl Serialize,
+) -> anyhow::Result<Figment> {
+    let mut figment = Figment::from(defaults);
     if let Some(path) = file {
         if !path.is_file() {
             anyhow::bail!("config file {} does not exist", path.display());
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    let figment = figment.merge(Env::prefixed("RUVECTOR_").split("__")).merge(Serialized::defaults(flags));
-    figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    Ok(figment.merge(Env::prefixed("RUVECTOR_").split("__")).merge(Serialized::defaults(flags)))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod logging;
+mod router;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run a node: the REST API over a local data directory.
     Serve(serve::ServeArgs),
+    /// Run the cluster router: the same REST API over shard nodes.
+    Router(router::RouterArgs),
     /// Build an index from TEXMEX files and measure recall, QPS and memory.
     Bench(bench::BenchArgs),
 }
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve::run(cli.serve),
         Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Router(args)) => router::run(args),
         Some(Command::Bench(args)) => bench::run(&args),
     }
 }

@@ -23,18 +23,36 @@ use std::time::Duration;
 
 use reqwest::Url;
 use ruvector_api::Limits;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::RouterError;
 
+/// Accepts `["a", "b"]` or `"a,b"`.
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shards {
+        List(Vec<String>),
+        Joined(String),
+    }
+    Ok(match Shards::deserialize(d)? {
+        Shards::List(list) => list,
+        Shards::Joined(joined) => {
+            joined.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        }
+    })
+}
+
 /// The router's configuration. Every field has a default (see the module
 /// docs), except that `shards` must not be empty.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouterConfig {
     /// Listen address, default `127.0.0.1:8080`; `:8080` means `0.0.0.0:8080`.
     pub addr: String,
-    /// Shard base URLs, e.g. `http://ruvector-shard-0.ruvector-shard-headless:8080`.
+    /// Shard base URLs, e.g. `http://ruvector-shard-0.ruvector-shard-headless:8080`;
+    /// a list, or one comma-separated string (handy in environment variables).
+    #[serde(deserialize_with = "list_or_comma_separated")]
     pub shards: Vec<String>,
     /// TCP connect timeout per shard request in milliseconds, default 1000.
     pub connect_timeout_ms: u64,
