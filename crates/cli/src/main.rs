@@ -3,6 +3,7 @@
 
 mod bench;
 mod config;
+mod import;
 mod logging;
 mod router;
 mod serve;
@@ -30,6 +31,8 @@ enum Command {
     Router(router::RouterArgs),
     /// Build an index from TEXMEX files and measure recall, QPS and memory.
     Bench(bench::BenchArgs),
+    /// Bulk-load vectors from a .fvecs, .npy or JSON lines file over HTTP.
+    Import(import::ImportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Router(args)) => router::run(args),
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Import(args)) => import::run(&args),
     }
 }
 
