@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::Process;
 
-/// Runs `ruvector import <args>` to completion.
+/// Runs `ruvector import <args>` to completion (a key only from `args`,
+/// never from the environment).
 fn import(args: &[&str]) -> Output {
-    Command::new(support::binary()).arg("import").args(args).output().expect("run ruvector import")
+    let mut command = Command::new(support::binary());
+    command.arg("import").args(args).env_remove("RUVECTOR_API_KEY");
+    command.output().expect("run ruvector import")
 }
 
 fn stderr(output: &Output) -> String {
@@ -257,4 +260,31 @@ fn a_node_that_is_down_fails_after_the_retries() {
     assert!(message.contains("failed after 3 attempt(s)"), "{message}");
     // Backoff 250 ms then 500 ms, at most: well under the bound.
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+}
+
+#[test]
+fn the_api_key_is_sent_and_a_refusal_is_reported() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let config = files.path().join("node.toml");
+    std::fs::write(&config, "api_key = \"import-secret\"\n").expect("write config");
+    let node = Process::start(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data",
+        support::path_str(data.path()),
+        "--config",
+        support::path_str(&config),
+    ]);
+    node.wait_ready();
+    let path = files.path().join("x.jsonl");
+    std::fs::write(&path, "{\"id\":1,\"vector\":[1,2]}\n{\"id\":2,\"vector\":[3,4]}\n").expect("write");
+    let args = ["--url", node.url.as_str(), "--collection", "secured", support::path_str(&path), "--create"];
+
+    let out = import(&args);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("missing or invalid API key (HTTP 401 unauthorized)"), "{}", stderr(&out));
+
+    assert_ok(&import(&[&args[..], &["--api-key", "import-secret"][..]].concat()), 2);
 }
