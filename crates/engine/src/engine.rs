@@ -31,6 +31,20 @@ use crate::collection::{Collection, CollectionInfo, Point};
 use crate::config::{CollectionConfig, EngineConfig, validate_name};
 use crate::persist::{self, Log};
 
+/// Receives timings from the engine, e.g. to feed metrics. Every method
+/// has an empty default.
+pub trait EngineObserver: Send + Sync + std::fmt::Debug {
+    /// An fsync of the write-ahead log took `took`.
+    fn wal_synced(&self, took: std::time::Duration) {
+        let _ = took;
+    }
+
+    /// A checkpoint of `collection` was written in `took`.
+    fn checkpoint_written(&self, collection: &str, took: std::time::Duration) {
+        let _ = (collection, took);
+    }
+}
+
 /// The shard engine: a catalog of durable collections.
 ///
 /// All methods take `&self` and may be called from many threads; they
@@ -50,6 +64,7 @@ pub struct Engine {
     log_bytes_since_checkpoint: AtomicU64,
     /// Set when a storage failure made memory and disk diverge.
     failure: RwLock<Option<String>>,
+    observer: std::sync::OnceLock<Arc<dyn EngineObserver>>,
 }
 
 impl Engine {
@@ -71,6 +86,7 @@ impl Engine {
             checkpoint_lock: Mutex::new(()),
             log_bytes_since_checkpoint: AtomicU64::new(recovered.replayed_bytes),
             failure: RwLock::new(None),
+            observer: std::sync::OnceLock::new(),
             config,
         };
         tracing::info!(
@@ -79,6 +95,15 @@ impl Engine {
             "engine recovered"
         );
         Ok(engine)
+    }
+
+    /// Installs the observer of log fsyncs and checkpoints (the first one
+    /// set is kept).
+    pub fn set_observer(&self, observer: Arc<dyn EngineObserver>) {
+        let for_log = Arc::clone(&observer);
+        if self.observer.set(observer).is_ok() {
+            self.log.observe_syncs(move |took| for_log.wal_synced(took));
+        }
     }
 
     /// The engine's configuration.
@@ -255,7 +280,11 @@ impl Engine {
             let started = std::time::Instant::now();
             persist::write_checkpoint(&self.fs, &self.config.data_dir, c, lsn)?;
             c.checkpoint_lsn.store(lsn, Ordering::Release);
-            tracing::info!(collection = %c.name, lsn, seconds = started.elapsed().as_secs_f64(), "checkpoint written");
+            let took = started.elapsed();
+            tracing::info!(collection = %c.name, lsn, seconds = took.as_secs_f64(), "checkpoint written");
+            if let Some(observer) = self.observer.get() {
+                observer.checkpoint_written(&c.name, took);
+            }
         }
         // The log is needed from the first record some collection has not
         // checkpointed. A clean collection needs nothing, but a writer may

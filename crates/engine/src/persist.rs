@@ -101,6 +101,10 @@ mod log {
             Ok(())
         }
 
+        pub(crate) fn observe_syncs(&self, observe: impl Fn(std::time::Duration) + Send + Sync + 'static) {
+            self.wal.observe_syncs(observe);
+        }
+
         pub(crate) fn sync(&self) -> Result<(), EngineError> {
             self.wal.sync()?;
             Ok(())

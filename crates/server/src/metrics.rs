@@ -9,7 +9,8 @@
 //! | `ruvector_collection_memory_bytes` | gauge (refreshed at scrape) | `collection` |
 //! | `ruvector_collections` | gauge (refreshed at scrape) | — |
 //! | `ruvector_write_duration_seconds` | histogram | `op` (`upsert`, `delete`, `create_collection`, `drop_collection`) |
-//! | `ruvector_checkpoint_duration_seconds` | histogram | — |
+//! | `ruvector_checkpoint_duration_seconds` | histogram (one observation per collection checkpoint) | — |
+//! | `ruvector_wal_fsync_duration_seconds` | histogram | — |
 //! | `ruvector_ready` | gauge (1 once recovery finished, 0 while recovering or shutting down) | — |
 //! | `process_*` | the `prometheus` crate's process collector (CPU seconds, resident and virtual memory, open and max fds, threads, start time) | — |
 //!
@@ -20,12 +21,13 @@
 //!
 //! Write durations are measured around the engine call, so they include
 //! the write-ahead-log append and its fsync (under `fsync = "always"`) plus
-//! the graph update. The checkpoint histogram records the checkpoints the
-//! server runs (on shutdown); the engine's own size-triggered checkpoints
-//! and the WAL's fsync latency need hooks in the engine/storage that do not
-//! exist yet.
+//! the graph update. Checkpoint and fsync durations come from the engine
+//! through [`EngineTimings`], its [`EngineObserver`]: every checkpoint
+//! (background, size-triggered, shutdown) and every log fsync.
 
 use std::sync::{Arc, Mutex};
+
+use ruvector_engine::EngineObserver;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -46,6 +48,23 @@ pub(crate) struct RouteLabel(pub(crate) Arc<str>);
 /// The label used for requests that matched no route.
 const UNMATCHED: &str = "unmatched";
 
+/// The histograms the engine reports into, as its [`EngineObserver`].
+#[derive(Debug)]
+pub(crate) struct EngineTimings {
+    checkpoint_duration: Histogram,
+    wal_fsync_duration: Histogram,
+}
+
+impl EngineObserver for EngineTimings {
+    fn wal_synced(&self, took: Duration) {
+        self.wal_fsync_duration.observe(took.as_secs_f64());
+    }
+
+    fn checkpoint_written(&self, _collection: &str, took: Duration) {
+        self.checkpoint_duration.observe(took.as_secs_f64());
+    }
+}
+
 /// The node's metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -56,7 +75,7 @@ pub(crate) struct Metrics {
     collection_memory: IntGaugeVec,
     collections: IntGauge,
     write_duration: HistogramVec,
-    checkpoint_duration: Histogram,
+    timings: Arc<EngineTimings>,
     ready: IntGauge,
     /// Serialises scrapes (the per-collection gauges are reset and refilled).
     scrape: Mutex<()>,
@@ -101,7 +120,11 @@ impl Metrics {
             &["op"],
         )?;
         let checkpoint_duration = Histogram::with_opts(
-            HistogramOpts::new("ruvector_checkpoint_duration_seconds", "Duration of checkpoints run by the server.")
+            HistogramOpts::new("ruvector_checkpoint_duration_seconds", "Duration of one collection checkpoint.")
+                .buckets(latency_buckets()),
+        )?;
+        let wal_fsync_duration = Histogram::with_opts(
+            HistogramOpts::new("ruvector_wal_fsync_duration_seconds", "Duration of one write-ahead-log fsync.")
                 .buckets(latency_buckets()),
         )?;
         let ready = IntGauge::new("ruvector_ready", "1 when the node serves collections, 0 while recovering.")?;
@@ -112,6 +135,7 @@ impl Metrics {
         registry.register(Box::new(collections.clone()))?;
         registry.register(Box::new(write_duration.clone()))?;
         registry.register(Box::new(checkpoint_duration.clone()))?;
+        registry.register(Box::new(wal_fsync_duration.clone()))?;
         registry.register(Box::new(ready.clone()))?;
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Metrics {
@@ -122,7 +146,7 @@ impl Metrics {
             collection_memory,
             collections,
             write_duration,
-            checkpoint_duration,
+            timings: Arc::new(EngineTimings { checkpoint_duration, wal_fsync_duration }),
             ready,
             scrape: Mutex::new(()),
         })
@@ -133,9 +157,9 @@ impl Metrics {
         self.write_duration.with_label_values(&[op]).observe(took.as_secs_f64());
     }
 
-    /// Records one checkpoint.
-    pub(crate) fn observe_checkpoint(&self, took: Duration) {
-        self.checkpoint_duration.observe(took.as_secs_f64());
+    /// The observer the engine reports checkpoints and fsyncs to.
+    pub(crate) fn engine_observer(&self) -> Arc<EngineTimings> {
+        Arc::clone(&self.timings)
     }
 
     /// Sets the readiness gauge.
@@ -212,13 +236,15 @@ mod tests {
     fn renders_every_family_with_help() {
         let m = Metrics::new().expect("metrics");
         m.observe_write("upsert", Duration::from_millis(3));
-        m.observe_checkpoint(Duration::from_millis(30));
+        m.engine_observer().checkpoint_written("c", Duration::from_millis(30));
+        m.engine_observer().wal_synced(Duration::from_millis(2));
         m.http_requests.with_label_values(&["/health", "GET", "200"]).inc();
         let text = m.render(None).expect("render");
         for name in [
             "ruvector_http_requests_total",
             "ruvector_write_duration_seconds_bucket",
             "ruvector_checkpoint_duration_seconds_count",
+            "ruvector_wal_fsync_duration_seconds_count",
             "ruvector_ready",
             "process_cpu_seconds_total",
             "process_resident_memory_bytes",

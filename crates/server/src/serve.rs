@@ -80,7 +80,7 @@ pub async fn serve(
             let recovered = recovery.await;
             let _ = server.await;
             return match recovered {
-                Ok(Ok(engine)) => checkpoint(&state, Arc::new(engine)).await,
+                Ok(Ok(engine)) => checkpoint(Arc::new(engine)).await,
                 Ok(Err(error)) => Err(ServerError::Recovery(error)),
                 Err(join) => Err(ServerError::Task(format!("recovery task: {join}"))),
             };
@@ -105,13 +105,14 @@ pub async fn serve(
         let interval = Duration::from_secs(config.storage.checkpoint_interval_secs);
         engine.start_background_checkpoints(interval).map_err(ServerError::Io)?;
     }
+    engine.set_observer(state.metrics().engine_observer());
     state.set_engine(Arc::clone(&engine));
 
     tokio::select! {
         _ = &mut requested_rx => {}
         served = &mut server => {
             // The accept loop ended on its own (it only does on a fatal error).
-            checkpoint(&state, engine).await?;
+            checkpoint(engine).await?;
             return match served {
                 Ok(result) => result.map_err(ServerError::Io),
                 Err(join) => Err(ServerError::Task(format!("server task: {join}"))),
@@ -132,16 +133,15 @@ pub async fn serve(
             server.abort();
         }
     }
-    checkpoint(&state, engine).await
+    checkpoint(engine).await
 }
 
-/// The final checkpoint, timed into the checkpoint histogram.
-async fn checkpoint(state: &AppState, engine: Arc<Engine>) -> Result<(), ServerError> {
+/// The final checkpoint (the engine reports its duration to the metrics).
+async fn checkpoint(engine: Arc<Engine>) -> Result<(), ServerError> {
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || engine.shutdown())
         .await
         .map_err(|join| ServerError::Task(format!("shutdown checkpoint task: {join}")))?;
-    state.metrics().observe_checkpoint(started.elapsed());
     match result {
         Ok(()) => {
             tracing::info!(seconds = started.elapsed().as_secs_f64(), "checkpoint written; stopped");

@@ -112,6 +112,16 @@ struct Shared {
     synced: Condvar,
     /// First write/fsync failure; once set, appends are refused.
     failed: OnceLock<String>,
+    sync_observer: OnceLock<SyncObserver>,
+}
+
+/// A callback told how long each log fsync took.
+struct SyncObserver(Box<dyn Fn(Duration) + Send + Sync>);
+
+impl std::fmt::Debug for SyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncObserver")
+    }
 }
 
 #[derive(Debug)]
@@ -183,6 +193,7 @@ impl Wal {
             sync: Mutex::new(SyncState { synced_lsn: next_lsn - 1, leader: false }),
             synced: Condvar::new(),
             failed: OnceLock::new(),
+            sync_observer: OnceLock::new(),
         });
         let flusher = match options.fsync {
             FsyncPolicy::Always => None,
@@ -211,6 +222,12 @@ impl Wal {
             self.shared.wait_durable(lsn)?;
         }
         Ok(lsn)
+    }
+
+    /// Calls `observe` with the duration of every later fsync of the log
+    /// (for a latency histogram). Only the first observer set is kept.
+    pub fn observe_syncs(&self, observe: impl Fn(Duration) + Send + Sync + 'static) {
+        let _ = self.shared.sync_observer.set(SyncObserver(Box::new(observe)));
     }
 
     /// Makes every record appended so far durable; returns the durable LSN.
@@ -354,7 +371,11 @@ impl Shared {
             let w = self.writer.lock();
             (Arc::clone(&w.file), w.next_lsn - 1, w.segments.last().map(|s| s.path.clone()))
         };
+        let started = std::time::Instant::now();
         file.sync().map_err(|e| self.fail(&path.unwrap_or_default(), e))?;
+        if let Some(observer) = self.sync_observer.get() {
+            (observer.0)(started.elapsed());
+        }
         Ok(upto)
     }
 }
