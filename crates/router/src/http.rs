@@ -64,7 +64,7 @@ pub fn app(state: RouterState) -> Router {
         .layer(map_response(json_method_not_allowed))
         .layer(from_fn_with_state(state.clone(), metrics::track_http))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 

@@ -60,7 +60,9 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .layer(map_response(json_method_not_allowed))
         .layer(from_fn_with_state(state.clone(), metrics::track_http))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        // Errors are logged where they are turned into responses (error.rs);
+        // the trace layer only opens a span per request.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 
