@@ -115,7 +115,9 @@ pub struct UpsertRequest {
 pub struct VectorRecord {
     /// The vector id.
     pub id: u64,
-    /// The components as inserted (not normalised).
+    /// The stored components: as inserted, except under the cosine metric,
+    /// where vectors are normalised to unit length at insert (as Qdrant
+    /// does) and returned normalised.
     pub vector: Vec<f32>,
     /// The payload object, omitted when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
