@@ -31,6 +31,7 @@
 //! a [`Filter`] and in [`Limits`], where a typo would silently change
 //! meaning. Errors: see [`error`](crate::ApiError) for the status/code table.
 
+pub mod auth;
 mod collection;
 mod error;
 mod filter;
@@ -42,6 +43,7 @@ mod search;
 mod status;
 mod vectors;
 
+pub use auth::{API_KEY_HEADER, Access, ApiKeys};
 pub use collection::{
     CollectionInfo, CreateCollectionRequest, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M,
     DEFAULT_PQ_CENTROIDS, MAX_NAME_LEN, MAX_OVERSAMPLING, Quantization, ValidCreate, validate_collection_name,

@@ -45,17 +45,17 @@ pub use http::app;
 pub use ring::Ring;
 pub use service::{ClusterStatus, ShardStatus};
 
-use crate::auth::Auth;
 use crate::metrics::Metrics;
 use crate::service::Service;
 use crate::shard::ShardClient;
+use ruvector_api::ApiKeys;
 
 /// Everything a request handler needs, shared by all of them (cheap to
 /// clone). Built once from a [`RouterConfig`].
 #[derive(Debug, Clone)]
 pub struct RouterState {
     service: Arc<Service>,
-    auth: Arc<Auth>,
+    auth: Arc<ApiKeys>,
 }
 
 impl RouterState {
@@ -67,7 +67,12 @@ impl RouterState {
         let ring = Ring::new(&addresses, config.vnodes);
         let metrics = Metrics::new(&addresses)?;
         let client = ShardClient::new(addresses, &config)?;
-        let auth = Auth::new(config.api_key.as_deref(), config.read_only_api_key.as_deref());
+        // Blank keys were refused when the configuration was checked.
+        let auth = ApiKeys::new(config.api_key.as_deref(), config.read_only_api_key.as_deref())
+            .map_err(|e| RouterError::Config(e.to_string()))?;
+        if auth.read_only_only() {
+            tracing::warn!("only read_only_api_key is configured: every write will be refused");
+        }
         Ok(RouterState { service: Arc::new(Service::new(config, ring, client, metrics)), auth: Arc::new(auth) })
     }
 
@@ -95,7 +100,7 @@ impl RouterState {
         &self.service.metrics
     }
 
-    pub(crate) fn auth(&self) -> &Auth {
+    pub(crate) fn auth(&self) -> &ApiKeys {
         &self.auth
     }
 

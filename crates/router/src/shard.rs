@@ -34,8 +34,7 @@ use serde::de::DeserializeOwned;
 use crate::metrics::{Metrics, ShardErrorKind};
 use crate::{RouterConfig, RouterError};
 
-/// The node's API-key header (besides `Authorization: Bearer`).
-pub(crate) const API_KEY_HEADER: &str = "api-key";
+use ruvector_api::API_KEY_HEADER;
 
 /// A failed shard call.
 #[derive(Debug, Clone, PartialEq)]

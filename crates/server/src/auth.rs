@@ -1,172 +1,35 @@
-//! Optional API keys: a read-write key and a read-only key.
-//!
-//! - With neither key configured every route is open.
-//! - With either configured, every collection route needs a key, sent as
-//!   `api-key: <key>` or `Authorization: Bearer <key>`. No key or an unknown
-//!   key → 401 `unauthorized`. The read-only key may read (`GET`/`HEAD`,
-//!   and `POST .../search` and `.../search/batch`, which change nothing);
-//!   anything else with it → 403 `forbidden`. (With only a read-only key
-//!   configured, nobody can write.)
-//! - `/health`, `/ready`, `/metrics` and `/openapi.json` are always open, so
-//!   probes and Prometheus scrapes need no secret. `/metrics` reveals
-//!   collection names and sizes, so keep the port off untrusted networks.
-//!
-//! Keys are compared in constant time: the presented key and each
-//! configured key are reduced to SHA-256 digests (equal length whatever the
-//! key lengths) and compared with `subtle`; both configured keys are always
-//! checked, so timing reveals neither which key matched nor how much of it.
+//! The API-key middleware of a node, over `ruvector_api::auth` (the same
+//! rules as the router; see there). `/health`, `/ready`, `/metrics` and
+//! `/openapi.json` are outside this layer, so probes and Prometheus scrapes
+//! need no secret; `/metrics` reveals collection names and sizes, so keep
+//! the port off untrusted networks.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ruvector_api::ApiError;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use ruvector_api::{Access, ApiKeys};
 
 use crate::AppState;
 use crate::error::{HttpError, ServerError};
 
-/// Header carrying the key (Qdrant's name), besides `Authorization: Bearer`.
-pub const API_KEY_HEADER: &str = "api-key";
+pub use ruvector_api::API_KEY_HEADER;
 
-type KeyDigest = [u8; 32];
-
-/// The configured keys, as digests.
-#[derive(Clone, Default)]
-pub(crate) struct Auth {
-    read_write: Option<KeyDigest>,
-    read_only: Option<KeyDigest>,
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth")
-            .field("read_write", &self.read_write.is_some())
-            .field("read_only", &self.read_only.is_some())
-            .finish()
+/// The configured keys; a blank key is a configuration error.
+pub(crate) fn keys(read_write: Option<&str>, read_only: Option<&str>) -> Result<ApiKeys, ServerError> {
+    let keys = ApiKeys::new(read_write, read_only).map_err(|e| ServerError::Config(e.to_string()))?;
+    if keys.read_only_only() {
+        tracing::warn!("only read_only_api_key is configured: every write will be refused");
     }
-}
-
-/// What a request wants to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    Read,
-    Write,
-}
-
-fn digest(key: &[u8]) -> KeyDigest {
-    Sha256::digest(key).into()
-}
-
-impl Auth {
-    /// Builds the key set; an empty or blank key is a configuration error
-    /// (it would be trivially guessable).
-    pub(crate) fn new(read_write: Option<&str>, read_only: Option<&str>) -> Result<Auth, ServerError> {
-        let check = |name: &str, key: Option<&str>| match key {
-            Some(k) if k.trim().is_empty() => Err(ServerError::Config(format!("{name} must not be empty"))),
-            Some(k) => Ok(Some(digest(k.as_bytes()))),
-            None => Ok(None),
-        };
-        let auth =
-            Auth { read_write: check("api_key", read_write)?, read_only: check("read_only_api_key", read_only)? };
-        if auth.read_only.is_some() && auth.read_write.is_none() {
-            tracing::warn!("only read_only_api_key is configured: every write will be refused");
-        }
-        Ok(auth)
-    }
-
-    /// Whether any key is configured.
-    pub(crate) fn enabled(&self) -> bool {
-        self.read_write.is_some() || self.read_only.is_some()
-    }
-
-    /// Decides a request from its headers.
-    pub(crate) fn check(&self, headers: &HeaderMap, access: Access) -> Result<(), ApiError> {
-        if !self.enabled() {
-            return Ok(());
-        }
-        let Some(presented) = presented_key(headers) else { return Err(ApiError::Unauthorized) };
-        let presented = digest(presented);
-        let matches = |k: &Option<KeyDigest>| k.as_ref().map_or(subtle::Choice::from(0), |k| k.ct_eq(&presented));
-        let is_rw = bool::from(matches(&self.read_write));
-        let is_ro = bool::from(matches(&self.read_only));
-        match (is_rw, is_ro, access) {
-            (true, _, _) | (false, true, Access::Read) => Ok(()),
-            (false, true, Access::Write) => Err(ApiError::Forbidden),
-            (false, false, _) => Err(ApiError::Unauthorized),
-        }
-    }
-}
-
-/// The key from `api-key`, else from `Authorization: Bearer`.
-fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
-    if let Some(v) = headers.get(API_KEY_HEADER) {
-        return Some(v.as_bytes());
-    }
-    let auth = headers.get(header::AUTHORIZATION)?.as_bytes();
-    let (scheme, rest) = auth.split_at_checked(7)?;
-    scheme.eq_ignore_ascii_case(b"bearer ").then(|| rest.trim_ascii())
-}
-
-/// Whether a request only reads: `GET`/`HEAD`, or a search `POST`.
-pub(crate) fn access_of(method: &Method, route: &str) -> Access {
-    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
-        return Access::Read;
-    }
-    if method == Method::POST && (route.ends_with("/search") || route.ends_with("/search/batch")) {
-        return Access::Read;
-    }
-    Access::Write
+    Ok(keys)
 }
 
 /// Middleware on the collection routes (a `route_layer`, so the matched
 /// route template is known).
 pub(crate) async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("", |p| p.as_str());
-    let access = access_of(req.method(), route);
+    let access = Access::of(req.method(), route);
     match state.auth().check(req.headers(), access) {
         Ok(()) => next.run(req).await,
         Err(e) => HttpError(e).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::http::HeaderValue;
-
-    use super::*;
-
-    fn headers(name: &'static str, value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(name, HeaderValue::from_str(value).expect("header"));
-        h
-    }
-
-    #[test]
-    fn keys_and_roles() {
-        let auth = Auth::new(Some("rw-secret"), Some("ro-secret")).expect("auth");
-        let none = HeaderMap::new();
-        assert_eq!(auth.check(&none, Access::Read), Err(ApiError::Unauthorized));
-        assert_eq!(auth.check(&headers("api-key", "rw-secret"), Access::Write), Ok(()));
-        assert_eq!(auth.check(&headers("authorization", "Bearer rw-secret"), Access::Write), Ok(()));
-        assert_eq!(auth.check(&headers("authorization", "bearer  ro-secret "), Access::Read), Ok(()));
-        assert_eq!(auth.check(&headers("api-key", "ro-secret"), Access::Write), Err(ApiError::Forbidden));
-        assert_eq!(auth.check(&headers("api-key", "rw-secre"), Access::Read), Err(ApiError::Unauthorized));
-        assert_eq!(auth.check(&headers("authorization", "Basic rw-secret"), Access::Read), Err(ApiError::Unauthorized));
-        assert_eq!(auth.check(&headers("authorization", "Bearer"), Access::Read), Err(ApiError::Unauthorized));
-        let open = Auth::new(None, None).expect("auth");
-        assert_eq!(open.check(&none, Access::Write), Ok(()));
-        assert!(Auth::new(Some(" "), None).is_err());
-    }
-
-    #[test]
-    fn searches_are_reads() {
-        assert_eq!(access_of(&Method::POST, "/collections/{name}/search"), Access::Read);
-        assert_eq!(access_of(&Method::POST, "/collections/{name}/search/batch"), Access::Read);
-        assert_eq!(access_of(&Method::GET, "/collections"), Access::Read);
-        assert_eq!(access_of(&Method::POST, "/collections/{name}/vectors"), Access::Write);
-        assert_eq!(access_of(&Method::DELETE, "/collections/{name}"), Access::Write);
-        assert_eq!(access_of(&Method::PUT, "/collections"), Access::Write);
     }
 }

@@ -13,9 +13,9 @@ use ruvector_api::{ApiError, Limits};
 use ruvector_engine::Engine;
 
 use crate::ServerConfig;
-use crate::auth::Auth;
 use crate::error::ServerError;
 use crate::metrics::Metrics;
+use ruvector_api::ApiKeys;
 
 /// The shared state of the HTTP app. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct AppState {
 struct Inner {
     engine: OnceLock<Arc<Engine>>,
     limits: Limits,
-    auth: Auth,
+    auth: ApiKeys,
     metrics: Metrics,
     shutting_down: AtomicBool,
 }
@@ -35,7 +35,7 @@ struct Inner {
 impl AppState {
     /// State for a node whose engine is still being opened.
     pub fn new(config: &ServerConfig) -> Result<AppState, ServerError> {
-        let auth = Auth::new(config.api_key.as_deref(), config.read_only_api_key.as_deref())?;
+        let auth = crate::auth::keys(config.api_key.as_deref(), config.read_only_api_key.as_deref())?;
         let metrics = Metrics::new().map_err(|e| ServerError::Config(format!("metrics registry: {e}")))?;
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -94,7 +94,7 @@ impl AppState {
         &self.inner.limits
     }
 
-    pub(crate) fn auth(&self) -> &Auth {
+    pub(crate) fn auth(&self) -> &ApiKeys {
         &self.inner.auth
     }
 
