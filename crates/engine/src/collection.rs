@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
-use ruvector_index::{Hnsw, HnswOptions, IndexError, Metric, Neighbor};
+use ruvector_index::{Hnsw, IndexError, Metric, Neighbor};
 use ruvector_storage::WalPoint;
 
 use crate::EngineError;
@@ -58,8 +58,7 @@ pub(crate) struct Collection {
 impl Collection {
     /// An empty collection.
     pub(crate) fn new(name: String, config: CollectionConfig, lsn: u64) -> Result<Self, EngineError> {
-        let options = HnswOptions { quantization: config.quantization.into(), ..HnswOptions::default() };
-        let index = Hnsw::with_options(config.dimension, config.metric, config.hnsw_params(), options)
+        let index = Hnsw::with_options(config.dimension, config.metric, config.hnsw_params(), config.index_options())
             .map_err(EngineError::Index)?;
         Ok(Self::from_parts(name, config, index, HashMap::new(), lsn))
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ruvector_index::{HnswParams, Metric, Quantization};
+use ruvector_index::{HnswOptions, HnswParams, Metric, Quantization};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
@@ -59,6 +59,10 @@ pub struct CollectionConfig {
     /// Quantisation used by searches.
     #[serde(default)]
     pub quantization: QuantizationConfig,
+    /// With quantisation: `oversampling · k` candidates (rounded up) are
+    /// rescored with full vectors. Default 4 (the index's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversampling: Option<f32>,
 }
 
 impl CollectionConfig {
@@ -72,6 +76,17 @@ impl CollectionConfig {
             ef_construction: p.ef_construction,
             ef_search: p.ef_search,
             quantization: QuantizationConfig::None,
+            oversampling: None,
+        }
+    }
+
+    /// The index options this configuration stands for.
+    pub fn index_options(&self) -> HnswOptions {
+        let defaults = HnswOptions::default();
+        HnswOptions {
+            quantization: self.quantization.into(),
+            oversampling: self.oversampling.map_or(defaults.oversampling, |o| o.ceil() as usize),
+            ..defaults
         }
     }
 
@@ -101,6 +116,14 @@ impl CollectionConfig {
             if !(1..=HnswParams::MAX_EF).contains(&value) {
                 return invalid(name, format!("must be between 1 and {}, got {value}", HnswParams::MAX_EF));
             }
+        }
+        if let Some(o) = self.oversampling
+            && !(o.is_finite() && (1.0..=HnswOptions::MAX_OVERSAMPLING as f32).contains(&o))
+        {
+            return invalid(
+                "oversampling",
+                format!("must be between 1 and {}, got {o}", HnswOptions::MAX_OVERSAMPLING),
+            );
         }
         if let QuantizationConfig::Pq { subspaces, centroids } = self.quantization {
             if subspaces == 0 || !self.dimension.is_multiple_of(subspaces) {
@@ -240,6 +263,8 @@ mod tests {
             CollectionConfig { dimension: limits.max_dimension + 1, ..ok },
             CollectionConfig { m: 1, ..ok },
             CollectionConfig { ef_search: 0, ..ok },
+            CollectionConfig { oversampling: Some(0.5), ..ok },
+            CollectionConfig { oversampling: Some(f32::NAN), ..ok },
             CollectionConfig { quantization: QuantizationConfig::Pq { subspaces: 3, centroids: 256 }, ..ok },
             CollectionConfig { quantization: QuantizationConfig::Pq { subspaces: 4, centroids: 16 }, ..ok },
         ] {

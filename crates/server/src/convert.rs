@@ -3,9 +3,8 @@
 //!
 //! - payloads travel as a JSON object on the wire and as that object's
 //!   serialised bytes in the engine (`Point::payload`);
-//! - quantization `oversampling` has no engine counterpart yet, so a create
-//!   request that sets it is rejected (400 `invalid_parameter`) rather than
-//!   silently ignored.
+//! - quantization `oversampling` travels with the quantization on the wire
+//!   and as a field of the collection configuration in the engine.
 
 use ruvector_api::{ApiError, CollectionInfo, Metric, Quantization, SearchHit, ValidCreate, VectorRecord};
 use ruvector_engine::{CollectionConfig, Neighbor, Point, QuantizationConfig};
@@ -33,20 +32,11 @@ pub fn metric_from_engine(m: ruvector_engine::Metric) -> Metric {
 
 /// A validated create request as the engine's collection configuration.
 pub fn collection_config(c: &ValidCreate) -> Result<CollectionConfig, ApiError> {
-    let unsupported = || {
-        ApiError::InvalidParameter(
-            "quantization.oversampling is not supported by this node yet; omit it to use the default rescoring"
-                .to_owned(),
-        )
-    };
-    let quantization = match c.quantization {
-        Quantization::None => QuantizationConfig::None,
-        Quantization::Sq8 { oversampling: Some(_) } | Quantization::Pq { oversampling: Some(_), .. } => {
-            return Err(unsupported());
-        }
-        Quantization::Sq8 { oversampling: None } => QuantizationConfig::Sq8,
-        Quantization::Pq { subspaces, centroids, oversampling: None } => {
-            QuantizationConfig::Pq { subspaces, centroids }
+    let (quantization, oversampling) = match c.quantization {
+        Quantization::None => (QuantizationConfig::None, None),
+        Quantization::Sq8 { oversampling } => (QuantizationConfig::Sq8, oversampling),
+        Quantization::Pq { subspaces, centroids, oversampling } => {
+            (QuantizationConfig::Pq { subspaces, centroids }, oversampling)
         }
     };
     Ok(CollectionConfig {
@@ -56,6 +46,7 @@ pub fn collection_config(c: &ValidCreate) -> Result<CollectionConfig, ApiError> 
         ef_construction: c.ef_construction,
         ef_search: c.ef_search,
         quantization,
+        oversampling,
     })
 }
 
@@ -73,9 +64,9 @@ pub fn collection_info(info: ruvector_engine::CollectionInfo) -> CollectionInfo 
         ef_search: c.ef_search,
         quantization: match c.quantization {
             QuantizationConfig::None => Quantization::None,
-            QuantizationConfig::Sq8 => Quantization::Sq8 { oversampling: None },
+            QuantizationConfig::Sq8 => Quantization::Sq8 { oversampling: c.oversampling },
             QuantizationConfig::Pq { subspaces, centroids } => {
-                Quantization::Pq { subspaces, centroids, oversampling: None }
+                Quantization::Pq { subspaces, centroids, oversampling: c.oversampling }
             }
         },
     }
@@ -138,7 +129,7 @@ mod tests {
     }
 
     #[test]
-    fn oversampling_is_rejected_not_ignored() {
+    fn oversampling_round_trips_through_the_engine_config() {
         let mut c = ValidCreate {
             name: "a".into(),
             dimension: 4,
@@ -148,9 +139,14 @@ mod tests {
             ef_search: 50,
             quantization: Quantization::Sq8 { oversampling: Some(2.0) },
         };
-        assert_eq!(collection_config(&c).expect_err("oversampling").code(), "invalid_parameter");
-        c.quantization = Quantization::Pq { subspaces: 2, centroids: 256, oversampling: None };
+        let config = collection_config(&c).expect("sq8");
+        assert_eq!((config.quantization, config.oversampling), (QuantizationConfig::Sq8, Some(2.0)));
+        assert_eq!(config.index_options().oversampling, 2);
+        let info = ruvector_engine::CollectionInfo { name: "a".into(), config, size: 0, max_level: 0, memory_bytes: 0 };
+        assert_eq!(collection_info(info).quantization, c.quantization);
+        c.quantization = Quantization::Pq { subspaces: 2, centroids: 256, oversampling: Some(1.5) };
         let config = collection_config(&c).expect("pq");
         assert_eq!(config.quantization, QuantizationConfig::Pq { subspaces: 2, centroids: 256 });
+        assert_eq!(config.index_options().oversampling, 2, "rounded up");
     }
 }

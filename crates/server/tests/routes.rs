@@ -78,6 +78,11 @@ async fn collection_lifecycle() {
                "ef_construction": 50, "ef_search": 20, "quantization": {"type": "none"}})
     );
 
+    // Quantization with its rescoring factor is kept and reported.
+    let body = r#"{"name":"q","dimension":4,"quantization":{"type":"sq8","oversampling":2.5}}"#;
+    assert_eq!(node.post("/collections", body).await.status, StatusCode::CREATED);
+    assert_eq!(node.get("/collections/q").await.json["quantization"], json!({"type": "sq8", "oversampling": 2.5}));
+
     let r = node.delete("/collections/docs").await;
     assert_eq!((r.status, r.json.clone()), (StatusCode::OK, json!({"status": "deleted"})));
     node.get("/collections/docs").await.assert_error(404, "not_found");
@@ -111,7 +116,7 @@ async fn create_rejects_bad_requests() {
         (r#"{"name":"a","dimension":3,"ef_construction":0}"#, "invalid_parameter"),
         (r#"{"name":"a","dimension":3,"ef_search":-1}"#, "invalid_parameter"),
         (r#"{"name":"a","dimension":4,"quantization":{"type":"pq","subspaces":3}}"#, "invalid_parameter"),
-        (r#"{"name":"a","dimension":4,"quantization":{"type":"sq8","oversampling":2}}"#, "invalid_parameter"),
+        (r#"{"name":"a","dimension":4,"quantization":{"type":"sq8","oversampling":0.5}}"#, "invalid_parameter"),
     ];
     for (body, code) in cases {
         let r = node.post("/collections", body).await;
