@@ -203,8 +203,9 @@ impl Engine {
                 return Err(EngineError::CollectionNotFound(name.to_owned()));
             }
             let lsn = self.append(&record)?;
-            let WalRecord::Upsert { points, .. } = &record else { unreachable_record() };
-            collection.apply_upsert(points, self.config.insert_threads).map_err(|e| self.fail(e))?;
+            if let WalRecord::Upsert { points, .. } = &record {
+                collection.apply_upsert(points, self.config.insert_threads).map_err(|e| self.fail(e))?;
+            }
             collection.note_applied(lsn);
         }
         self.maybe_checkpoint();
@@ -329,8 +330,4 @@ impl Engine {
         self.log.sync()?;
         Ok(())
     }
-}
-
-fn unreachable_record() -> ! {
-    unreachable!("the record was built as an upsert just above")
 }
