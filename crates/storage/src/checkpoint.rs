@@ -50,6 +50,17 @@
 //! the old checkpoint, or the new complete one, as the newest `*.ckpt`;
 //! a leftover `*.tmp` is ignored and removed.
 //!
+//! # Deltas
+//! A checkpoint is *full* (`checkpoint-<lsn>.ckpt`) or a *delta*
+//! (`delta-<lsn>.ckpt`, same layout): a delta holds only what changed
+//! since the checkpoint before it, so the state as of a delta's LSN is the
+//! newest full checkpoint followed by every delta after it, in LSN order
+//! ([`Checkpoint::read_chain`]). Committing a delta removes nothing;
+//! committing a full checkpoint removes every older full checkpoint and
+//! every delta it covers (LSN ≤ its own). A crash between the rename and
+//! the removals leaves covered deltas behind, which the next reader
+//! removes.
+//!
 //! [`Checkpoint::read_latest`] maps the newest `*.ckpt` into memory (or, on
 //! a non-mapping [`Fs`], reads it into an 8-aligned buffer) and verifies the header, footer, table of contents
 //! and every section checksum, and that all padding is zero, so every
@@ -76,21 +87,48 @@ const TOC_ENTRY_LEN: usize = 32;
 const ALIGN: u64 = 8;
 const BUF_CAP: usize = 1 << 20;
 
-/// The file name of the checkpoint at `lsn`.
-pub fn checkpoint_file_name(lsn: u64) -> String {
-    format!("checkpoint-{lsn:020}.ckpt")
+/// Whether a checkpoint holds the whole state or the changes since the
+/// checkpoint before it (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// The whole state: `checkpoint-<lsn>.ckpt`.
+    Full,
+    /// The changes since the previous checkpoint: `delta-<lsn>.ckpt`.
+    Delta,
 }
 
-fn parse_checkpoint_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("checkpoint-")?.strip_suffix(".ckpt")?;
+impl CheckpointKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            CheckpointKind::Full => "checkpoint-",
+            CheckpointKind::Delta => "delta-",
+        }
+    }
+}
+
+/// The file name of the full checkpoint at `lsn`.
+pub fn checkpoint_file_name(lsn: u64) -> String {
+    file_name(CheckpointKind::Full, lsn)
+}
+
+fn file_name(kind: CheckpointKind, lsn: u64) -> String {
+    format!("{}{lsn:020}.ckpt", kind.prefix())
+}
+
+fn parse_name(kind: CheckpointKind, name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(kind.prefix())?.strip_suffix(".ckpt")?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse().ok()
 }
 
+fn parse_checkpoint_name(name: &str) -> Option<u64> {
+    parse_name(CheckpointKind::Full, name)
+}
+
 fn is_leftover_tmp(name: &str) -> bool {
-    name.starts_with("checkpoint-") && name.ends_with(".tmp")
+    (name.starts_with("checkpoint-") || name.starts_with("delta-")) && name.ends_with(".tmp")
 }
 
 fn encode_tag(tag: &str) -> Result<[u8; 8]> {
@@ -119,15 +157,21 @@ struct TocEntry {
     crc: u32,
 }
 
-/// Lists the complete checkpoints (`*.ckpt`) in `dir`, oldest first.
+/// Lists the complete full checkpoints (`checkpoint-*.ckpt`) in `dir`,
+/// oldest first.
 pub fn list_checkpoints(fs: &dyn Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    list_kind(fs, dir, CheckpointKind::Full)
+}
+
+/// Lists the complete checkpoints of one kind in `dir`, oldest first.
+pub fn list_kind(fs: &dyn Fs, dir: &Path, kind: CheckpointKind) -> Result<Vec<(u64, PathBuf)>> {
     let names = match fs.list_dir(dir) {
         Ok(names) => names,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(StorageError::io(dir, e)),
     };
     let mut found: Vec<(u64, PathBuf)> =
-        names.iter().filter_map(|n| parse_checkpoint_name(n).map(|lsn| (lsn, dir.join(n)))).collect();
+        names.iter().filter_map(|n| parse_name(kind, n).map(|lsn| (lsn, dir.join(n)))).collect();
     found.sort();
     Ok(found)
 }
@@ -158,6 +202,7 @@ fn remove_leftovers(fs: &dyn Fs, dir: &Path) -> Result<()> {
 pub struct CheckpointWriter {
     fs: Arc<dyn Fs>,
     dir: PathBuf,
+    kind: CheckpointKind,
     lsn: u64,
     tmp_path: PathBuf,
     file: Arc<dyn FileHandle>,
@@ -171,17 +216,28 @@ pub struct CheckpointWriter {
 }
 
 impl CheckpointWriter {
-    /// Starts a checkpoint of the state as of `lsn` in `dir` (created if
-    /// missing), removing leftovers of an interrupted earlier attempt.
+    /// Starts a full checkpoint of the state as of `lsn` in `dir` (created
+    /// if missing), removing leftovers of an interrupted earlier attempt.
     pub fn create(fs: Arc<dyn Fs>, dir: impl Into<PathBuf>, lsn: u64) -> Result<CheckpointWriter> {
+        Self::create_kind(fs, dir, CheckpointKind::Full, lsn)
+    }
+
+    /// Starts a checkpoint of `kind` as of `lsn` (see [`CheckpointKind`]).
+    pub fn create_kind(
+        fs: Arc<dyn Fs>,
+        dir: impl Into<PathBuf>,
+        kind: CheckpointKind,
+        lsn: u64,
+    ) -> Result<CheckpointWriter> {
         let dir = dir.into();
         fs.create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         remove_leftovers(fs.as_ref(), &dir)?;
-        let tmp_path = dir.join(format!("{}.tmp", checkpoint_file_name(lsn)));
+        let tmp_path = dir.join(format!("{}.tmp", file_name(kind, lsn)));
         let file = fs.create(&tmp_path).map_err(|e| StorageError::io(&tmp_path, e))?;
         let mut w = CheckpointWriter {
             fs,
             dir,
+            kind,
             lsn,
             tmp_path,
             file,
@@ -226,11 +282,11 @@ impl CheckpointWriter {
         Ok(())
     }
 
-    /// Finishes the file, makes it durable, atomically publishes it as
-    /// `checkpoint-<lsn>.ckpt`, and removes older checkpoints. Returns the
-    /// final path. Once this returns `Ok`, WAL segments before `lsn + 1` may
+    /// Finishes the file, makes it durable, atomically publishes it under
+    /// its final name, and (for a full checkpoint) removes the checkpoints
+    /// and deltas it supersedes. Returns the final path and the bytes written. Once this returns `Ok`, WAL segments before `lsn + 1` may
     /// be truncated.
-    pub fn commit(mut self) -> Result<PathBuf> {
+    pub fn commit(mut self) -> Result<(PathBuf, u64)> {
         let tmp = self.tmp_path.clone();
         let io_err = |e: io::Error| StorageError::io(&tmp, e);
         if let Some(kind) = self.failed {
@@ -257,22 +313,14 @@ impl CheckpointWriter {
         self.flush_buf().map_err(io_err)?;
         self.file.sync().map_err(io_err)?;
 
-        let final_path = self.dir.join(checkpoint_file_name(self.lsn));
+        let final_path = self.dir.join(file_name(self.kind, self.lsn));
         self.fs.rename(&self.tmp_path, &final_path).map_err(io_err)?;
         self.committed = true;
         self.fs.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
-
-        let mut removed = false;
-        for (lsn, path) in list_checkpoints(self.fs.as_ref(), &self.dir)? {
-            if lsn < self.lsn {
-                self.fs.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
-                removed = true;
-            }
+        if self.kind == CheckpointKind::Full {
+            remove_superseded(self.fs.as_ref(), &self.dir, self.lsn)?;
         }
-        if removed {
-            self.fs.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
-        }
-        Ok(final_path)
+        Ok((final_path, self.pos))
     }
 
     fn pad_to_alignment(&mut self) -> io::Result<()> {
@@ -304,6 +352,22 @@ impl CheckpointWriter {
         }
         Ok(())
     }
+}
+
+/// Removes the full checkpoints older than `lsn` and the deltas at or
+/// before it: the full checkpoint at `lsn` covers them all.
+fn remove_superseded(fs: &dyn Fs, dir: &Path, lsn: u64) -> Result<()> {
+    let mut removed = false;
+    let full = list_kind(fs, dir, CheckpointKind::Full)?.into_iter().filter(|&(l, _)| l < lsn);
+    let deltas = list_kind(fs, dir, CheckpointKind::Delta)?.into_iter().filter(|&(l, _)| l <= lsn);
+    for (_, path) in full.chain(deltas) {
+        fs.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+        removed = true;
+    }
+    if removed {
+        fs.sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    Ok(())
 }
 
 impl Drop for CheckpointWriter {
@@ -369,11 +433,29 @@ impl Checkpoint {
         }
     }
 
+    /// Loads the newest full checkpoint in `dir` and every delta after it,
+    /// oldest first (module docs), or `None` if there is no full
+    /// checkpoint. Deltas it covers are leftovers of an interrupted commit
+    /// and are removed. Any damaged file is an error naming it.
+    pub fn read_chain(fs: &dyn Fs, dir: &Path) -> Result<Option<(Checkpoint, Vec<Checkpoint>)>> {
+        let Some(base) = Self::read_latest(fs, dir)? else {
+            return Ok(None);
+        };
+        remove_superseded(fs, dir, base.lsn())?;
+        let mut deltas = Vec::new();
+        for (_, path) in list_kind(fs, dir, CheckpointKind::Delta)? {
+            deltas.push(Checkpoint::read(fs, &path)?);
+        }
+        Ok(Some((base, deltas)))
+    }
+
     /// Loads and verifies one checkpoint file.
     pub fn read(fs: &dyn Fs, path: &Path) -> Result<Checkpoint> {
         let bytes = fs.read_all(path).map_err(|e| StorageError::io(path, e))?;
         let (lsn, sections) = verify(path, &bytes)?;
-        if let Some(name_lsn) = path.file_name().and_then(|n| n.to_str()).and_then(parse_checkpoint_name)
+        let name = path.file_name().and_then(|n| n.to_str());
+        if let Some(name_lsn) =
+            name.and_then(|n| parse_checkpoint_name(n).or_else(|| parse_name(CheckpointKind::Delta, n)))
             && name_lsn != lsn
         {
             return Err(StorageError::corrupt(path, 16, format!("header LSN {lsn} does not match the file name")));

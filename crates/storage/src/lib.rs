@@ -41,7 +41,7 @@ pub mod error;
 pub mod io;
 pub mod wal;
 
-pub use checkpoint::{Checkpoint, CheckpointWriter, SectionWriter};
+pub use checkpoint::{Checkpoint, CheckpointKind, CheckpointWriter, SectionWriter};
 pub use error::{Result, StorageError};
 pub use io::{FileBytes, FileHandle, Fs, RealFs, SimFs};
 pub use wal::{FsyncPolicy, RecoveryStats, ReplayError, Wal, WalOptions, WalPoint, WalRecord};

@@ -208,6 +208,17 @@ impl Wal {
     /// Appends `record` and returns its LSN once it is durable according to
     /// the [`FsyncPolicy`]. Safe to call from many threads at once.
     pub fn append(&self, record: &WalRecord) -> Result<u64> {
+        let lsn = self.write(record)?;
+        self.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    /// The first half of [`Wal::append`]: writes `record` (one `write`
+    /// under the writer lock) and returns its LSN without waiting for an
+    /// fsync. Callers that need an order between records (log order = apply
+    /// order) call this under their own lock and [`Wal::wait_durable`]
+    /// outside it, so concurrent writers share one fsync.
+    pub fn write(&self, record: &WalRecord) -> Result<u64> {
         let size = record.encoded_len();
         if size > frame::MAX_RECORD {
             return Err(StorageError::RecordTooLarge { size, max: frame::MAX_RECORD });
@@ -217,11 +228,17 @@ impl Wal {
         buf.resize(frame::HEADER, 0);
         record.encode_into(&mut buf).map_err(|_| StorageError::RecordTooLarge { size, max: u32::MAX as usize - 1 })?;
         let mut pending = PendingFrame::new(buf);
-        let lsn = self.shared.write(&mut pending)?;
+        self.shared.write(&mut pending)
+    }
+
+    /// Returns once the record at `lsn` counts as durable under the
+    /// [`FsyncPolicy`]: covered by an fsync (leading one if no other
+    /// waiter is) with `Always`, at once with `IntervalMs`.
+    pub fn wait_durable(&self, lsn: u64) -> Result<()> {
         if self.shared.options.fsync == FsyncPolicy::Always {
             self.shared.wait_durable(lsn)?;
         }
-        Ok(lsn)
+        Ok(())
     }
 
     /// Calls `observe` with the duration of every later fsync of the log

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ruvector_storage::{Checkpoint, CheckpointWriter, Fs, RealFs, SimFs, StorageError};
+use ruvector_storage::{Checkpoint, CheckpointKind, CheckpointWriter, Fs, RealFs, SimFs, StorageError};
 
 fn dir() -> PathBuf {
     PathBuf::from("/data")
@@ -27,7 +27,7 @@ fn write(fs: &Arc<dyn Fs>, lsn: u64, sections: &Sections) -> Result<PathBuf, Sto
     for (tag, data) in sections {
         w.add_section(tag, data)?;
     }
-    w.commit()
+    w.commit().map(|(path, _)| path)
 }
 
 fn assert_content(ckpt: &Checkpoint, lsn: u64, sections: &Sections) {
@@ -59,7 +59,7 @@ fn streamed_round_trip_on_disk_with_aligned_sections() {
         s.write_all(rest).expect("write rest");
     }
     w.add_section("ids", &[1, 2, 3]).expect("ids");
-    let path = w.commit().expect("commit");
+    let (path, _) = w.commit().expect("commit");
     assert_eq!(path, tmp.path().join("checkpoint-00000000000000000077.ckpt"));
 
     let ckpt = Checkpoint::read_latest(&RealFs, tmp.path()).expect("read").expect("present");
@@ -210,4 +210,47 @@ fn power_cut_at_every_step_leaves_the_old_or_the_new_checkpoint() {
         }
     }
     assert!(saw_old && saw_new, "the cuts must cover both outcomes");
+}
+
+fn write_kind(fs: &Arc<dyn Fs>, kind: CheckpointKind, lsn: u64, tag: &str) -> PathBuf {
+    let mut w = CheckpointWriter::create_kind(Arc::clone(fs), dir(), kind, lsn).expect("create");
+    w.add_section(tag, &lsn.to_le_bytes()).expect("section");
+    w.commit().expect("commit").0
+}
+
+#[test]
+fn a_chain_is_the_newest_full_checkpoint_then_its_deltas_and_a_full_one_supersedes_them() {
+    let fs: Arc<dyn Fs> = Arc::new(SimFs::new());
+    assert!(Checkpoint::read_chain(&*fs, &dir()).expect("read").is_none());
+    write_kind(&fs, CheckpointKind::Full, 10, "base");
+    write_kind(&fs, CheckpointKind::Delta, 12, "d");
+    write_kind(&fs, CheckpointKind::Delta, 15, "d");
+    let (base, deltas) = Checkpoint::read_chain(&*fs, &dir()).expect("read").expect("present");
+    assert_eq!(base.lsn(), 10);
+    assert_eq!(deltas.iter().map(Checkpoint::lsn).collect::<Vec<_>>(), vec![12, 15]);
+    assert_eq!(deltas[1].section("d"), Some(&15u64.to_le_bytes()[..]));
+
+    // A full checkpoint at 15 covers both deltas; a later delta survives.
+    write_kind(&fs, CheckpointKind::Delta, 20, "d");
+    write_kind(&fs, CheckpointKind::Full, 15, "base");
+    let (base, deltas) = Checkpoint::read_chain(&*fs, &dir()).expect("read").expect("present");
+    assert_eq!(base.lsn(), 15);
+    assert_eq!(deltas.iter().map(Checkpoint::lsn).collect::<Vec<_>>(), vec![20]);
+    let names = fs.list_dir(&dir()).expect("list");
+    assert_eq!(names.len(), 2, "superseded files are removed: {names:?}");
+}
+
+#[test]
+fn a_damaged_delta_is_an_error_naming_it() {
+    let fs: Arc<dyn Fs> = Arc::new(SimFs::new());
+    write_kind(&fs, CheckpointKind::Full, 1, "base");
+    let delta = write_kind(&fs, CheckpointKind::Delta, 2, "d");
+    let mut bytes = fs.read_all(&delta).expect("read").to_vec();
+    bytes[40] ^= 1;
+    fs.remove_file(&delta).expect("remove");
+    let f = fs.create(&delta).expect("create");
+    f.append(&bytes).expect("append");
+    f.sync().expect("sync");
+    let err = Checkpoint::read_chain(&*fs, &dir()).err().expect("damage detected").to_string();
+    assert!(err.contains("delta-00000000000000000002.ckpt"), "{err}");
 }

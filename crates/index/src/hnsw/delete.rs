@@ -10,17 +10,22 @@
 //!    neighbours plus the neighbours of each `d` it pointed to (the deleted
 //!    node's neighbourhood is where the paths through `d` led). This is the
 //!    consolidation rule of FreshDiskANN applied per HNSW layer.
-//! 2. If the entry point was deleted, the live node on the highest layer
-//!    takes its place.
-//! 3. Under the exclusive lock (no search in flight) any link to a deleted
-//!    node added by a racing insert is dropped; a live node that lost its
-//!    last path from the entry point (possible when most of a neighbourhood
-//!    is deleted and the heuristic prunes the survivors' links to it) is
-//!    linked from its nearest reachable node, taking the place of a link
-//!    whose target has another in-link; then the slots are freed.
+//! 2. Under the exclusive lock (no search in flight, so no reader holds a
+//!    stale link) any link to a deleted node added by a racing insert is
+//!    dropped, the entry point moves off a deleted node to the live node on
+//!    the highest layer, and the slots are freed.
 //!
-//! Repair runs when the pending deletes reach 1 % of the live nodes, and on
-//! demand through [`Hnsw::repair_deletes`] (e.g. before a checkpoint).
+//! Reachability ([`Hnsw::relink_unreachable`]): a live node that lost its
+//! last path from the entry point (possible when most of a neighbourhood
+//! is deleted and the heuristic prunes the survivors' links to it, and,
+//! rarely, when insertion prunes a node's last in-link — a known weakness
+//! of HNSW) is linked from its nearest reachable node, taking the place of
+//! a link whose target has another in-link. It runs under the shared lock,
+//! changing one list at a time under that node's lock.
+//!
+//! When repair and the reachability pass run is decided in
+//! [`super::maintenance`]: in the caller's thread after a mutation by
+//! default, or only when the owner calls [`Hnsw::maintain`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -33,21 +38,20 @@ impl Hnsw {
     /// from searches at once; its links are repaired in batches (see
     /// [`Hnsw::repair_deletes`]).
     pub fn delete(&self, id: u64) -> bool {
-        let _gate = self.write_gate.read();
-        let pending = {
+        {
+            let _gate = self.write_gate.read();
             let inner = self.inner.read();
             let Some(slot) = self.ids.lock().remove(&id) else {
                 return false;
             };
             inner.states[slot as usize].store(DELETED, Ordering::Release);
+            inner.graph.changed.mark(slot);
             self.live.fetch_sub(1, Ordering::AcqRel);
-            let mut pending = self.pending_deletes.lock();
-            pending.push(slot);
-            pending.len()
-        };
-        if pending >= (self.len() / 100).max(1) {
-            self.repair_pending();
+            self.pending_deletes.lock().push(slot);
         }
+        // An error here can only come from quantizer training, which a
+        // delete never starts (the live count shrank).
+        let _ = self.maintain_inline();
         true
     }
 
@@ -56,14 +60,16 @@ impl Hnsw {
         self.pending_deletes.lock().len()
     }
 
-    /// Repairs the links around every deleted node now and frees their slots.
+    /// Repairs the links around every deleted node now and frees their
+    /// slots, then makes every live node reachable again.
     pub fn repair_deletes(&self) {
         let _gate = self.write_gate.read();
         self.repair_pending();
+        self.relink_unreachable_now();
     }
 
     /// The repair pass; the caller holds `write_gate` shared.
-    fn repair_pending(&self) {
+    pub(super) fn repair_pending(&self) {
         let deleted_slots = std::mem::take(&mut *self.pending_deletes.lock());
         if deleted_slots.is_empty() {
             return;
@@ -75,7 +81,6 @@ impl Hnsw {
                 is_deleted[d as usize] = true;
             }
             self.reconnect_in_neighbours(&inner, &is_deleted);
-            self.replace_deleted_entry(&inner, &is_deleted);
         }
         let mut inner = self.inner.write();
         let mut is_deleted = vec![false; inner.used()];
@@ -83,12 +88,14 @@ impl Hnsw {
             is_deleted[d as usize] = true;
         }
         drop_links_to(&inner, &is_deleted);
-        self.relink_unreachable(&inner);
+        self.replace_deleted_entry(&inner, &is_deleted);
         let mut free = self.free.lock();
+        let mut pending_links = self.pending_links.write();
         for &d in &deleted_slots {
             inner.graph.reset(d);
             inner.labels[d as usize].store(0, Ordering::Relaxed);
             inner.states[d as usize].store(FREE, Ordering::Release);
+            pending_links.remove(&d);
             free.push(d);
         }
     }
@@ -170,7 +177,7 @@ impl Hnsw {
         graph.set_neighbours(p, level, &scratch.ids);
     }
 
-    /// Step 2: moves the entry point off a deleted node.
+    /// Moves the entry point off a deleted node (under the exclusive lock).
     fn replace_deleted_entry(&self, inner: &Inner, is_deleted: &[bool]) {
         let _guard = self.entry_lock.lock();
         let Some(entry) = self.entry_point() else {
@@ -188,13 +195,22 @@ impl Hnsw {
 }
 
 impl Hnsw {
-    /// Makes every live node reachable on layer 0 from the entry point
-    /// (step 3 above; also run after each batch insert, because pruning
-    /// during insertion can, rarely, remove a node's last in-link — a known
-    /// weakness of HNSW). Needs exclusive access: the graph is quiescent.
-    pub(super) fn relink_unreachable(&self, inner: &Inner) {
+    /// Runs the reachability pass now (module docs); the caller holds
+    /// `write_gate` shared.
+    pub(super) fn relink_unreachable_now(&self) {
+        self.linked_since_relink.store(0, std::sync::atomic::Ordering::Relaxed);
+        let inner = self.inner.read();
+        self.relink_unreachable(&inner);
+    }
+
+    /// Makes every linked live node reachable on layer 0 from the entry
+    /// point (module docs). Runs alongside searches and inserts: lists are
+    /// read without locks and each changed list is re-read and written
+    /// under its node's lock; staged nodes not linked yet are left to
+    /// their linker. Returns how many nodes it relinked.
+    pub(super) fn relink_unreachable(&self, inner: &Inner) -> usize {
         let Some(entry) = self.entry_point() else {
-            return;
+            return 0;
         };
         let used = inner.used();
         let graph = &inner.graph;
@@ -206,7 +222,9 @@ impl Hnsw {
             }
             graph.neighbours_into(p, 0, &mut ids);
             for &n in &ids {
-                in_degree[n as usize] += 1;
+                if let Some(d) = in_degree.get_mut(n as usize) {
+                    *d += 1;
+                }
             }
         }
         let mut reachable = vec![false; used];
@@ -216,17 +234,24 @@ impl Hnsw {
             stack.push(start);
             while let Some(n) = stack.pop() {
                 graph.for_each_neighbour(n, 0, |m| {
-                    if !reachable[m as usize] {
-                        reachable[m as usize] = true;
+                    if let Some(seen) = reachable.get_mut(m as usize)
+                        && !*seen
+                    {
+                        *seen = true;
                         stack.push(m);
                     }
                 });
             }
         };
+        if entry.node as usize >= used {
+            return 0;
+        }
         mark_from(entry.node, &mut reachable);
+        let unlinked: std::collections::HashSet<u32> = self.pending_links.read().keys().copied().collect();
         let mut scratch = Scratch::default();
+        let mut relinked = 0;
         for u in 0..used as u32 {
-            if reachable[u as usize] || inner.state(u) != LIVE {
+            if reachable[u as usize] || inner.state(u) != LIVE || unlinked.contains(&u) {
                 continue;
             }
             // The nearest reachable nodes to u, by a beam search that only
@@ -236,12 +261,16 @@ impl Hnsw {
             let start = Candidate { distance: scorer.distance(entry.node), node: entry.node };
             scratch.visited.prepare(inner.capacity());
             search::search_layer(graph, &scorer, &mut scratch, &[start], 32, 0, |n| {
-                reachable[n as usize] && inner.state(n) == LIVE
+                reachable.get(n as usize).copied().unwrap_or(false) && inner.state(n) == LIVE
             });
             let mut near: Vec<Candidate> = scratch.nearest.drain().collect();
             near.sort_unstable();
             for r in near {
+                let guard = graph.lock(r.node);
                 graph.neighbours_into(r.node, 0, &mut ids);
+                if ids.contains(&u) {
+                    break;
+                }
                 if ids.len() < graph.max_degree(0) {
                     ids.push(u);
                 } else {
@@ -250,7 +279,7 @@ impl Hnsw {
                     let victim = ids
                         .iter()
                         .enumerate()
-                        .filter(|&(_, &x)| in_degree[x as usize] > 1)
+                        .filter(|&(_, &x)| in_degree.get(x as usize).is_some_and(|&d| d > 1))
                         .max_by(|a, b| {
                             let da = self.metric.ranking_distance(self.kernels, base, inner.vector(*a.1));
                             let db = self.metric.ranking_distance(self.kernels, base, inner.vector(*b.1));
@@ -258,15 +287,20 @@ impl Hnsw {
                         })
                         .map(|(i, _)| i);
                     let Some(i) = victim else { continue };
-                    in_degree[ids[i] as usize] -= 1;
+                    if let Some(d) = in_degree.get_mut(ids[i] as usize) {
+                        *d -= 1;
+                    }
                     ids[i] = u;
                 }
                 in_degree[u as usize] += 1;
                 graph.set_neighbours(r.node, 0, &ids);
+                drop(guard);
                 mark_from(u, &mut reachable);
+                relinked += 1;
                 break;
             }
         }
+        relinked
     }
 }
 

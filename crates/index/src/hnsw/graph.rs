@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use super::changes::ChangeSet;
+
 /// Highest level a node may be assigned (the chance of exceeding it with
 /// `mL = 1/ln M`, M ≥ 2, is below 10⁻⁹ per node).
 pub(crate) const MAX_LEVEL: usize = 30;
@@ -34,6 +36,9 @@ pub(crate) struct Graph {
     upper: Vec<OnceLock<Box<[AtomicU32]>>>,
     levels: Box<[AtomicU8]>,
     locks: Box<[Mutex<()>]>,
+    /// Nodes whose level, lists, id or state changed since the last
+    /// incremental snapshot took them.
+    pub(crate) changed: ChangeSet,
 }
 
 fn atomics<T, A>(n: usize, mut make: impl FnMut(usize) -> T, wrap: impl Fn(T) -> A) -> Box<[A]> {
@@ -49,6 +54,7 @@ impl Graph {
             upper: (0..capacity).map(|_| OnceLock::new()).collect(),
             levels: atomics(capacity, |_| 0, AtomicU8::new),
             locks: (0..capacity).map(|_| Mutex::new(())).collect(),
+            changed: ChangeSet::new(capacity),
         }
     }
 
@@ -84,6 +90,7 @@ impl Graph {
                 AtomicU8::new,
             ),
             locks: (0..capacity).map(|_| Mutex::new(())).collect(),
+            changed: self.changed.grown(capacity),
         }
     }
 
@@ -99,6 +106,7 @@ impl Graph {
             let set = self.upper[node as usize].set(fresh);
             debug_assert!(set.is_ok(), "slot {node} was not reset before reuse");
         }
+        self.changed.mark(node);
     }
 
     /// Forgets everything about `node` so its slot can be reused.
@@ -106,6 +114,7 @@ impl Graph {
         self.levels[node as usize].store(0, Ordering::Relaxed);
         self.layer0[node as usize * (1 + self.m0)].store(0, Ordering::Relaxed);
         self.upper[node as usize].take();
+        self.changed.mark(node);
     }
 
     #[inline]
@@ -163,6 +172,7 @@ impl Graph {
             slot.store(id, Ordering::Release);
         }
         count.store(n as u32, Ordering::Release);
+        self.changed.mark(node);
     }
 
     /// Hints the CPU to load the layer-0 list of `node`.
@@ -204,9 +214,29 @@ impl Graph {
             slot.store(w, Ordering::Relaxed);
         }
         self.levels[node as usize].store(level as u8, Ordering::Relaxed);
-        if level > 0 {
-            let words: Box<[AtomicU32]> = upper.iter().map(|&w| AtomicU32::new(w)).collect();
-            self.upper[node as usize] = OnceLock::from(words);
+        self.upper[node as usize] = if level > 0 {
+            OnceLock::from(upper.iter().map(|&w| AtomicU32::new(w)).collect::<Box<[AtomicU32]>>())
+        } else {
+            OnceLock::new()
+        };
+    }
+
+    /// The raw count word and link words of `node` at `level` (for
+    /// validating loaded data; the count may exceed the words if corrupt).
+    pub(crate) fn raw_list(&self, node: u32, level: usize) -> (usize, Vec<u32>) {
+        let seg = self.segment(node, level);
+        match seg.split_first() {
+            Some((count, ids)) => {
+                (count.load(Ordering::Acquire) as usize, ids.iter().map(|w| w.load(Ordering::Acquire)).collect())
+            }
+            None => (0, Vec::new()),
         }
+    }
+
+    /// The raw layer-0 words (count, then `M0` ids) of `node`.
+    pub(crate) fn layer0_node_words(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        let stride = 1 + self.m0;
+        let start = node as usize * stride;
+        self.layer0[start..start + stride].iter().map(|w| w.load(Ordering::Acquire))
     }
 }

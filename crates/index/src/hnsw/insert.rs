@@ -1,51 +1,17 @@
-//! Insertion (the paper's Algorithm 1): write the vector into a reserved
-//! slot, descend greedily to the new node's level, then on each layer below
+//! Linking a staged node (the paper's Algorithm 1; staging, which writes
+//! the vector into a reserved slot, is in [`super::staging`]): descend
+//! greedily to the new node's level, then on each layer below
 //! find `efConstruction` candidates, keep `M` by the heuristic, and link both
 //! ways, re-pruning a neighbour's list with the same heuristic when it
 //! overflows its degree bound.
 
-use std::sync::atomic::Ordering;
-
 use super::search::{self, Candidate, Scratch};
-use super::{DELETED, Entry, ExactScorer, Hnsw, Inner, LIVE};
-use crate::{IndexError, Scorer};
+use super::{Entry, ExactScorer, Hnsw, Inner};
+use crate::Scorer;
 
 impl Hnsw {
-    /// Inserts an already validated vector. The caller holds `write_gate`.
-    pub(super) fn insert_validated(&self, id: u64, vector: &[f32], scale: f32) -> Result<(), IndexError> {
-        let (inner, slot) = self.reserve_slot()?;
-        let level = self.random_level();
-        // SAFETY: `slot` was just reserved by this thread and is not yet
-        // reachable from the graph, the entry point or the id map.
-        unsafe { inner.vectors.write(slot, vector, scale) };
-        if let Some(quant) = &inner.quant {
-            // SAFETY: as above, the slot is still ours alone.
-            unsafe { quant.encode_slot(&inner, slot) };
-        }
-        inner.labels[slot as usize].store(id, Ordering::Release);
-        inner.graph.init_node(slot, level);
-
-        let mut scratch = self.take_scratch();
-        self.link(&inner, slot, level, &mut scratch);
-        self.return_scratch(scratch);
-
-        let mut ids = self.ids.lock();
-        inner.states[slot as usize].store(LIVE, Ordering::Release);
-        match ids.insert(id, slot) {
-            Some(old) => {
-                inner.states[old as usize].store(DELETED, Ordering::Release);
-                drop(ids);
-                self.pending_deletes.lock().push(old);
-            }
-            None => {
-                self.live.fetch_add(1, Ordering::AcqRel);
-            }
-        }
-        Ok(())
-    }
-
     /// Connects `node` (vector written, level initialised) into the graph.
-    fn link(&self, inner: &Inner, node: u32, level: usize, scratch: &mut Scratch) {
+    pub(super) fn link(&self, inner: &Inner, node: u32, level: usize, scratch: &mut Scratch) {
         let query = inner.vector(node);
         let scorer = ExactScorer { inner, query, metric: self.metric, kernels: self.kernels };
 

@@ -17,25 +17,35 @@
 //! searches) `→ FREE` (after [`Hnsw::repair_deletes`] removed every link to
 //! it). Lock order: `write_gate`, then `inner`, then `ids`/node locks.
 
+mod changes;
 mod delete;
 pub(crate) mod graph;
 mod insert;
+mod maintenance;
 mod persist;
 #[cfg(test)]
 mod quant_tests;
 mod quantized;
 pub(crate) mod search;
+mod snapshot_delta;
+mod staging;
+#[cfg(test)]
+mod staging_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
+use self::changes::ChangeSet;
 use self::graph::Graph;
+pub use self::maintenance::{Backlog, MaintenanceWork};
 pub use self::quantized::HnswOptions;
+pub use self::snapshot_delta::IndexDelta;
+use self::staging::PendingLinks;
 use self::quantized::Quantized;
 use self::search::{Candidate, Scratch};
 use crate::distance::Kernels;
@@ -112,6 +122,9 @@ struct Inner {
     /// The trained quantizer and the code of every non-free slot below
     /// `used` (see [`quantized`]); `None` until trained.
     quant: Option<Quantized>,
+    /// Slots whose vector (and code) was written since the last
+    /// incremental snapshot took them.
+    changed_vectors: ChangeSet,
 }
 
 impl Inner {
@@ -127,6 +140,7 @@ impl Inner {
             states: (0..capacity).map(|_| AtomicU8::new(FREE)).collect(),
             used: AtomicU32::new(0),
             quant: None,
+            changed_vectors: ChangeSet::new(capacity),
         })
     }
 
@@ -172,6 +186,7 @@ impl Inner {
                 .collect(),
             used: AtomicU32::new(used as u32),
             quant: self.quant.as_ref().map(|q| q.grown(capacity, used)).transpose()?,
+            changed_vectors: self.changed_vectors.grown(capacity),
         })
     }
 }
@@ -226,9 +241,15 @@ pub struct Hnsw {
     level_factor: f64,
     inner: RwLock<Inner>,
     write_gate: RwLock<()>,
-    ids: Mutex<HashMap<u64, u32>>,
+    /// External id → slot of every live vector, ordered so ids can be
+    /// paged through by a cursor.
+    ids: Mutex<BTreeMap<u64, u32>>,
     free: Mutex<Vec<u32>>,
     pending_deletes: Mutex<Vec<u32>>,
+    /// Staged slots not linked into the graph yet (see [`staging`]).
+    pending_links: RwLock<PendingLinks>,
+    /// Slots linked since the last reachability pass.
+    linked_since_relink: AtomicUsize,
     /// `(level << 32) | slot` of the entry point, or [`NO_ENTRY`].
     entry: AtomicU64,
     /// Held while the entry point may change.
@@ -281,9 +302,11 @@ impl Hnsw {
             inner: RwLock::new(Inner::new(dim, params.m, capacity, options.vector_file.as_deref())?),
             options,
             write_gate: RwLock::new(()),
-            ids: Mutex::new(HashMap::with_capacity(capacity)),
+            ids: Mutex::new(BTreeMap::new()),
             free: Mutex::new(Vec::new()),
             pending_deletes: Mutex::new(Vec::new()),
+            pending_links: RwLock::new(PendingLinks::new()),
+            linked_since_relink: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
             entry_lock: Mutex::new(()),
             scratch: Mutex::new(Vec::new()),
@@ -339,9 +362,17 @@ impl Hnsw {
         Some(inner.vector(slot).to_vec())
     }
 
-    /// All live ids, in no particular order.
+    /// All live ids, ascending.
     pub fn ids(&self) -> Vec<u64> {
         self.ids.lock().keys().copied().collect()
+    }
+
+    /// Up to `limit` live ids greater than `after` (all ids without it),
+    /// ascending: a page of a scroll, in O(log n + limit).
+    pub fn ids_page(&self, after: Option<u64>, limit: usize) -> Vec<u64> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.ids.lock().range((from, Bound::Unbounded)).take(limit).map(|(&id, _)| id).collect()
     }
 
     /// Bytes held by the index's arrays (vectors, links, bookkeeping), an
@@ -377,64 +408,18 @@ impl Hnsw {
     /// Inserts `vector` under `id`, replacing any vector already stored
     /// under that id (upsert). Under cosine the vector is normalised.
     pub fn insert(&self, id: u64, vector: &[f32]) -> Result<(), IndexError> {
-        let scale = self.validate(vector)?;
-        {
-            let _gate = self.write_gate.read();
-            self.insert_validated(id, vector, scale)?;
-        }
-        self.maybe_auto_train()
+        self.insert_batch(&[(id, vector)], 1)
     }
 
     /// Inserts a batch, linking it with up to `threads` threads. The whole
-    /// batch is validated first: on error nothing is inserted. Afterwards
-    /// every live node is checked to be reachable from the entry point (a
-    /// linear pass over the links, under the exclusive lock).
+    /// batch is validated first: on error nothing is inserted. Unless the
+    /// index was built with [`HnswOptions::background_maintenance`], due
+    /// upkeep (delete repair, the reachability pass, quantizer training)
+    /// runs afterwards in the caller's thread.
     pub fn insert_batch(&self, batch: &[(u64, &[f32])], threads: usize) -> Result<(), IndexError> {
-        let mut scales = Vec::with_capacity(batch.len());
-        let mut seen = std::collections::HashSet::with_capacity(batch.len());
-        for &(id, vector) in batch {
-            scales.push(self.validate(vector)?);
-            if !seen.insert(id) {
-                return Err(IndexError::DuplicateId(id));
-            }
-        }
-        drop(seen);
-        self.insert_batch_validated(batch, &scales, threads)?;
-        self.maybe_auto_train()
-    }
-
-    fn insert_batch_validated(
-        &self,
-        batch: &[(u64, &[f32])],
-        scales: &[f32],
-        threads: usize,
-    ) -> Result<(), IndexError> {
-        let _gate = self.write_gate.read();
-        self.reserve(batch.len())?;
-        let next = AtomicUsize::new(0);
-        let work = || -> Result<(), IndexError> {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(id, vector)) = batch.get(i) else {
-                    return Ok(());
-                };
-                self.insert_validated(id, vector, scales[i])?;
-            }
-        };
-        let threads = threads.clamp(1, batch.len().max(1));
-        if threads == 1 {
-            work()?;
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                    .collect::<Result<Vec<()>, _>>()
-            })?;
-        }
-        self.relink_unreachable(&self.inner.write());
-        Ok(())
+        let slots = self.stage_batch(batch)?;
+        self.link_slots(&slots, threads);
+        self.maintain_inline()
     }
 
     /// Ensures room for `additional` more vectors without growing mid-batch.
@@ -561,20 +546,41 @@ impl Hnsw {
 
     /// Greedy descent from the entry point, then a beam search on layer 0;
     /// returns up to `k` live slots, nearest first.
+    ///
+    /// Staged slots not yet linked (see [`staging`]) are scored one by one
+    /// and compete for the same `ef` places, so they are found before they
+    /// are linked.
     fn search_slots<S: Scorer>(&self, inner: &Inner, scorer: &S, k: usize, ef: usize) -> Vec<Candidate> {
-        let Some(entry) = self.entry_point() else {
-            return Vec::new();
-        };
         if k == 0 {
             return Vec::new();
         }
-        let mut current = Candidate { distance: scorer.distance(entry.node), node: entry.node };
-        for level in (1..=entry.level).rev() {
-            current = search::greedy(&inner.graph, scorer, current, level);
-        }
+        let ef = ef.max(k);
         let mut scratch = self.take_scratch();
         scratch.visited.prepare(inner.capacity());
-        search::search_layer(&inner.graph, scorer, &mut scratch, &[current], ef.max(k), 0, |n| inner.is_live(n));
+        match self.entry_point() {
+            Some(entry) => {
+                let mut current = Candidate { distance: scorer.distance(entry.node), node: entry.node };
+                for level in (1..=entry.level).rev() {
+                    current = search::greedy(&inner.graph, scorer, current, level);
+                }
+                search::search_layer(&inner.graph, scorer, &mut scratch, &[current], ef, 0, |n| inner.is_live(n));
+            }
+            None => scratch.nearest.clear(),
+        }
+        {
+            let pending = self.pending_links.read();
+            for &slot in pending.keys() {
+                if (slot as usize) < inner.used() && inner.is_live(slot) && scratch.visited.insert(slot) {
+                    let c = Candidate { distance: scorer.distance(slot), node: slot };
+                    if scratch.nearest.len() < ef {
+                        scratch.nearest.push(c);
+                    } else if scratch.nearest.peek().is_some_and(|worst| c < *worst) {
+                        scratch.nearest.pop();
+                        scratch.nearest.push(c);
+                    }
+                }
+            }
+        }
         let mut hits = std::mem::take(&mut scratch.sorted);
         hits.clear();
         hits.extend(scratch.nearest.drain());

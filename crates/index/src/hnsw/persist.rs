@@ -1,13 +1,14 @@
 //! Serialisation of a whole index (vectors, graph, ids, parameters) so a
 //! restart loads it instead of rebuilding it.
 //!
-//! Format version 2, all integers and floats little-endian (version 1 is
-//! the same without the quantization section, and is still read):
+//! Format version 3, all integers and floats little-endian (version 2 is
+//! the same without state 4, version 1 also without the quantization
+//! section; both are still read):
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 8 | magic `RUVHNSW\0` |
-//! | 4 | format version (1) |
+//! | 4 | format version (3) |
 //! | 4 | dim |
 //! | 1 | metric (0 cosine, 1 euclidean, 2 dot, 3 manhattan), then 3 zero bytes |
 //! | 4 · 3 | m, ef_construction, ef_search |
@@ -16,7 +17,7 @@
 //! | 8 | entry point: `level << 32 | slot`, or `u64::MAX` when empty |
 //! | 8 | insert counter (continues the level sequence) |
 //! | 8 · U | external id per slot |
-//! | U | state per slot (0 free, 2 live, 3 deleted awaiting repair) |
+//! | U | state per slot (0 free, 2 live, 3 deleted awaiting repair, 4 live but not linked yet: see `staging`) |
 //! | U | level per slot |
 //! | 4 · U · dim | vectors, slot by slot |
 //! | 4 · U · (1 + 2m) | layer-0 lists: count then `2m` ids |
@@ -40,7 +41,7 @@
 //! and rejects the bytes with [`IndexError::Corrupt`] rather than load a
 //! partial index.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 
@@ -56,7 +57,10 @@ use crate::quant::{CodeStore, Quantization, Quantizer};
 use crate::{IndexError, Metric};
 
 const MAGIC: [u8; 8] = *b"RUVHNSW\0";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+
+/// State code in a snapshot of a live slot that is staged but not linked.
+pub(super) const LIVE_UNLINKED: u8 = 4;
 
 fn metric_code(metric: Metric) -> u8 {
     match metric {
@@ -67,24 +71,24 @@ fn metric_code(metric: Metric) -> u8 {
     }
 }
 
-fn corrupt(msg: impl Into<String>) -> IndexError {
+pub(super) fn corrupt(msg: impl Into<String>) -> IndexError {
     IndexError::Corrupt(msg.into())
 }
 
 /// A writer that checksums everything written through it.
-struct CrcWriter<W> {
-    inner: W,
-    crc: crc32fast::Hasher,
+pub(super) struct CrcWriter<W> {
+    pub(super) inner: W,
+    pub(super) crc: crc32fast::Hasher,
 }
 
 impl<W: Write> CrcWriter<W> {
-    fn put(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
+    pub(super) fn put(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
         self.crc.update(bytes);
         self.inner.write_all(bytes)?;
         Ok(())
     }
 
-    fn put_u32s(&mut self, words: impl Iterator<Item = u32>) -> Result<(), IndexError> {
+    pub(super) fn put_u32s(&mut self, words: impl Iterator<Item = u32>) -> Result<(), IndexError> {
         let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         for w in words {
             buf.extend_from_slice(&w.to_le_bytes());
@@ -98,13 +102,13 @@ impl<W: Write> CrcWriter<W> {
 }
 
 /// A reader that checksums everything read through it.
-struct CrcReader<R> {
-    inner: R,
-    crc: crc32fast::Hasher,
+pub(super) struct CrcReader<R> {
+    pub(super) inner: R,
+    pub(super) crc: crc32fast::Hasher,
 }
 
 impl<R: Read> CrcReader<R> {
-    fn take(&mut self, out: &mut [u8]) -> Result<(), IndexError> {
+    pub(super) fn take(&mut self, out: &mut [u8]) -> Result<(), IndexError> {
         self.inner.read_exact(out).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => corrupt("truncated index data"),
             _ => IndexError::Io(e),
@@ -113,26 +117,26 @@ impl<R: Read> CrcReader<R> {
         Ok(())
     }
 
-    fn u8(&mut self) -> Result<u8, IndexError> {
+    pub(super) fn u8(&mut self) -> Result<u8, IndexError> {
         let mut b = [0u8; 1];
         self.take(&mut b)?;
         Ok(b[0])
     }
 
-    fn u32(&mut self) -> Result<u32, IndexError> {
+    pub(super) fn u32(&mut self) -> Result<u32, IndexError> {
         let mut b = [0u8; 4];
         self.take(&mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
-    fn u64(&mut self) -> Result<u64, IndexError> {
+    pub(super) fn u64(&mut self) -> Result<u64, IndexError> {
         let mut b = [0u8; 8];
         self.take(&mut b)?;
         Ok(u64::from_le_bytes(b))
     }
 
     /// Reads `out.len()` little-endian plain-old-data values in bulk.
-    fn pod<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<(), IndexError> {
+    pub(super) fn pod<T: bytemuck::Pod>(&mut self, out: &mut [T]) -> Result<(), IndexError> {
         self.take(bytemuck::cast_slice_mut(out))?;
         if cfg!(target_endian = "big") {
             for v in out.iter_mut() {
@@ -143,7 +147,7 @@ impl<R: Read> CrcReader<R> {
     }
 }
 
-fn bytes_le<T: bytemuck::Pod>(values: &[T]) -> std::borrow::Cow<'_, [u8]> {
+pub(super) fn bytes_le<T: bytemuck::Pod>(values: &[T]) -> std::borrow::Cow<'_, [u8]> {
     if cfg!(target_endian = "little") {
         bytemuck::cast_slice(values).into()
     } else {
@@ -162,6 +166,8 @@ impl Hnsw {
         let _gate = self.write_gate.write();
         let inner = self.inner.read();
         let used = inner.used();
+        // Everything is in this snapshot: the next delta starts from here.
+        self.clear_changes(&inner);
         let mut out = CrcWriter { inner: w, crc: crc32fast::Hasher::new() };
         out.put(&MAGIC)?;
         out.put(&VERSION.to_le_bytes())?;
@@ -177,7 +183,14 @@ impl Hnsw {
 
         let labels: Vec<u64> = inner.labels[..used].iter().map(|l| l.load(Ordering::Acquire)).collect();
         out.put(&bytes_le(&labels))?;
-        let states: Vec<u8> = inner.states[..used].iter().map(|s| s.load(Ordering::Acquire)).collect();
+        let unlinked = self.pending_links.read();
+        let states: Vec<u8> = (0..used)
+            .map(|s| match inner.states[s].load(Ordering::Acquire) {
+                LIVE if unlinked.contains_key(&(s as u32)) => LIVE_UNLINKED,
+                state => state,
+            })
+            .collect();
+        drop(unlinked);
         out.put(&states)?;
         let levels: Vec<u8> = (0..used as u32).map(|s| inner.graph.level(s) as u8).collect();
         out.put(&levels)?;
@@ -201,14 +214,7 @@ impl Hnsw {
         out.put(&(self.options.training_size as u64).to_le_bytes())?;
         out.put(&[u8::from(self.options.auto_train), u8::from(inner.quant.is_some()), 0, 0])?;
         if let Some(quant) = &inner.quant {
-            out.put(&(quant.codes.code_len() as u32).to_le_bytes())?;
-            match &*quant.quantizer {
-                Quantizer::Sq8(sq) => {
-                    out.put(&bytes_le(sq.lo()))?;
-                    out.put(&bytes_le(sq.delta()))?;
-                }
-                Quantizer::Pq(pq) => out.put(&bytes_le(pq.codebooks()))?,
-            }
+            write_quantizer(&mut out, quant)?;
             // SAFETY: the write gate is held exclusively, so no code is
             // being written, and `used <= capacity`.
             out.put(unsafe { quant.codes.prefix(used) })?;
@@ -228,6 +234,15 @@ impl Hnsw {
     /// [`Hnsw::read_from`], keeping the full-precision vectors in a shared
     /// mapping of `vector_file` (see [`HnswOptions::vector_file`]).
     pub fn read_from_with_vector_file<R: Read>(r: R, vector_file: Option<PathBuf>) -> Result<Hnsw, IndexError> {
+        let index = Self::read_base(r, vector_file)?;
+        index.finish_loading()?;
+        Ok(index)
+    }
+
+    /// Reads a snapshot written by [`Hnsw::write_to`] as the base of a
+    /// chain of deltas ([`Hnsw::apply_delta`]); the index is usable only
+    /// after [`Hnsw::finish_loading`].
+    pub fn read_base<R: Read>(r: R, vector_file: Option<PathBuf>) -> Result<Hnsw, IndexError> {
         let mut input = CrcReader { inner: r, crc: crc32fast::Hasher::new() };
         let mut magic = [0u8; 8];
         input.take(&mut magic)?;
@@ -235,7 +250,7 @@ impl Hnsw {
             return Err(corrupt("not a ruvector index (bad magic)"));
         }
         let version = input.u32()?;
-        if version != VERSION && version != 1 {
+        if !(1..=VERSION).contains(&version) {
             return Err(IndexError::UnsupportedVersion(version));
         }
         let dim = input.u32()? as usize;
@@ -312,60 +327,86 @@ impl Hnsw {
             return Err(corrupt("checksum mismatch"));
         }
 
-        // Structural checks: everything a search could trip over.
-        let check_list = |words: &[u32], max: usize, what: &str| -> Result<(), IndexError> {
-            let count = words[0] as usize;
-            if count > max {
-                return Err(corrupt(format!("{what}: {count} links exceed the bound {max}")));
-            }
-            if let Some(bad) = words[1..=count].iter().find(|&&n| n as usize >= used) {
-                return Err(corrupt(format!("{what}: link to slot {bad} of {used}")));
-            }
-            Ok(())
-        };
-        let mut ids = HashMap::with_capacity(used);
-        let mut free = Vec::new();
-        let mut pending = Vec::new();
-        let mut live = 0usize;
         for slot in 0..used {
-            match states[slot] {
-                LIVE => {
-                    if ids.insert(labels[slot], slot as u32).is_some() {
-                        return Err(corrupt(format!("id {} stored twice", labels[slot])));
-                    }
-                    live += 1;
-                }
-                DELETED => pending.push(slot as u32),
-                FREE => free.push(slot as u32),
-                other => return Err(corrupt(format!("slot {slot} has state {other}"))),
-            }
             let list0 = &layer0[slot * stride0..(slot + 1) * stride0];
-            check_list(list0, 2 * m, "layer 0")?;
-            for l in 0..levels[slot] as usize {
-                check_list(&uppers[slot][l * (1 + m)..(l + 1) * (1 + m)], m, "upper layer")?;
-            }
             inner.graph.restore_node(slot as u32, levels[slot] as usize, list0, &uppers[slot]);
             inner.labels[slot].store(labels[slot], Ordering::Relaxed);
             inner.states[slot].store(states[slot], Ordering::Relaxed);
         }
-        if entry != NO_ENTRY {
-            let (node, level) = ((entry as u32) as usize, (entry >> 32) as usize);
-            if node >= used || levels[node] as usize != level {
-                return Err(corrupt("entry point does not match its node"));
-            }
-        } else if live > 0 {
-            return Err(corrupt("live vectors but no entry point"));
-        }
         inner.used.store(used as u32, Ordering::Release);
         inner.quant = quant;
         *index.inner.write() = inner;
-        *index.ids.lock() = ids;
-        *index.free.lock() = free;
-        *index.pending_deletes.lock() = pending;
         index.entry.store(entry, Ordering::Release);
-        index.live.store(live, Ordering::Release);
         index.inserts.store(inserts, Ordering::Relaxed);
         Ok(index)
+    }
+
+    /// After loading raw slot arrays (a snapshot, then deltas): checks
+    /// every structural invariant a search could trip over (states, levels,
+    /// degree bounds, links in range, unique live ids, the entry point) and
+    /// rebuilds the id map, free list, pending deletes and pending links
+    /// from the slot states. Rejects the data with [`IndexError::Corrupt`]
+    /// rather than load a partial index. The index is not shared yet.
+    pub(super) fn rebuild_bookkeeping(&self) -> Result<(), IndexError> {
+        let inner = self.inner.read();
+        let used = inner.used();
+        let mut ids = BTreeMap::new();
+        let mut free = Vec::new();
+        let mut pending = Vec::new();
+        let mut unlinked = super::staging::PendingLinks::new();
+        let mut live = 0usize;
+        for slot in 0..used as u32 {
+            let state = inner.states[slot as usize].load(Ordering::Relaxed);
+            match state {
+                LIVE | LIVE_UNLINKED => {
+                    let label = inner.labels[slot as usize].load(Ordering::Relaxed);
+                    if ids.insert(label, slot).is_some() {
+                        return Err(corrupt(format!("id {label} stored twice")));
+                    }
+                    if state == LIVE_UNLINKED {
+                        inner.states[slot as usize].store(LIVE, Ordering::Relaxed);
+                        unlinked.insert(slot, std::sync::atomic::AtomicBool::new(false));
+                    }
+                    live += 1;
+                }
+                DELETED => pending.push(slot),
+                FREE => {
+                    free.push(slot);
+                    continue;
+                }
+                other => return Err(corrupt(format!("slot {slot} has state {other}"))),
+            }
+            let level = inner.graph.level(slot);
+            if level > MAX_LEVEL {
+                return Err(corrupt(format!("slot {slot}: level {level} above the maximum {MAX_LEVEL}")));
+            }
+            for l in 0..=level {
+                let (count, links) = inner.graph.raw_list(slot, l);
+                let max = inner.graph.max_degree(l);
+                if count > max || count > links.len() {
+                    return Err(corrupt(format!("slot {slot} layer {l}: {count} links exceed the bound {max}")));
+                }
+                if let Some(bad) = links[..count].iter().find(|&&n| n as usize >= used) {
+                    return Err(corrupt(format!("slot {slot} layer {l}: link to slot {bad} of {used}")));
+                }
+            }
+        }
+        let entry = self.entry.load(Ordering::Acquire);
+        if entry != NO_ENTRY {
+            let (node, level) = ((entry as u32) as usize, (entry >> 32) as usize);
+            if node >= used || inner.graph.level(node as u32) != level || inner.state(node as u32) == FREE {
+                return Err(corrupt("entry point does not match its node"));
+            }
+        } else if live > unlinked.len() {
+            return Err(corrupt("linked vectors but no entry point"));
+        }
+        drop(inner);
+        *self.ids.lock() = ids;
+        *self.free.lock() = free;
+        *self.pending_deletes.lock() = pending;
+        *self.pending_links.write() = unlinked;
+        self.live.store(live, Ordering::Release);
+        Ok(())
     }
 }
 
@@ -377,8 +418,35 @@ fn read_quantized<R: Read>(
     dim: usize,
     used: usize,
 ) -> Result<Quantized, IndexError> {
+    let quantizer = read_quantizer(input, options.quantization, metric, dim)?;
+    let mut codes = CodeStore::new(quantizer.code_len(), used)?;
+    input.take(codes.prefix_mut(used))?;
+    Ok(Quantized { quantizer: Arc::new(quantizer), codes })
+}
+
+/// Writes the code length and the trained parameters of `quant`.
+pub(super) fn write_quantizer<W: Write>(out: &mut CrcWriter<W>, quant: &Quantized) -> Result<(), IndexError> {
+    out.put(&(quant.codes.code_len() as u32).to_le_bytes())?;
+    match &*quant.quantizer {
+        Quantizer::Sq8(sq) => {
+            out.put(&bytes_le(sq.lo()))?;
+            out.put(&bytes_le(sq.delta()))?;
+        }
+        Quantizer::Pq(pq) => out.put(&bytes_le(pq.codebooks()))?,
+    }
+    Ok(())
+}
+
+/// Reads what [`write_quantizer`] wrote, for an index configured with
+/// `quantization`.
+pub(super) fn read_quantizer<R: Read>(
+    input: &mut CrcReader<R>,
+    quantization: Quantization,
+    metric: Metric,
+    dim: usize,
+) -> Result<Quantizer, IndexError> {
     let code_len = input.u32()? as usize;
-    let quantizer = match options.quantization {
+    let quantizer = match quantization {
         Quantization::None => return Err(corrupt("trained quantizer without a quantization")),
         Quantization::Sq8 => {
             let mut lo = vec![0f32; dim];
@@ -399,7 +467,5 @@ fn read_quantized<R: Read>(
     if quantizer.code_len() != code_len {
         return Err(corrupt(format!("code length {code_len}, the quantizer needs {}", quantizer.code_len())));
     }
-    let mut codes = CodeStore::new(code_len, used)?;
-    input.take(codes.prefix_mut(used))?;
-    Ok(Quantized { quantizer: Arc::new(quantizer), codes })
+    Ok(quantizer)
 }

@@ -50,6 +50,11 @@ pub struct HnswOptions {
     /// or truncated) instead of anonymous memory, so the OS can evict them;
     /// see [`Hnsw::release_vector_memory`]. Default: none.
     pub vector_file: Option<PathBuf>,
+    /// Leave upkeep (delete repair, linking staged vectors, the
+    /// reachability pass, quantizer training) to calls of
+    /// [`Hnsw::maintain`] instead of doing it in the mutating thread.
+    /// Default false.
+    pub background_maintenance: bool,
 }
 
 impl Default for HnswOptions {
@@ -61,6 +66,7 @@ impl Default for HnswOptions {
             auto_train: true,
             oversampling: 4,
             vector_file: None,
+            background_maintenance: false,
         }
     }
 }
@@ -188,21 +194,12 @@ impl Hnsw {
         self.train(true)
     }
 
-    /// Trains if auto-training is on, no quantizer is trained yet, and the
-    /// live count has reached `training_size`. The caller holds no lock.
-    pub(super) fn maybe_auto_train(&self) -> Result<(), IndexError> {
-        if self.quantization() == Quantization::None
-            || !self.options.auto_train
-            || self.len() < self.options.training_size
-            || self.inner.read().quant.is_some()
-        {
-            return Ok(());
-        }
-        self.train(false)
-    }
 
-    fn train(&self, force: bool) -> Result<(), IndexError> {
-        let _gate = self.write_gate.write();
+    /// Samples, trains and encodes; with `force` false, does nothing when a
+    /// quantizer is already trained. The sample is copied and k-means runs
+    /// without blocking mutations; only encoding every vector with the new
+    /// quantizer holds the write gate exclusively.
+    pub(super) fn train(&self, force: bool) -> Result<(), IndexError> {
         let kind = self.quantization();
         if kind == Quantization::None {
             return Err(IndexError::InvalidParameter {
@@ -210,33 +207,45 @@ impl Hnsw {
                 reason: "the index has no quantization configured".into(),
             });
         }
+        let samples = {
+            let inner = self.inner.read();
+            if !force && inner.quant.is_some() {
+                return Ok(());
+            }
+            let live: Vec<u32> = (0..inner.used() as u32).filter(|&s| inner.state(s) == LIVE).collect();
+            if live.is_empty() {
+                return Err(IndexError::InvalidParameter {
+                    name: "training_size",
+                    reason: "no live vectors to train the quantizer on".into(),
+                });
+            }
+            let mut chosen: Vec<u32> = if live.len() <= self.options.training_size {
+                live
+            } else {
+                let mut rng = rand::rngs::SmallRng::seed_from_u64(self.params.seed);
+                index::sample(&mut rng, live.len(), self.options.training_size).into_iter().map(|i| live[i]).collect()
+            };
+            chosen.sort_unstable();
+            let mut samples = Vec::with_capacity(chosen.len() * self.dim);
+            for &s in &chosen {
+                samples.extend_from_slice(inner.vector(s));
+            }
+            samples
+        };
+        let Some(quantizer) = Quantizer::train(kind, self.metric, self.dim, &samples, self.params.seed)? else {
+            return Ok(());
+        };
+        drop(samples);
+        let _gate = self.write_gate.write();
+        if self.quantization() != kind {
+            // `set_quantization` changed it meanwhile; its caller trains anew.
+            return Ok(());
+        }
         let inner = self.inner.read();
         if !force && inner.quant.is_some() {
             return Ok(());
         }
         let used = inner.used();
-        let live: Vec<u32> = (0..used as u32).filter(|&s| inner.state(s) == LIVE).collect();
-        if live.is_empty() {
-            return Err(IndexError::InvalidParameter {
-                name: "training_size",
-                reason: "no live vectors to train the quantizer on".into(),
-            });
-        }
-        let mut chosen: Vec<u32> = if live.len() <= self.options.training_size {
-            live
-        } else {
-            let mut rng = rand::rngs::SmallRng::seed_from_u64(self.params.seed);
-            index::sample(&mut rng, live.len(), self.options.training_size).into_iter().map(|i| live[i]).collect()
-        };
-        chosen.sort_unstable();
-        let mut samples = Vec::with_capacity(chosen.len() * self.dim);
-        for &s in &chosen {
-            samples.extend_from_slice(inner.vector(s));
-        }
-        let Some(quantizer) = Quantizer::train(kind, self.metric, self.dim, &samples, self.params.seed)? else {
-            return Ok(());
-        };
-        drop(samples);
         let codes = CodeStore::new(quantizer.code_len(), inner.capacity())?;
         let quant = Quantized { quantizer: Arc::new(quantizer), codes };
         const CHUNK: usize = 4096;
@@ -249,6 +258,8 @@ impl Hnsw {
                 }
             }
         });
+        // Every code is new: the next incremental snapshot writes them all.
+        inner.changed_vectors.mark_all(used);
         drop(inner);
         let mut inner = self.inner.write();
         // `reserve` may have grown the arrays meanwhile (it does not take
