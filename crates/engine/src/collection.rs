@@ -6,13 +6,20 @@
 //! that is then certain to succeed. The engine logs a request between the
 //! two, so a logged record always replays cleanly; replay calls the same
 //! apply functions.
+//!
+//! Applying an upsert *stages* its vectors (stored and searchable at once,
+//! see `ruvector_index`'s staging): O(batch × dim), no graph work. Linking
+//! them into the graph happens afterwards, outside the collection's write
+//! lock — by the writer before it acknowledges, or by the background
+//! maintenance for replayed records. Everything reported about a collection
+//! ([`Collection::info`]) is kept up to date incrementally: O(1).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
-use ruvector_index::{Hnsw, IndexError, Metric, Neighbor};
+use ruvector_index::{Hnsw, HnswOptions, IndexError, Metric, Neighbor};
 use ruvector_storage::WalPoint;
 
 use crate::EngineError;
@@ -35,6 +42,10 @@ pub struct CollectionInfo {
     pub max_level: usize,
     /// Estimated bytes held by the index and the payloads.
     pub memory_bytes: usize,
+    /// Vectors stored but not linked into the graph yet (found by a scan).
+    pub unlinked: usize,
+    /// Deleted or replaced vectors whose graph links await repair.
+    pub pending_deletes: usize,
 }
 
 /// A collection held in memory.
@@ -44,21 +55,35 @@ pub(crate) struct Collection {
     pub(crate) config: CollectionConfig,
     pub(crate) index: Hnsw,
     pub(crate) payloads: RwLock<HashMap<u64, Arc<[u8]>>>,
-    /// Held by a writer from its log append through its apply step, so the
-    /// log order of this collection's records is the order they were
-    /// applied in, and by a checkpoint so it sees a state at one log position.
+    /// Bytes of all payloads (plus a per-entry overhead), kept up to date.
+    payload_bytes: AtomicUsize,
+    /// Ids whose payload was set or removed since the last checkpoint.
+    pub(crate) changed_payloads: Mutex<HashSet<u64>>,
+    /// Held by a writer from its log write through its apply (staging)
+    /// step — never across an fsync or graph work — so the log order of
+    /// this collection's records is the order they were applied in, and by
+    /// a checkpoint while it captures a state at one log position.
     pub(crate) write_lock: Mutex<()>,
     /// Log position of the newest checkpoint: every record of this
     /// collection at or before it is in that checkpoint.
     pub(crate) checkpoint_lsn: AtomicU64,
     /// Log position of the newest record applied to this collection.
     pub(crate) applied_lsn: AtomicU64,
+    /// Log bytes of this collection's records since its last checkpoint.
+    pub(crate) log_bytes_since_checkpoint: AtomicU64,
+    /// Size of the newest full checkpoint file, and of the deltas after it.
+    pub(crate) full_bytes: AtomicU64,
+    pub(crate) delta_bytes: AtomicU64,
+    /// The next checkpoint must be full: a delta failed after the index
+    /// forgot its changes.
+    pub(crate) needs_full: AtomicBool,
 }
 
 impl Collection {
     /// An empty collection.
     pub(crate) fn new(name: String, config: CollectionConfig, lsn: u64) -> Result<Self, EngineError> {
-        let index = Hnsw::with_options(config.dimension, config.metric, config.hnsw_params(), config.index_options())
+        let options = HnswOptions { background_maintenance: true, ..config.index_options() };
+        let index = Hnsw::with_options(config.dimension, config.metric, config.hnsw_params(), options)
             .map_err(EngineError::Index)?;
         Ok(Self::from_parts(name, config, index, HashMap::new(), lsn))
     }
@@ -71,25 +96,35 @@ impl Collection {
         payloads: HashMap<u64, Arc<[u8]>>,
         lsn: u64,
     ) -> Self {
+        let payload_bytes = payloads.values().map(|p| payload_cost(p)).sum();
         Collection {
             name,
             config,
             index,
             payloads: RwLock::new(payloads),
+            payload_bytes: AtomicUsize::new(payload_bytes),
+            changed_payloads: Mutex::new(HashSet::new()),
             write_lock: Mutex::new(()),
             checkpoint_lsn: AtomicU64::new(lsn),
             applied_lsn: AtomicU64::new(lsn),
+            log_bytes_since_checkpoint: AtomicU64::new(0),
+            full_bytes: AtomicU64::new(0),
+            delta_bytes: AtomicU64::new(0),
+            needs_full: AtomicBool::new(false),
         }
     }
 
+    /// O(1): every figure is maintained incrementally.
     pub(crate) fn info(&self) -> CollectionInfo {
-        let payload_bytes: usize = self.payloads.read().values().map(|p| p.len() + 48).sum();
+        let backlog = self.index.backlog();
         CollectionInfo {
             name: self.name.clone(),
             config: self.config,
             size: self.index.len(),
             max_level: self.index.max_level(),
-            memory_bytes: self.index.memory_bytes() + payload_bytes,
+            memory_bytes: self.index.memory_bytes() + self.payload_bytes.load(Ordering::Relaxed),
+            unlinked: backlog.unlinked,
+            pending_deletes: backlog.pending_deletes,
         }
     }
 
@@ -116,27 +151,43 @@ impl Collection {
         Ok(())
     }
 
-    /// Applies a checked upsert batch: each id's vector and payload are
-    /// replaced (a point without a payload clears an old one).
-    pub(crate) fn apply_upsert(&self, points: &[WalPoint], threads: usize) -> Result<(), EngineError> {
+    /// Applies a checked upsert batch by staging it (module docs): each
+    /// id's vector and payload are replaced (a point without a payload
+    /// clears an old one). Returns the staged slots, to be linked.
+    pub(crate) fn apply_upsert(&self, points: &[WalPoint]) -> Result<Vec<u32>, EngineError> {
         let batch: Vec<(u64, &[f32])> = points.iter().map(|p| (p.id, p.vector.as_slice())).collect();
-        self.index.insert_batch(&batch, threads).map_err(EngineError::Index)?;
+        let slots = self.index.stage_batch(&batch).map_err(EngineError::Index)?;
         let mut payloads = self.payloads.write();
+        let mut changed = self.changed_payloads.lock();
         for p in points {
-            match &p.payload {
-                Some(bytes) => payloads.insert(p.id, Arc::from(bytes.as_slice())),
+            let old = match &p.payload {
+                Some(bytes) => {
+                    let new: Arc<[u8]> = Arc::from(bytes.as_slice());
+                    self.payload_bytes.fetch_add(payload_cost(&new), Ordering::Relaxed);
+                    payloads.insert(p.id, new)
+                }
                 None => payloads.remove(&p.id),
             };
+            if let Some(old) = &old {
+                self.payload_bytes.fetch_sub(payload_cost(old), Ordering::Relaxed);
+            }
+            if old.is_some() || p.payload.is_some() {
+                changed.insert(p.id);
+            }
         }
-        Ok(())
+        Ok(slots)
     }
 
     /// Deletes ids; returns how many were present.
     pub(crate) fn apply_delete(&self, ids: &[u64]) -> usize {
         let mut payloads = self.payloads.write();
+        let mut changed = self.changed_payloads.lock();
         ids.iter()
             .filter(|&&id| {
-                payloads.remove(&id);
+                if let Some(old) = payloads.remove(&id) {
+                    self.payload_bytes.fetch_sub(payload_cost(&old), Ordering::Relaxed);
+                    changed.insert(id);
+                }
                 self.index.delete(id)
             })
             .count()
@@ -168,26 +219,27 @@ impl Collection {
         })
     }
 
-    /// Up to `limit` live ids greater than `after`, ascending.
+    /// Up to `limit` live ids greater than `after`, ascending; O(log n +
+    /// limit).
     pub(crate) fn ids_after(&self, after: Option<u64>, limit: usize) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.index.ids().into_iter().filter(|&id| after.is_none_or(|a| id > a)).collect();
-        let limit = limit.min(ids.len());
-        if limit > 0 && limit < ids.len() {
-            ids.select_nth_unstable(limit - 1);
-        }
-        ids.truncate(limit);
-        ids.sort_unstable();
-        ids
+        self.index.ids_page(after, limit)
     }
 
-    pub(crate) fn note_applied(&self, lsn: u64) {
+    /// Records that the record at `lsn`, `bytes` long, was applied.
+    pub(crate) fn note_applied(&self, lsn: u64, bytes: u64) {
         self.applied_lsn.fetch_max(lsn, Ordering::AcqRel);
+        self.log_bytes_since_checkpoint.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Whether anything was applied since the newest checkpoint.
     pub(crate) fn is_dirty(&self) -> bool {
         self.applied_lsn.load(Ordering::Acquire) > self.checkpoint_lsn.load(Ordering::Acquire)
     }
+}
+
+/// Memory charged for one payload: its bytes plus the map entry.
+fn payload_cost(payload: &[u8]) -> usize {
+    payload.len() + 48
 }
 
 /// The checks the index applies to a vector, made before logging it.

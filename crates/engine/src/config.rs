@@ -197,6 +197,10 @@ pub struct EngineConfig {
     /// Checkpoint the collections once the log has grown by this many bytes
     /// since the last checkpoint.
     pub checkpoint_wal_bytes: u64,
+    /// A collection's checkpoint deltas are merged into a new full
+    /// checkpoint once they total more than the full one and at least this
+    /// many bytes. Default 16 MiB.
+    pub compact_min_bytes: u64,
     /// Size at which the log starts a new segment file; whole segments are
     /// deleted once every collection has a checkpoint past them.
     pub wal_segment_bytes: u64,
@@ -214,6 +218,7 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             fsync: Fsync::Always,
             checkpoint_wal_bytes: 256 << 20,
+            compact_min_bytes: 16 << 20,
             wal_segment_bytes: 64 << 20,
             insert_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),

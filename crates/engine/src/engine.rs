@@ -1,22 +1,45 @@
 //! The catalog of collections and the node's write-ahead log.
 //!
-//! Write path (upsert, delete): check the request completely against the
-//! collection, then — holding that collection's write lock — append the log
-//! record and apply it, so the log order of a collection's records is their
-//! apply order. The call returns once the record is durable under the
-//! configured [`Fsync`] policy. A failed append or a failed apply after a
-//! successful append means memory and disk may disagree: the engine then
-//! refuses every further write ([`EngineError::Failed`]) until restarted,
-//! and recovery rebuilds the truth from the disk.
+//! Write path (upsert, delete), in three steps:
+//!
+//! 1. check the request completely against the collection (no lock);
+//! 2. holding the collection's write lock only for this: write the log
+//!    record (one `write`, no fsync) and apply it — an upsert is *staged*
+//!    (stored and searchable by scan, no graph work) — so the log order of
+//!    a collection's records is their apply order;
+//! 3. without any lock: wait until the record is durable under the
+//!    configured [`Fsync`] policy — concurrent writers share one fsync
+//!    (group commit) — then link the staged vectors into the graph, and
+//!    acknowledge.
+//!
+//! A write is visible to searches from step 2 on, a few milliseconds before
+//! it is acknowledged (as in most databases with group commit); it is never
+//! acknowledged before it is durable. A failed log write, fsync or apply
+//! means memory and disk may disagree: the engine then refuses every
+//! further write ([`EngineError::Failed`]) until restarted, and recovery
+//! rebuilds the truth from the disk.
+//!
+//! Upkeep never runs in a request: a maintenance thread links vectors that
+//! were staged but not linked (replayed after a crash), repairs the graph
+//! around deletes, runs the reachability pass and trains quantizers, in
+//! bounded slices ([`ruvector_index::Hnsw::maintain`]), and checkpoints
+//! when the log has grown by `checkpoint_wal_bytes`.
 //!
 //! Catalog changes (create, drop) are serialised by `catalog_lock`. Create
 //! logs a record, then writes an empty checkpoint of the new collection, so
 //! every collection on disk has a checkpoint. Drop logs a record, waits for
 //! the collection's in-flight writer, forgets it and deletes its files.
 //!
-//! Checkpoints ([`Engine::checkpoint`]) run when the log has grown by
-//! `checkpoint_wal_bytes` and on [`Engine::shutdown`]; afterwards the log is
-//! cut before the oldest position some collection still needs.
+//! Checkpoints ([`Engine::checkpoint`], [`Engine::checkpoint_due`]) are
+//! incremental: a collection's changes since its last checkpoint are
+//! captured under its write lock (a memory copy of the changed slots) and
+//! written as a *delta* file outside it. A background checkpoint writes a
+//! collection's delta only when it costs at most [`DELTA_BUDGET`] times the
+//! log bytes it replaces (so a trickle of writes is not rewritten every few
+//! seconds), or when its log tail exceeds `checkpoint_wal_bytes`. When a
+//! collection's deltas outgrow its full checkpoint they are merged from the
+//! files ([`persist::compact`]). Afterwards the log is cut before the
+//! oldest position some collection still needs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +53,23 @@ use crate::EngineError;
 use crate::collection::{Collection, CollectionInfo, Point};
 use crate::config::{CollectionConfig, EngineConfig, validate_name};
 use crate::persist::{self, Log};
+
+/// A background checkpoint writes a collection's delta once its estimated
+/// size is at most this many times the log bytes written for the collection
+/// since its last checkpoint: the disk writes per byte of new data then
+/// stay near `1 + DELTA_BUDGET` (log plus delta) however slow the trickle.
+pub const DELTA_BUDGET: f64 = 2.0;
+
+/// Staged vectors one maintenance slice links per collection.
+const MAINTENANCE_LINK_SLICE: usize = 256;
+
+/// Whether a checkpoint writes every changed collection or only those for
+/// which a delta is worth its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckpointPolicy {
+    Always,
+    WhenWorthIt,
+}
 
 /// Receives timings from the engine, e.g. to feed metrics. Every method
 /// has an empty default.
@@ -135,11 +175,20 @@ impl Engine {
         self.collections.read().get(&c.name).is_some_and(|now| Arc::ptr_eq(now, c))
     }
 
-    /// Appends a record; on failure the engine stops taking writes.
+    /// Appends a record and waits until it is durable; on failure the
+    /// engine stops taking writes.
     fn append(&self, record: &WalRecord) -> Result<u64, EngineError> {
         let (lsn, bytes) = self.log.append(record).map_err(|e| self.fail(e.into()))?;
         self.log_bytes_since_checkpoint.fetch_add(bytes, Ordering::Relaxed);
         Ok(lsn)
+    }
+
+    /// Writes a record without waiting for durability (see
+    /// [`Log::wait_durable`]); returns its position and size.
+    fn write_record(&self, record: &WalRecord) -> Result<(u64, u64), EngineError> {
+        let (lsn, bytes) = self.log.write(record).map_err(|e| self.fail(e.into()))?;
+        self.log_bytes_since_checkpoint.fetch_add(bytes, Ordering::Relaxed);
+        Ok((lsn, bytes))
     }
 
     /// Creates a collection.
@@ -190,34 +239,38 @@ impl Engine {
     }
 
     /// Inserts or replaces a batch of points, all or nothing; returns how
-    /// many were written. Acknowledged (returns `Ok`) once durable.
+    /// many were written. Acknowledged (returns `Ok`) once durable; see the
+    /// module docs for the three steps.
     pub fn upsert(&self, name: &str, points: Vec<Point>) -> Result<usize, EngineError> {
         let collection = self.get_collection(name)?;
         collection.check_upsert(&points, &self.config.limits)?;
         self.writable()?;
         let count = points.len();
         let record = WalRecord::Upsert { collection: name.to_owned(), points };
-        {
+        let (lsn, slots) = {
             let _writer = collection.write_lock.lock();
             if !self.is_current(&collection) {
                 return Err(EngineError::CollectionNotFound(name.to_owned()));
             }
-            let lsn = self.append(&record)?;
-            if let WalRecord::Upsert { points, .. } = &record {
-                collection.apply_upsert(points, self.config.insert_threads).map_err(|e| self.fail(e))?;
-            }
-            collection.note_applied(lsn);
-        }
-        self.maybe_checkpoint();
+            let (lsn, bytes) = self.write_record(&record)?;
+            let WalRecord::Upsert { points, .. } = &record else {
+                return Err(EngineError::Failed("an upsert was logged as another record".into()));
+            };
+            let slots = collection.apply_upsert(points).map_err(|e| self.fail(e))?;
+            collection.note_applied(lsn, bytes);
+            (lsn, slots)
+        };
+        self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
+        collection.index.link_slots(&slots, self.config.insert_threads);
         Ok(count)
     }
 
     /// Deletes one point; returns whether it existed. Deleting a missing id
-    /// writes nothing.
+    /// writes nothing. The graph around it is repaired in the background.
     pub fn delete(&self, name: &str, id: u64) -> Result<bool, EngineError> {
         let collection = self.get_collection(name)?;
         self.writable()?;
-        let existed = {
+        let lsn = {
             let _writer = collection.write_lock.lock();
             if !self.is_current(&collection) {
                 return Err(EngineError::CollectionNotFound(name.to_owned()));
@@ -225,13 +278,13 @@ impl Engine {
             if !collection.index.contains(id) {
                 return Ok(false);
             }
-            let lsn = self.append(&WalRecord::Delete { collection: name.to_owned(), ids: vec![id] })?;
-            let removed = collection.apply_delete(&[id]);
-            collection.note_applied(lsn);
-            removed > 0
+            let (lsn, bytes) = self.write_record(&WalRecord::Delete { collection: name.to_owned(), ids: vec![id] })?;
+            collection.apply_delete(&[id]);
+            collection.note_applied(lsn, bytes);
+            lsn
         };
-        self.maybe_checkpoint();
-        Ok(existed)
+        self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
+        Ok(true)
     }
 
     /// One point, if present. Under the cosine metric the vector is the
@@ -252,44 +305,39 @@ impl Engine {
         Ok(self.get_collection(name)?.ids_after(after, limit))
     }
 
-    fn maybe_checkpoint(&self) {
-        if self.log_bytes_since_checkpoint.load(Ordering::Relaxed) < self.config.checkpoint_wal_bytes {
-            return;
-        }
-        // One writer checkpoints; the others carry on.
-        let Some(guard) = self.checkpoint_lock.try_lock() else { return };
-        drop(guard);
-        if let Err(error) = self.checkpoint() {
-            tracing::error!(%error, "checkpoint failed");
-        }
-    }
-
     /// Writes a checkpoint of every collection changed since its last one,
     /// then cuts the log before the oldest record still needed.
     pub fn checkpoint(&self) -> Result<(), EngineError> {
+        self.checkpoint_with(CheckpointPolicy::Always)
+    }
+
+    /// The background checkpoint: like [`Engine::checkpoint`], but a
+    /// collection gets a delta only when it is worth it (module docs).
+    pub fn checkpoint_due(&self) -> Result<(), EngineError> {
+        self.checkpoint_with(CheckpointPolicy::WhenWorthIt)
+    }
+
+    fn checkpoint_with(&self, policy: CheckpointPolicy) -> Result<(), EngineError> {
         self.writable()?;
         let _only_one = self.checkpoint_lock.lock();
         self.log_bytes_since_checkpoint.store(0, Ordering::Relaxed);
         let all: Vec<Arc<Collection>> = self.collections.read().values().cloned().collect();
         for c in &all {
-            let _writer = c.write_lock.lock();
-            if !c.is_dirty() || !self.is_current(c) {
+            if !c.is_dirty() || !self.is_current(c) || !self.checkpoint_worth_it(c, policy) {
                 continue;
             }
-            let lsn = c.applied_lsn.load(Ordering::Acquire);
-            c.index.repair_deletes();
             let started = std::time::Instant::now();
-            persist::write_checkpoint(&self.fs, &self.config.data_dir, c, lsn)?;
-            c.checkpoint_lsn.store(lsn, Ordering::Release);
+            let (lsn, kind, bytes) = self.checkpoint_collection(c)?;
             let took = started.elapsed();
-            tracing::info!(collection = %c.name, lsn, seconds = took.as_secs_f64(), "checkpoint written");
+            tracing::debug!(collection = %c.name, lsn, kind, bytes, seconds = took.as_secs_f64(), "checkpoint written");
             if let Some(observer) = self.observer.get() {
                 observer.checkpoint_written(&c.name, took);
             }
+            self.compact_if_due(c)?;
         }
         // The log is needed from the first record some collection has not
         // checkpointed. A clean collection needs nothing, but a writer may
-        // be between its append and its apply: its write lock covers that.
+        // be between its log write and its apply: its write lock covers that.
         let _catalog = self.catalog_lock.lock();
         let mut keep_from = self.log.next_lsn();
         for c in self.collections.read().values() {
@@ -302,10 +350,61 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether a background checkpoint of `c` is worth its bytes now.
+    fn checkpoint_worth_it(&self, c: &Collection, policy: CheckpointPolicy) -> bool {
+        if policy == CheckpointPolicy::Always || c.needs_full.load(Ordering::Relaxed) {
+            return true;
+        }
+        let log_bytes = c.log_bytes_since_checkpoint.load(Ordering::Relaxed);
+        log_bytes >= self.config.checkpoint_wal_bytes
+            || c.index.delta_estimate() as f64 <= DELTA_BUDGET * log_bytes as f64
+    }
+
+    /// Writes one collection's delta (or a full checkpoint when the last
+    /// delta failed); returns the position, kind and size.
+    fn checkpoint_collection(&self, c: &Collection) -> Result<(u64, &'static str, u64), EngineError> {
+        let data_dir = &self.config.data_dir;
+        let captured = {
+            let _writer = c.write_lock.lock();
+            let lsn = c.applied_lsn.load(Ordering::Acquire);
+            if c.needs_full.load(Ordering::Relaxed) {
+                persist::write_checkpoint(&self.fs, data_dir, c, lsn)?;
+                c.needs_full.store(false, Ordering::Relaxed);
+                c.checkpoint_lsn.store(lsn, Ordering::Release);
+                c.log_bytes_since_checkpoint.store(0, Ordering::Relaxed);
+                return Ok((lsn, "full", c.full_bytes.load(Ordering::Relaxed)));
+            }
+            c.log_bytes_since_checkpoint.store(0, Ordering::Relaxed);
+            persist::CapturedDelta::capture(c, lsn).inspect_err(|_| c.needs_full.store(true, Ordering::Relaxed))?
+        };
+        let bytes =
+            captured.write(&self.fs, data_dir, c).inspect_err(|_| c.needs_full.store(true, Ordering::Relaxed))?;
+        c.delta_bytes.fetch_add(bytes, Ordering::Relaxed);
+        c.checkpoint_lsn.fetch_max(captured.lsn(), Ordering::AcqRel);
+        Ok((captured.lsn(), "delta", bytes))
+    }
+
+    /// Merges `c`'s deltas into a new full checkpoint once they outgrow
+    /// the full one (so loading reads at most about twice the data).
+    fn compact_if_due(&self, c: &Collection) -> Result<(), EngineError> {
+        if c.delta_bytes.load(Ordering::Relaxed)
+            < c.full_bytes.load(Ordering::Relaxed).max(self.config.compact_min_bytes)
+        {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        if let Some((lsn, bytes)) = persist::compact(&self.fs, &self.config.data_dir, &c.name)? {
+            c.full_bytes.store(bytes, Ordering::Relaxed);
+            c.delta_bytes.store(0, Ordering::Relaxed);
+            tracing::info!(collection = %c.name, lsn, bytes, seconds = started.elapsed().as_secs_f64(), "checkpoint deltas compacted");
+        }
+        Ok(())
+    }
+
     /// Starts a background thread that checkpoints every `interval` when
-    /// something was written since the last checkpoint, so that a restart
-    /// after a crash loads checkpoints instead of replaying (re-indexing)
-    /// a long log. The thread ends when the engine is dropped.
+    /// something was written since the last checkpoint and it is worth it
+    /// ([`Engine::checkpoint_due`]). The thread ends when the engine is
+    /// dropped.
     pub fn start_background_checkpoints(self: &Arc<Self>, interval: std::time::Duration) -> std::io::Result<()> {
         let engine = Arc::downgrade(self);
         std::thread::Builder::new().name("ruvector-checkpoint".into()).spawn(move || {
@@ -315,11 +414,64 @@ impl Engine {
                 if engine.log_bytes_since_checkpoint.load(Ordering::Relaxed) == 0 || engine.writable().is_err() {
                     continue;
                 }
-                if let Err(error) = engine.checkpoint() {
+                if let Err(error) = engine.checkpoint_due() {
                     tracing::error!(%error, "background checkpoint failed");
                 }
             }
         })?;
+        Ok(())
+    }
+
+    /// Starts the maintenance thread (module docs): it works in bounded
+    /// slices while there is upkeep and sleeps `idle` when there is none.
+    /// The thread ends when the engine is dropped.
+    pub fn start_maintenance(self: &Arc<Self>, idle: std::time::Duration) -> std::io::Result<()> {
+        let engine = Arc::downgrade(self);
+        std::thread::Builder::new().name("ruvector-maintenance".into()).spawn(move || {
+            loop {
+                let busy = match engine.upgrade() {
+                    Some(engine) => engine.maintain_once(),
+                    None => return,
+                };
+                if !busy {
+                    std::thread::sleep(idle);
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// One round of upkeep over every collection; returns whether any work
+    /// was done. Also checkpoints once the log has grown by
+    /// `checkpoint_wal_bytes`.
+    pub fn maintain_once(&self) -> bool {
+        let all: Vec<Arc<Collection>> = self.collections.read().values().cloned().collect();
+        let mut busy = false;
+        for c in &all {
+            match c.index.maintain(MAINTENANCE_LINK_SLICE) {
+                Ok(work) => busy |= !work.is_empty(),
+                Err(error) => tracing::error!(collection = %c.name, %error, "maintenance failed"),
+            }
+        }
+        if self.log_bytes_since_checkpoint.load(Ordering::Relaxed) >= self.config.checkpoint_wal_bytes
+            && self.writable().is_ok()
+        {
+            busy = true;
+            if let Err(error) = self.checkpoint_due() {
+                tracing::error!(%error, "checkpoint failed");
+            }
+        }
+        busy
+    }
+
+    /// Finishes every collection's upkeep now (links everything staged,
+    /// repairs every delete): for tests and benchmarks that need the graph
+    /// as if built in one go.
+    pub fn maintain_fully(&self) -> Result<(), EngineError> {
+        let all: Vec<Arc<Collection>> = self.collections.read().values().cloned().collect();
+        for c in &all {
+            c.index.maintain_fully().map_err(EngineError::Index)?;
+        }
         Ok(())
     }
 

@@ -5,15 +5,25 @@
 //!
 //! ```text
 //! wal/<first lsn>.log                       log segments (ruvector-storage)
-//! collections/<name>/checkpoint-<lsn>.ckpt  newest checkpoint of a collection
+//! collections/<name>/checkpoint-<lsn>.ckpt  newest full checkpoint of a collection
+//! collections/<name>/delta-<lsn>.ckpt       changes since the checkpoint before
 //! ```
 //!
-//! A checkpoint holds three sections: `config` (the collection's JSON
+//! A full checkpoint holds three sections: `config` (the collection's JSON
 //! configuration), `payloads` (`count: u64`, then per point `id: u64,
 //! len: u32, bytes`, little-endian) and `index` (the HNSW snapshot of
 //! `ruvector-index`, which carries its own version and checksum).
 //!
-//! Recovery loads the newest checkpoint of every collection directory, then
+//! A delta holds `config`, `pdelta` (`count: u64`, then per changed id
+//! `id: u64, present: u8`, and if present `len: u32, bytes`) and `idelta`
+//! (the index delta of `ruvector-index`: every slot and vector that
+//! changed). A collection's state is its full checkpoint followed by its
+//! deltas in log order. Deltas make a checkpoint cost what changed; when the
+//! deltas of a collection outgrow its full checkpoint, [`compact`] merges
+//! them — reading the files, not the live collection, so writers and
+//! searches never wait for it.
+//!
+//! Recovery loads the newest checkpoint chain of every collection directory, then
 //! replays the log from the oldest checkpoint position on. A record of
 //! collection C at position `lsn` is applied iff `lsn` is after C's
 //! checkpoint; create and drop records rebuild the catalog as it was. A
@@ -28,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ruvector_index::Hnsw;
-use ruvector_storage::{Checkpoint, CheckpointWriter, Fs, StorageError, WalRecord};
+use ruvector_storage::{Checkpoint, CheckpointKind, CheckpointWriter, Fs, StorageError, WalRecord};
 
 use crate::EngineError;
 use crate::collection::Collection;
@@ -87,8 +97,22 @@ mod log {
         /// Appends a record; returns its position and encoded size once it
         /// is durable under the policy.
         pub(crate) fn append(&self, record: &WalRecord) -> Result<(u64, u64), StorageError> {
+            let (lsn, bytes) = self.write(record)?;
+            self.wal.wait_durable(lsn)?;
+            Ok((lsn, bytes))
+        }
+
+        /// Writes a record without waiting for durability; returns its
+        /// position and encoded size. Pair with [`Log::wait_durable`].
+        pub(crate) fn write(&self, record: &WalRecord) -> Result<(u64, u64), StorageError> {
             let bytes = record.encoded_len() as u64;
-            Ok((self.wal.append(record)?, bytes))
+            Ok((self.wal.write(record)?, bytes))
+        }
+
+        /// Returns once the record at `lsn` is durable under the policy
+        /// (group commit: one fsync covers every writer waiting).
+        pub(crate) fn wait_durable(&self, lsn: u64) -> Result<(), StorageError> {
+            self.wal.wait_durable(lsn)
         }
 
         /// The position the next record will get.
@@ -130,6 +154,8 @@ mod log {
 const CONFIG: &str = "config";
 const PAYLOADS: &str = "payloads";
 const INDEX: &str = "index";
+const PAYLOADS_DELTA: &str = "pdelta";
+const INDEX_DELTA: &str = "idelta";
 
 fn collections_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("collections")
@@ -139,19 +165,102 @@ fn collection_dir(data_dir: &Path, name: &str) -> PathBuf {
     collections_dir(data_dir).join(name)
 }
 
-/// Writes a checkpoint of `c` as of log position `lsn`. The caller holds
-/// the collection's write lock, so nothing changes meanwhile.
+/// Writes a full checkpoint of `c` as of log position `lsn`. The caller
+/// holds the collection's write lock, so nothing is staged meanwhile.
 pub(crate) fn write_checkpoint(fs: &Arc<dyn Fs>, data_dir: &Path, c: &Collection, lsn: u64) -> Result<(), EngineError> {
-    let dir = collection_dir(data_dir, &c.name);
-    fs.create_dir_all(&dir).map_err(|source| StorageError::Io { path: dir.clone(), source })?;
-    let config = serde_json::to_vec(&c.config).map_err(|e| EngineError::Failed(e.to_string()))?;
     let payloads = encode_payloads(&c.payloads.read());
+    c.changed_payloads.lock().clear();
+    let bytes = write_full(fs, data_dir, &c.name, &c.config, &payloads, &c.index, lsn)?;
+    c.full_bytes.store(bytes, Ordering::Relaxed);
+    c.delta_bytes.store(0, Ordering::Relaxed);
+    Ok(())
+}
+
+fn write_full(
+    fs: &Arc<dyn Fs>,
+    data_dir: &Path,
+    name: &str,
+    config: &CollectionConfig,
+    payloads: &[u8],
+    index: &Hnsw,
+    lsn: u64,
+) -> Result<u64, EngineError> {
+    let dir = collection_dir(data_dir, name);
+    fs.create_dir_all(&dir).map_err(|source| StorageError::Io { path: dir.clone(), source })?;
+    let config = serde_json::to_vec(config).map_err(|e| EngineError::Failed(e.to_string()))?;
     let mut writer = CheckpointWriter::create(Arc::clone(fs), &dir, lsn)?;
     writer.add_section(CONFIG, &config)?;
-    writer.add_section(PAYLOADS, &payloads)?;
-    c.index.write_to(writer.section(INDEX)?).map_err(EngineError::Index)?;
-    writer.commit()?;
-    Ok(())
+    writer.add_section(PAYLOADS, payloads)?;
+    index.write_to(writer.section(INDEX)?).map_err(EngineError::Index)?;
+    Ok(writer.commit()?.1)
+}
+
+/// The changes of a collection captured under its write lock, ready to be
+/// written as a delta without holding it.
+pub(crate) struct CapturedDelta {
+    lsn: u64,
+    payloads: Vec<u8>,
+    index: Vec<u8>,
+}
+
+impl CapturedDelta {
+    /// Captures what changed in `c` since its last checkpoint, as of `lsn`.
+    /// The caller holds the collection's write lock. The collection forgets
+    /// these changes: if the delta is not committed, the next checkpoint
+    /// of `c` must be full (`needs_full`).
+    pub(crate) fn capture(c: &Collection, lsn: u64) -> Result<CapturedDelta, EngineError> {
+        let changed = std::mem::take(&mut *c.changed_payloads.lock());
+        let payloads = {
+            let all = c.payloads.read();
+            let mut out = Vec::with_capacity(8 + changed.len() * 16);
+            out.extend_from_slice(&(changed.len() as u64).to_le_bytes());
+            for id in changed {
+                out.extend_from_slice(&id.to_le_bytes());
+                match all.get(&id) {
+                    Some(bytes) => {
+                        out.push(1);
+                        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                        out.extend_from_slice(bytes);
+                    }
+                    None => out.push(0),
+                }
+            }
+            out
+        };
+        let mut index = Vec::with_capacity(c.index.delta_estimate() + 1024);
+        c.index.write_delta(&mut index).map_err(EngineError::Index)?;
+        Ok(CapturedDelta { lsn, payloads, index })
+    }
+
+    /// The log position the delta covers.
+    pub(crate) fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    /// Writes the delta file; returns its size.
+    pub(crate) fn write(&self, fs: &Arc<dyn Fs>, data_dir: &Path, c: &Collection) -> Result<u64, EngineError> {
+        let dir = collection_dir(data_dir, &c.name);
+        let config = serde_json::to_vec(&c.config).map_err(|e| EngineError::Failed(e.to_string()))?;
+        let mut writer = CheckpointWriter::create_kind(Arc::clone(fs), &dir, CheckpointKind::Delta, self.lsn)?;
+        writer.add_section(CONFIG, &config)?;
+        writer.add_section(PAYLOADS_DELTA, &self.payloads)?;
+        writer.add_section(INDEX_DELTA, &self.index)?;
+        Ok(writer.commit()?.1)
+    }
+}
+
+/// Merges a collection's full checkpoint and deltas into one new full
+/// checkpoint at the newest delta's position, from the files alone (the
+/// live collection is not touched). Returns the new full checkpoint's size,
+/// or `None` when there was nothing to merge.
+pub(crate) fn compact(fs: &Arc<dyn Fs>, data_dir: &Path, name: &str) -> Result<Option<(u64, u64)>, EngineError> {
+    let Some(loaded) = load_chain(&**fs, data_dir, name)? else { return Ok(None) };
+    if loaded.deltas == 0 {
+        return Ok(None);
+    }
+    let payloads = encode_payloads(&loaded.payloads);
+    let bytes = write_full(fs, data_dir, name, &loaded.config, &payloads, &loaded.index, loaded.lsn)?;
+    Ok(Some((loaded.lsn, bytes)))
 }
 
 /// Deletes a dropped collection's files.
@@ -179,11 +288,6 @@ fn encode_payloads(payloads: &HashMap<u64, Arc<[u8]>>) -> Vec<u8> {
 }
 
 fn decode_payloads(bytes: &[u8]) -> Option<HashMap<u64, Arc<[u8]>>> {
-    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = bytes.split_at_checked(n)?;
-        *bytes = rest;
-        Some(head)
-    }
     let mut rest = bytes;
     let count = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
     let mut map = HashMap::with_capacity(usize::try_from(count).ok()?.min(rest.len() / 12));
@@ -203,21 +307,85 @@ pub(crate) struct Recovered {
     pub(crate) replayed_bytes: u64,
 }
 
-/// Loads one collection's newest checkpoint, if its directory has one.
-fn load_collection(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Collection>, EngineError> {
+/// A collection as its checkpoint files describe it.
+struct Loaded {
+    config: CollectionConfig,
+    payloads: HashMap<u64, Arc<[u8]>>,
+    index: Hnsw,
+    /// Position of the newest file of the chain.
+    lsn: u64,
+    deltas: usize,
+    full_bytes: u64,
+    delta_bytes: u64,
+}
+
+/// Loads one collection's newest full checkpoint and the deltas after it,
+/// if its directory has a full checkpoint.
+fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>, EngineError> {
     let dir = collection_dir(data_dir, name);
-    let Some(checkpoint) = Checkpoint::read_latest(fs, &dir)? else {
+    let Some((full, deltas)) = Checkpoint::read_chain(fs, &dir)? else {
         return Ok(None);
     };
-    let corrupt = |what: &str| EngineError::Failed(format!("checkpoint {}: {what}", checkpoint.path().display()));
+    let corrupt =
+        |file: &Checkpoint, what: &str| EngineError::Failed(format!("checkpoint {}: {what}", file.path().display()));
     let config: CollectionConfig =
-        serde_json::from_slice(checkpoint.section(CONFIG).ok_or_else(|| corrupt("no config section"))?)
-            .map_err(|e| corrupt(&format!("config: {e}")))?;
-    let payloads = decode_payloads(checkpoint.section(PAYLOADS).ok_or_else(|| corrupt("no payloads section"))?)
-        .ok_or_else(|| corrupt("malformed payloads section"))?;
-    let index = Hnsw::read_from(checkpoint.section(INDEX).ok_or_else(|| corrupt("no index section"))?)
-        .map_err(|e| corrupt(&format!("index: {e}")))?;
-    Ok(Some(Collection::from_parts(name.to_owned(), config, index, payloads, checkpoint.lsn())))
+        serde_json::from_slice(full.section(CONFIG).ok_or_else(|| corrupt(&full, "no config section"))?)
+            .map_err(|e| corrupt(&full, &format!("config: {e}")))?;
+    let mut payloads = decode_payloads(full.section(PAYLOADS).ok_or_else(|| corrupt(&full, "no payloads section"))?)
+        .ok_or_else(|| corrupt(&full, "malformed payloads section"))?;
+    let index = Hnsw::read_base(full.section(INDEX).ok_or_else(|| corrupt(&full, "no index section"))?, None)
+        .map_err(|e| corrupt(&full, &format!("index: {e}")))?;
+    let mut lsn = full.lsn();
+    let full_bytes = full.len() as u64;
+    let mut delta_bytes = 0;
+    for delta in &deltas {
+        let changes = delta.section(PAYLOADS_DELTA).ok_or_else(|| corrupt(delta, "no pdelta section"))?;
+        apply_payload_delta(&mut payloads, changes).ok_or_else(|| corrupt(delta, "malformed pdelta section"))?;
+        let index_delta = delta.section(INDEX_DELTA).ok_or_else(|| corrupt(delta, "no idelta section"))?;
+        index.apply_delta(index_delta).map_err(|e| corrupt(delta, &format!("index delta: {e}")))?;
+        lsn = delta.lsn();
+        delta_bytes += delta.len() as u64;
+    }
+    let last = deltas.last().unwrap_or(&full);
+    index.finish_loading().map_err(|e| corrupt(last, &format!("index: {e}")))?;
+    Ok(Some(Loaded { config, payloads, index, lsn, deltas: deltas.len(), full_bytes, delta_bytes }))
+}
+
+/// Loads one collection from its checkpoint files, if it has any.
+fn load_collection(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Collection>, EngineError> {
+    let Some(loaded) = load_chain(fs, data_dir, name)? else { return Ok(None) };
+    let index = loaded.index.with_background_maintenance();
+    let c = Collection::from_parts(name.to_owned(), loaded.config, index, loaded.payloads, loaded.lsn);
+    c.full_bytes.store(loaded.full_bytes, Ordering::Relaxed);
+    c.delta_bytes.store(loaded.delta_bytes, Ordering::Relaxed);
+    Ok(Some(c))
+}
+
+/// Applies a `pdelta` section; `None` if it is malformed.
+fn apply_payload_delta(payloads: &mut HashMap<u64, Arc<[u8]>>, bytes: &[u8]) -> Option<()> {
+    let mut rest = bytes;
+    let count = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+    for _ in 0..count {
+        let id = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+        match take(&mut rest, 1)?[0] {
+            0 => {
+                payloads.remove(&id);
+            }
+            1 => {
+                let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().ok()?) as usize;
+                payloads.insert(id, Arc::from(take(&mut rest, len)?));
+            }
+            _ => return None,
+        }
+    }
+    rest.is_empty().then_some(())
+}
+
+/// Splits `n` bytes off the front of `bytes`.
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, rest) = bytes.split_at_checked(n)?;
+    *bytes = rest;
+    Some(head)
 }
 
 /// Rebuilds the catalog from the checkpoints and the log.
@@ -258,6 +426,7 @@ fn replay(
     config: &EngineConfig,
 ) -> Result<(), EngineError> {
     let covered = |c: &Collection| lsn <= c.checkpoint_lsn.load(Ordering::Acquire);
+    let bytes = record.encoded_len() as u64;
     match record {
         WalRecord::CreateCollection { name, config: bytes } => {
             if collections.get(&name).is_some_and(|c| covered(c)) {
@@ -279,15 +448,17 @@ fn replay(
         WalRecord::Upsert { collection, points } => {
             let Some(c) = collections.get(&collection) else { return Ok(()) };
             if !covered(c) {
-                c.apply_upsert(&points, config.insert_threads)?;
-                c.note_applied(lsn);
+                // Staged only: the maintenance thread links replayed vectors
+                // after the node is ready, so replay costs O(record).
+                c.apply_upsert(&points)?;
+                c.note_applied(lsn, bytes);
             }
         }
         WalRecord::Delete { collection, ids } => {
             let Some(c) = collections.get(&collection) else { return Ok(()) };
             if !covered(c) {
                 c.apply_delete(&ids);
-                c.note_applied(lsn);
+                c.note_applied(lsn, bytes);
             }
         }
     }

@@ -8,7 +8,12 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use ruvector_storage::{Fs, SimFs};
 
-use crate::{CollectionConfig, Engine, EngineConfig, EngineError, Metric, Point};
+use crate::{CollectionConfig, Engine, EngineConfig, EngineError, Metric, Neighbor, Point};
+
+fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    (0..n).map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect()
+}
 
 fn point(id: u64, vector: Vec<f32>) -> Point {
     Point { id, vector, payload: None }
@@ -17,8 +22,10 @@ fn point(id: u64, vector: Vec<f32>) -> Point {
 fn sim_engine(fs: &Arc<SimFs>) -> Result<Engine, EngineError> {
     let mut config = EngineConfig::new("/data");
     config.insert_threads = 1;
-    // Small segments, so checkpoints really delete log files.
+    // Small segments, so checkpoints really delete log files, and
+    // compaction as soon as deltas outgrow the full checkpoint.
     config.wal_segment_bytes = 400;
+    config.compact_min_bytes = 0;
     Engine::open_with_fs(config, Arc::clone(fs) as Arc<dyn Fs>)
 }
 
@@ -122,6 +129,9 @@ enum Op {
     Upsert(String, Vec<(u64, Vec<f32>)>),
     Delete(String, u64),
     Checkpoint,
+    /// Background upkeep (linking, delete repair), then a background-style
+    /// checkpoint.
+    Maintain,
 }
 
 fn apply(model: &mut Model, op: &Op) {
@@ -144,7 +154,7 @@ fn apply(model: &mut Model, op: &Op) {
                 c.remove(id);
             }
         }
-        Op::Checkpoint => {}
+        Op::Checkpoint | Op::Maintain => {}
     }
 }
 
@@ -157,6 +167,10 @@ fn run(engine: &Engine, op: &Op) -> Result<(), EngineError> {
         }
         Op::Delete(name, id) => engine.delete(name, *id).map(|_| ()),
         Op::Checkpoint => engine.checkpoint(),
+        Op::Maintain => {
+            engine.maintain_fully()?;
+            engine.checkpoint_due()
+        }
     }
 }
 
@@ -170,7 +184,8 @@ fn workload(seed: u64, len: usize) -> Vec<Op> {
             0..4 => Op::Create(name),
             4..6 => Op::Drop(name),
             6..10 => Op::Checkpoint,
-            10..30 => Op::Delete(name, rng.random_range(0..40)),
+            10..12 => Op::Maintain,
+            12..30 => Op::Delete(name, rng.random_range(0..40)),
             _ => {
                 let mut ids: Vec<u64> = (0..rng.random_range(1..6)).map(|_| rng.random_range(0..40)).collect();
                 ids.sort_unstable();
@@ -297,4 +312,72 @@ fn collection_config_is_the_configuration_it_was_created_with() {
     assert_eq!(engine.collection_config("c").expect("config"), config);
     assert_eq!(engine.collection_config("c").expect("config"), engine.collection("c").expect("info").config);
     assert!(matches!(engine.collection_config("nope"), Err(EngineError::CollectionNotFound(_))));
+}
+
+fn collection_files(dir: &std::path::Path, name: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("collections").join(name))
+        .expect("collection dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Checkpoints write deltas of what changed, a restart loads the chain and
+/// stages the log tail without linking it, and compaction merges deltas
+/// into one full checkpoint with the same content.
+#[test]
+fn deltas_log_tail_staging_and_compaction_keep_the_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = EngineConfig::new(dir.path());
+    config.compact_min_bytes = u64::MAX;
+    let vectors = random_vectors(900, 8, 21);
+    let queries = random_vectors(20, 8, 22);
+    let search_all = |engine: &Engine| -> Vec<Vec<Neighbor>> {
+        queries.iter().map(|q| engine.search("c", q, 10, Some(900)).expect("search")).collect()
+    };
+    let expected = {
+        let engine = Engine::open(config.clone()).expect("open");
+        engine.create_collection("c", l2(8)).expect("create");
+        let batch = |from: usize, to: usize| (from..to).map(|i| point(i as u64, vectors[i].clone())).collect();
+        engine.upsert("c", batch(0, 500)).expect("upsert");
+        engine.checkpoint().expect("delta 1");
+        engine.upsert("c", batch(500, 700)).expect("upsert");
+        for id in 0..50 {
+            engine.delete("c", id).expect("delete");
+        }
+        engine.maintain_fully().expect("maintain");
+        engine.checkpoint().expect("delta 2");
+        // The log tail: single-vector writes after the last checkpoint.
+        for i in 700..900 {
+            engine.upsert("c", vec![point(i as u64, vectors[i].clone())]).expect("upsert");
+        }
+        search_all(&engine)
+    };
+    let files = collection_files(dir.path(), "c");
+    assert_eq!(files.iter().filter(|f| f.starts_with("delta-")).count(), 2, "{files:?}");
+    assert_eq!(files.iter().filter(|f| f.starts_with("checkpoint-")).count(), 1, "{files:?}");
+
+    let engine = Engine::open(config.clone()).expect("reopen");
+    let info = engine.collection("c").expect("info");
+    assert_eq!(info.size, 850);
+    assert_eq!(info.unlinked, 200, "the replayed tail is staged, not linked");
+    assert_eq!(search_all(&engine), expected, "staged vectors are searched exactly");
+    engine.maintain_fully().expect("maintain");
+    assert_eq!(engine.collection("c").expect("info").unlinked, 0);
+    assert_eq!(search_all(&engine), expected);
+    engine.checkpoint().expect("delta 3");
+    drop(engine);
+
+    config.compact_min_bytes = 0;
+    let engine = Engine::open(config.clone()).expect("reopen");
+    engine.upsert("c", vec![point(5, vectors[5].clone())]).expect("upsert");
+    engine.checkpoint().expect("checkpoint and compact");
+    let files = collection_files(dir.path(), "c");
+    assert_eq!(files.len(), 1, "compaction leaves one full checkpoint: {files:?}");
+    drop(engine);
+    let engine = Engine::open(config).expect("reopen");
+    assert_eq!(engine.collection("c").expect("info").size, 851);
+    assert_eq!(engine.get("c", 5).expect("get").map(|p| p.vector), Some(vectors[5].clone()));
+    assert_eq!(engine.get("c", 700).expect("get").map(|p| p.vector), Some(vectors[700].clone()));
 }

@@ -142,7 +142,15 @@ mod tests {
         let config = collection_config(&c).expect("sq8");
         assert_eq!((config.quantization, config.oversampling), (QuantizationConfig::Sq8, Some(2.0)));
         assert_eq!(config.index_options().oversampling, 2);
-        let info = ruvector_engine::CollectionInfo { name: "a".into(), config, size: 0, max_level: 0, memory_bytes: 0 };
+        let info = ruvector_engine::CollectionInfo {
+            name: "a".into(),
+            config,
+            size: 0,
+            max_level: 0,
+            memory_bytes: 0,
+            unlinked: 0,
+            pending_deletes: 0,
+        };
         assert_eq!(collection_info(info).quantization, c.quantization);
         c.quantization = Quantization::Pq { subspaces: 2, centroids: 256, oversampling: Some(1.5) };
         let config = collection_config(&c).expect("pq");

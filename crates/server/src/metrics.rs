@@ -8,6 +8,7 @@
 //! | `ruvector_collection_vectors` | gauge (refreshed at scrape) | `collection` |
 //! | `ruvector_collection_memory_bytes` | gauge (refreshed at scrape) | `collection` |
 //! | `ruvector_collections` | gauge (refreshed at scrape) | — |
+//! | `ruvector_maintenance_backlog` | gauge (refreshed at scrape): vectors stored but not linked into the graph yet (`unlinked`), deleted vectors awaiting graph repair (`pending_deletes`) | `collection`, `kind` |
 //! | `ruvector_write_duration_seconds` | histogram | `op` (`upsert`, `delete`, `create_collection`, `drop_collection`) |
 //! | `ruvector_checkpoint_duration_seconds` | histogram (one observation per collection checkpoint) | — |
 //! | `ruvector_wal_fsync_duration_seconds` | histogram | — |
@@ -74,6 +75,7 @@ pub(crate) struct Metrics {
     collection_vectors: IntGaugeVec,
     collection_memory: IntGaugeVec,
     collections: IntGauge,
+    maintenance_backlog: IntGaugeVec,
     write_duration: HistogramVec,
     timings: Arc<EngineTimings>,
     ready: IntGauge,
@@ -111,6 +113,13 @@ impl Metrics {
             &["collection"],
         )?;
         let collections = IntGauge::new("ruvector_collections", "Number of collections.")?;
+        let maintenance_backlog = IntGaugeVec::new(
+            Opts::new(
+                "ruvector_maintenance_backlog",
+                "Background upkeep outstanding per collection: unlinked vectors, deletes awaiting repair.",
+            ),
+            &["collection", "kind"],
+        )?;
         let write_duration = HistogramVec::new(
             HistogramOpts::new(
                 "ruvector_write_duration_seconds",
@@ -133,6 +142,7 @@ impl Metrics {
         registry.register(Box::new(collection_vectors.clone()))?;
         registry.register(Box::new(collection_memory.clone()))?;
         registry.register(Box::new(collections.clone()))?;
+        registry.register(Box::new(maintenance_backlog.clone()))?;
         registry.register(Box::new(write_duration.clone()))?;
         registry.register(Box::new(checkpoint_duration.clone()))?;
         registry.register(Box::new(wal_fsync_duration.clone()))?;
@@ -145,6 +155,7 @@ impl Metrics {
             collection_vectors,
             collection_memory,
             collections,
+            maintenance_backlog,
             write_duration,
             timings: Arc::new(EngineTimings { checkpoint_duration, wal_fsync_duration }),
             ready,
@@ -175,10 +186,15 @@ impl Metrics {
             let all = engine.collections();
             self.collection_vectors.reset();
             self.collection_memory.reset();
+            self.maintenance_backlog.reset();
             self.collections.set(all.len() as i64);
             for c in &all {
-                self.collection_vectors.with_label_values(&[c.name.as_str()]).set(saturating_i64(c.size));
-                self.collection_memory.with_label_values(&[c.name.as_str()]).set(saturating_i64(c.memory_bytes));
+                let name = c.name.as_str();
+                self.collection_vectors.with_label_values(&[name]).set(saturating_i64(c.size));
+                self.collection_memory.with_label_values(&[name]).set(saturating_i64(c.memory_bytes));
+                self.maintenance_backlog.with_label_values(&[name, "unlinked"]).set(saturating_i64(c.unlinked));
+                let pending = saturating_i64(c.pending_deletes);
+                self.maintenance_backlog.with_label_values(&[name, "pending_deletes"]).set(pending);
             }
         }
         TextEncoder::new().encode_to_string(&self.registry.gather())

@@ -101,6 +101,7 @@ pub async fn serve(
         }
     };
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "recovered; ready");
+    engine.start_maintenance(Duration::from_millis(20)).map_err(ServerError::Io)?;
     if config.storage.checkpoint_interval_secs > 0 {
         let interval = Duration::from_secs(config.storage.checkpoint_interval_secs);
         engine.start_background_checkpoints(interval).map_err(ServerError::Io)?;

@@ -468,6 +468,16 @@ impl Checkpoint {
         self.lsn
     }
 
+    /// The size of the file in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the file is empty (never true of a verified checkpoint).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// The file this was loaded from.
     pub fn path(&self) -> &Path {
         &self.path

@@ -58,6 +58,14 @@ impl MaintenanceWork {
 }
 
 impl Hnsw {
+    /// Switches to background maintenance (see
+    /// [`super::HnswOptions::background_maintenance`]), e.g. for an index
+    /// just loaded from a snapshot, which does not record the choice.
+    pub fn with_background_maintenance(mut self) -> Self {
+        self.options.background_maintenance = true;
+        self
+    }
+
     /// The outstanding upkeep (cheap: counters and one lock each).
     pub fn backlog(&self) -> Backlog {
         Backlog {

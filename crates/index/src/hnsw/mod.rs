@@ -44,10 +44,10 @@ use self::changes::ChangeSet;
 use self::graph::Graph;
 pub use self::maintenance::{Backlog, MaintenanceWork};
 pub use self::quantized::HnswOptions;
-pub use self::snapshot_delta::IndexDelta;
-use self::staging::PendingLinks;
 use self::quantized::Quantized;
 use self::search::{Candidate, Scratch};
+pub use self::snapshot_delta::IndexDelta;
+use self::staging::PendingLinks;
 use crate::distance::Kernels;
 use crate::store::VectorStore;
 use crate::{IndexError, Metric, Scorer};
@@ -376,12 +376,14 @@ impl Hnsw {
     }
 
     /// Bytes held by the index's arrays (vectors, links, bookkeeping), an
-    /// estimate of its resident memory once its capacity is in use.
+    /// estimate of its resident memory once its capacity is in use; O(1).
     pub fn memory_bytes(&self) -> usize {
         let inner = self.inner.read();
         let cap = inner.capacity();
         let m = self.params.m;
-        let upper: usize = (0..inner.used() as u32).map(|s| inner.graph.level(s) * (1 + m) * 4).sum();
+        // Upper layers: a node has `1/(M−1)` upper lists on average (levels
+        // are geometric with ratio 1/M), so this is O(1).
+        let upper = inner.used() * (1 + m) * 4 / (m - 1).max(1);
         let code = inner.quant.as_ref().map_or(0, |q| q.codes.code_len());
         cap * (self.dim * 4 + code + (1 + 2 * m) * 4 + 8 + 1 + 1 + 1 + 24) + upper + self.len() * 24
     }

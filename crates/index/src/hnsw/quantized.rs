@@ -194,7 +194,6 @@ impl Hnsw {
         self.train(true)
     }
 
-
     /// Samples, trains and encodes; with `force` false, does nothing when a
     /// quantizer is already trained. The sample is copied and k-means runs
     /// without blocking mutations; only encoding every vector with the new

@@ -143,7 +143,10 @@ impl Hnsw {
         }
         let (dim, m) = (input.u32()? as usize, input.u32()? as usize);
         if dim != self.dim || m != self.params.m {
-            return Err(corrupt(format!("delta for dim {dim}, m {m} applied to dim {}, m {}", self.dim, self.params.m)));
+            return Err(corrupt(format!(
+                "delta for dim {dim}, m {m} applied to dim {}, m {}",
+                self.dim, self.params.m
+            )));
         }
         let used = input.u32()? as usize;
         let entry = input.u64()?;
