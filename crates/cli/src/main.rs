@@ -7,6 +7,7 @@ mod import;
 mod logging;
 mod router;
 mod serve;
+mod stream_bench;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Bulk-load vectors from a .fvecs, .npy or JSON lines file over HTTP.
     Import(import::ImportArgs),
+    /// Measure streaming writes against a running node: write throughput
+    /// and latency, and search latency while writes go on.
+    StreamBench(stream_bench::StreamBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Router(args)) => router::run(args),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Import(args)) => import::run(&args),
+        Some(Command::StreamBench(args)) => stream_bench::run(&args),
     }
 }
 
