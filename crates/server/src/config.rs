@@ -73,10 +73,13 @@ pub struct StorageConfig {
     /// Threads that link one upsert batch into the graph. Default: one per
     /// core.
     pub insert_threads: Option<usize>,
-    /// Seconds between background checkpoints of collections changed since
-    /// their last one (0 disables them). Default 5. Keeps the log a restart
-    /// must replay (re-index) short, so restarts load instead of rebuild.
+    /// Seconds between background checkpoint rounds (0 disables them).
+    /// Default 5. A round writes a delta of each changed collection whose
+    /// delta is worth its bytes (see `docs/ARCHITECTURE.md`).
     pub checkpoint_interval_secs: u64,
+    /// Merge a collection's checkpoint deltas into one full checkpoint once
+    /// they outgrow it and reach this many bytes. Default 16 MiB.
+    pub compact_min_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -86,6 +89,7 @@ impl Default for StorageConfig {
             checkpoint_wal_bytes: 256 << 20,
             insert_threads: None,
             checkpoint_interval_secs: 5,
+            compact_min_bytes: 16 << 20,
         }
     }
 }
@@ -108,6 +112,7 @@ impl ServerConfig {
         let mut config = EngineConfig::new(&self.data_dir);
         config.fsync = self.storage.fsync;
         config.checkpoint_wal_bytes = self.storage.checkpoint_wal_bytes;
+        config.compact_min_bytes = self.storage.compact_min_bytes;
         if let Some(threads) = self.storage.insert_threads {
             config.insert_threads = threads.max(1);
         }
@@ -149,6 +154,7 @@ mod tests {
                 checkpoint_wal_bytes: 99,
                 insert_threads: Some(0),
                 checkpoint_interval_secs: 1,
+                compact_min_bytes: 7,
             },
             limits: Limits { max_dimension: 10, max_batch: 5, ..Limits::default() },
             ..ServerConfig::default()
@@ -156,6 +162,7 @@ mod tests {
         let e = c.engine_config();
         assert_eq!(e.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!((e.fsync, e.checkpoint_wal_bytes, e.insert_threads), (Fsync::IntervalMs(3), 99, 1));
+        assert_eq!(e.compact_min_bytes, 7);
         assert_eq!((e.limits.max_dimension, e.limits.max_batch), (10, 5));
         assert!(e.limits.max_k >= MAX_FILTER_CANDIDATES);
     }
