@@ -349,8 +349,8 @@ fn deltas_log_tail_staging_and_compaction_keep_the_state() {
         engine.maintain_fully().expect("maintain");
         engine.checkpoint().expect("delta 2");
         // The log tail: single-vector writes after the last checkpoint.
-        for i in 700..900 {
-            engine.upsert("c", vec![point(i as u64, vectors[i].clone())]).expect("upsert");
+        for (i, v) in vectors.iter().enumerate().skip(700) {
+            engine.upsert("c", vec![point(i as u64, v.clone())]).expect("upsert");
         }
         search_all(&engine)
     };

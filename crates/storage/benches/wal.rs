@@ -59,7 +59,7 @@ fn checkpoint_load(c: &mut Criterion) {
     let mut w = CheckpointWriter::create(Arc::new(RealFs), dir.path(), 1).expect("create");
     w.add_section("config", b"{}").expect("config");
     w.add_section("index", &index).expect("index");
-    w.commit().expect("commit").0;
+    w.commit().expect("commit");
     drop(index);
     let mut group = c.benchmark_group("checkpoint_load");
     group.sample_size(10);
