@@ -434,15 +434,24 @@ impl Hnsw {
         self.grow_to(needed)
     }
 
+    /// Makes room for at least `needed` slots. Growth is geometric (to at
+    /// least 1.5× the current capacity), so a stream of small batches
+    /// copies the arrays O(log n) times, not once per batch. The exclusive
+    /// lock is taken only when the arrays really grow.
     fn grow_to(&self, needed: usize) -> Result<(), IndexError> {
         if needed > Self::MAX_VECTORS {
             return Err(IndexError::Full(Self::MAX_VECTORS));
         }
-        let mut inner = self.inner.write();
-        if inner.capacity() >= needed {
+        if self.inner.read().capacity() >= needed {
             return Ok(());
         }
-        *inner = inner.grown(needed)?;
+        let mut inner = self.inner.write();
+        let capacity = inner.capacity();
+        if capacity >= needed {
+            return Ok(());
+        }
+        let target = needed.max(capacity + capacity / 2).max(capacity + 1024).min(Self::MAX_VECTORS);
+        *inner = inner.grown(target)?;
         Ok(())
     }
 
@@ -464,7 +473,7 @@ impl Hnsw {
             }
             let capacity = inner.capacity();
             drop(inner);
-            self.grow_to((capacity + capacity / 2).max(capacity + 1024))?;
+            self.grow_to(capacity + 1)?;
         }
     }
 

@@ -137,3 +137,18 @@ fn a_full_snapshot_plus_deltas_reproduces_the_index() {
         assert!(matches!(fresh.apply_delta(&bad[..]), Err(IndexError::Corrupt(_))));
     }
 }
+
+#[test]
+fn small_batches_grow_the_arrays_geometrically() {
+    let index = background(Quantization::None, 10_000);
+    let all = vectors(3000, 8, 5);
+    let mut capacities = Vec::new();
+    for (i, v) in all.iter().enumerate() {
+        index.stage_batch(&[(i as u64, v.as_slice())]).expect("stage");
+        let capacity = index.inner.read().capacity();
+        if capacities.last() != Some(&capacity) {
+            capacities.push(capacity);
+        }
+    }
+    assert!(capacities.len() <= 4, "one copy per 1.5x of growth, not per batch: {capacities:?}");
+}
