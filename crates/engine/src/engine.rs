@@ -19,6 +19,12 @@
 //! further write ([`EngineError::Failed`]) until restarted, and recovery
 //! rebuilds the truth from the disk.
 //!
+//! CPU priority: graph linking for writers runs on a pool of one thread per
+//! core (`insert_threads`), and the maintenance and checkpoint threads run
+//! too, at nice [`BACKGROUND_NICE`] — a lower CPU priority than the threads
+//! serving searches — so a stream of writes slows searches down as little
+//! as the scheduler allows, while writes still get every idle cycle.
+//!
 //! Upkeep never runs in a request: a maintenance thread links vectors that
 //! were staged but not linked (replayed after a crash), repairs the graph
 //! around deletes, runs the reachability pass and trains quantizers, in
@@ -59,6 +65,14 @@ use crate::persist::{self, Log};
 /// since its last checkpoint: the disk writes per byte of new data then
 /// stay near `1 + DELTA_BUDGET` (log plus delta) however slow the trickle.
 pub const DELTA_BUDGET: f64 = 2.0;
+
+/// The nice value of the link pool and of the maintenance and checkpoint
+/// threads (module docs); searches run at the process's own priority.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Staged slots one link-pool task links (smaller batches are linked by
+/// one thread).
+const LINK_CHUNK: usize = 64;
 
 /// Staged vectors one maintenance slice links per collection.
 const MAINTENANCE_LINK_SLICE: usize = 256;
@@ -105,6 +119,8 @@ pub struct Engine {
     /// Set when a storage failure made memory and disk diverge.
     failure: RwLock<Option<String>>,
     observer: std::sync::OnceLock<Arc<dyn EngineObserver>>,
+    /// Links writers' staged vectors into the graph (module docs).
+    link_pool: rayon::ThreadPool,
 }
 
 impl Engine {
@@ -118,7 +134,14 @@ impl Engine {
     /// with `ruvector_storage::SimFs`).
     pub fn open_with_fs(config: EngineConfig, fs: Arc<dyn Fs>) -> Result<Engine, EngineError> {
         let recovered = persist::recover(&fs, &config)?;
+        let link_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.insert_threads.max(1))
+            .thread_name(|i| format!("ruvector-link-{i}"))
+            .start_handler(|_| lower_thread_priority())
+            .build()
+            .map_err(|e| EngineError::Failed(format!("cannot start the link threads: {e}")))?;
         let engine = Engine {
+            link_pool,
             fs,
             log: recovered.log,
             collections: RwLock::new(recovered.collections),
@@ -261,8 +284,22 @@ impl Engine {
             (lsn, slots)
         };
         self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
-        collection.index.link_slots(&slots, self.config.insert_threads);
+        self.link(&collection, &slots);
         Ok(count)
+    }
+
+    /// Links staged slots on the link pool and waits until they are linked.
+    fn link(&self, collection: &Collection, slots: &[u32]) {
+        use rayon::prelude::*;
+        self.link_pool.install(|| {
+            if slots.len() <= LINK_CHUNK {
+                collection.index.link_slots(slots, 1);
+            } else {
+                slots.par_chunks(LINK_CHUNK).for_each(|chunk| {
+                    collection.index.link_slots(chunk, 1);
+                });
+            }
+        });
     }
 
     /// Deletes one point; returns whether it existed. Deleting a missing id
@@ -408,6 +445,7 @@ impl Engine {
     pub fn start_background_checkpoints(self: &Arc<Self>, interval: std::time::Duration) -> std::io::Result<()> {
         let engine = Arc::downgrade(self);
         std::thread::Builder::new().name("ruvector-checkpoint".into()).spawn(move || {
+            lower_thread_priority();
             loop {
                 std::thread::sleep(interval);
                 let Some(engine) = engine.upgrade() else { return };
@@ -428,6 +466,7 @@ impl Engine {
     pub fn start_maintenance(self: &Arc<Self>, idle: std::time::Duration) -> std::io::Result<()> {
         let engine = Arc::downgrade(self);
         std::thread::Builder::new().name("ruvector-maintenance".into()).spawn(move || {
+            lower_thread_priority();
             loop {
                 let busy = match engine.upgrade() {
                     Some(engine) => engine.maintain_once(),
@@ -481,5 +520,19 @@ impl Engine {
         self.checkpoint()?;
         self.log.sync()?;
         Ok(())
+    }
+}
+
+/// Lowers the calling thread's CPU priority to [`BACKGROUND_NICE`] (best
+/// effort: on Linux a thread's nice value is its own).
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its integer arguments; `who = 0`
+        // is the calling thread on Linux.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        if result != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a background thread's priority");
+        }
     }
 }

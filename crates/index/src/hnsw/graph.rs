@@ -232,11 +232,4 @@ impl Graph {
             None => (0, Vec::new()),
         }
     }
-
-    /// The raw layer-0 words (count, then `M0` ids) of `node`.
-    pub(crate) fn layer0_node_words(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
-        let stride = 1 + self.m0;
-        let start = node as usize * stride;
-        self.layer0[start..start + stride].iter().map(|w| w.load(Ordering::Acquire))
-    }
 }

@@ -28,7 +28,7 @@
 //! | 1 | trained (0/1), then 3 zero bytes |
 //! | | *only when trained:* the quantizer as in the full snapshot (code length `L`, parameters) |
 //! | 4 | changed slots `S` |
-//! | S × | slot `u32`, state `u8`, level `u8`, 2 zero bytes, id `u64`, layer-0 list `1 + 2m` words, `level × (1 + m)` upper words |
+//! | S × | slot `u32`, state `u8`, level `u8`, 2 zero bytes, id `u64`, then for each layer 0..=level: link count `c`, `c` slot words |
 //! | 4 | written vectors `V` |
 //! | V × | slot `u32`, `dim` floats, `L` code bytes |
 //! | 4 | CRC-32 (IEEE) of every byte before it |
@@ -60,7 +60,9 @@ impl Hnsw {
     pub fn delta_estimate(&self) -> usize {
         let inner = self.inner.read();
         let code = inner.quant.as_ref().map_or(0, |q| q.codes.code_len());
-        let slot_bytes = 16 + 4 * (1 + 2 * self.params.m);
+        // A changed slot: 16 bytes, then its lists (layer 0 holds M to 2M
+        // links once the graph has filled in).
+        let slot_bytes = 16 + 4 * (2 + 3 * self.params.m / 2);
         inner.graph.changed.count() * slot_bytes + inner.changed_vectors.count() * (4 + self.dim * 4 + code)
     }
 
@@ -94,6 +96,7 @@ impl Hnsw {
         let unlinked = self.pending_links.read();
         out.put(&(slots.len() as u32).to_le_bytes())?;
         let mut record = Vec::with_capacity(16);
+        let mut ids = Vec::new();
         for &slot in &slots {
             let state = match inner.state(slot) {
                 LIVE if unlinked.contains_key(&slot) => LIVE_UNLINKED,
@@ -104,10 +107,13 @@ impl Hnsw {
             record.extend_from_slice(&[state, inner.graph.level(slot) as u8, 0, 0]);
             record.extend_from_slice(&inner.labels[slot as usize].load(Ordering::Acquire).to_le_bytes());
             out.put(&record)?;
-            // Level and upper words are read together: a slot's level only
+            // Level and lists are read together: a slot's level only
             // changes when it is freed or reused, which cannot happen now.
-            out.put_u32s(inner.graph.layer0_node_words(slot))?;
-            out.put_u32s(inner.graph.upper_words(slot))?;
+            // Each list is its count then that many ids.
+            for level in 0..=inner.graph.level(slot) {
+                inner.graph.neighbours_into(slot, level, &mut ids);
+                out.put_u32s(std::iter::once(ids.len() as u32).chain(ids.iter().copied()))?;
+            }
         }
         drop(unlinked);
         out.put(&(vectors.len() as u32).to_le_bytes())?;
@@ -185,9 +191,19 @@ impl Hnsw {
             if level > super::graph::MAX_LEVEL {
                 return Err(corrupt(format!("slot {slot}: level {level} above the maximum")));
             }
-            input.pod(&mut layer0)?;
+            upper.clear();
             upper.resize(level * (1 + m), 0);
-            input.pod(&mut upper)?;
+            for l in 0..=level {
+                let words: &mut [u32] =
+                    if l == 0 { &mut layer0[..] } else { &mut upper[(l - 1) * (1 + m)..l * (1 + m)] };
+                words.fill(0);
+                let count = input.u32()? as usize;
+                if count >= words.len() {
+                    return Err(corrupt(format!("slot {slot} layer {l}: {count} links exceed the bound")));
+                }
+                words[0] = count as u32;
+                input.pod(&mut words[1..=count])?;
+            }
             inner.graph.restore_node(slot as u32, level, &layer0, &upper);
             inner.labels[slot].store(label, Ordering::Relaxed);
             inner.states[slot].store(meta[0], Ordering::Relaxed);
