@@ -7,10 +7,10 @@
 //!    record (one `write`, no fsync) and apply it — an upsert is *staged*
 //!    (stored and searchable by scan, no graph work) — so the log order of
 //!    a collection's records is their apply order;
-//! 3. without any lock: wait until the record is durable under the
-//!    configured [`Fsync`] policy — concurrent writers share one fsync
-//!    (group commit) — then link the staged vectors into the graph, and
-//!    acknowledge.
+//! 3. without any lock: link the staged vectors into the graph while the
+//!    log's flusher thread fsyncs, then wait until the record is durable
+//!    under the configured [`Fsync`] policy — concurrent writers share one
+//!    fsync (group commit) — and acknowledge.
 //!
 //! A write is visible to searches from step 2 on, a few milliseconds before
 //! it is acknowledged (as in most databases with group commit); it is never
@@ -283,8 +283,9 @@ impl Engine {
             collection.note_applied(lsn, bytes);
             (lsn, slots)
         };
-        self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
+        // The log's flusher starts the fsync now; linking overlaps it.
         self.link(&collection, &slots);
+        self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
         Ok(count)
     }
 

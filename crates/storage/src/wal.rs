@@ -13,6 +13,11 @@
 //! next leader. One fsync thus acknowledges every append that was written
 //! while the previous one ran.
 //!
+//! A flusher thread starts an fsync as soon as records are written, so a
+//! writer that does other work between [`Wal::write`] and
+//! [`Wal::wait_durable`] (the engine links the vector into the graph)
+//! usually finds its record durable or its fsync under way.
+//!
 //! With [`FsyncPolicy::IntervalMs`], `append` returns after the `write`; a
 //! background thread fsyncs every `n` ms. A power cut may lose the appends of
 //! the last `n` ms plus one fsync's duration (a process crash loses nothing:
@@ -113,6 +118,8 @@ struct Shared {
     /// First write/fsync failure; once set, appends are refused.
     failed: OnceLock<String>,
     sync_observer: OnceLock<SyncObserver>,
+    /// Wakes the flusher thread.
+    flush_signal: (Mutex<FlushSignal>, Condvar),
 }
 
 /// A callback told how long each log fsync took.
@@ -146,7 +153,6 @@ struct SyncState {
 
 #[derive(Debug)]
 struct Flusher {
-    stop: Arc<(Mutex<bool>, Condvar)>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -194,14 +200,14 @@ impl Wal {
             synced: Condvar::new(),
             failed: OnceLock::new(),
             sync_observer: OnceLock::new(),
+            flush_signal: (Mutex::new(FlushSignal::default()), Condvar::new()),
         });
-        let flusher = match options.fsync {
+        let interval = match options.fsync {
             FsyncPolicy::Always => None,
-            FsyncPolicy::IntervalMs(ms) => Some(
-                Flusher::start(Arc::clone(&shared), Duration::from_millis(ms.max(1)))
-                    .map_err(|e| StorageError::io(&shared.dir, e))?,
-            ),
+            FsyncPolicy::IntervalMs(ms) => Some(Duration::from_millis(ms.max(1))),
         };
+        let flusher =
+            Some(Flusher::start(Arc::clone(&shared), interval).map_err(|e| StorageError::io(&shared.dir, e))?);
         Ok((Wal { shared, flusher }, stats))
     }
 
@@ -299,7 +305,7 @@ impl Wal {
 impl Drop for Wal {
     fn drop(&mut self) {
         if let Some(mut flusher) = self.flusher.take() {
-            flusher.stop();
+            flusher.stop(&self.shared);
             // Best effort: a clean shutdown loses nothing under IntervalMs.
             let last = self.last_lsn();
             let _ = self.shared.wait_durable(last);
@@ -339,6 +345,12 @@ impl Shared {
         }
         w.len += frame_len;
         w.next_lsn += 1;
+        drop(w);
+        if self.options.fsync == FsyncPolicy::Always {
+            let (lock, cv) = &self.flush_signal;
+            lock.lock().written = true;
+            cv.notify_one();
+        }
         Ok(lsn)
     }
 
@@ -397,21 +409,40 @@ impl Shared {
     }
 }
 
+/// What the flusher thread waits on: records written and not yet synced
+/// (under [`FsyncPolicy::Always`]), or the request to stop.
+#[derive(Debug, Default)]
+struct FlushSignal {
+    written: bool,
+    stopped: bool,
+}
+
 impl Flusher {
-    fn start(shared: Arc<Shared>, interval: Duration) -> std::io::Result<Flusher> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let stop2 = Arc::clone(&stop);
+    /// Starts the flusher thread: with `interval`, an fsync every interval
+    /// ([`FsyncPolicy::IntervalMs`]); without, an fsync as soon as records
+    /// are written ([`FsyncPolicy::Always`]: the sync starts while the
+    /// writers do other work, and they find it done or under way when they
+    /// wait).
+    fn start(shared: Arc<Shared>, interval: Option<Duration>) -> std::io::Result<Flusher> {
         let handle = std::thread::Builder::new().name("wal-flusher".into()).spawn(move || {
             loop {
                 {
-                    let (lock, cv) = &*stop2;
-                    let mut stopped = lock.lock();
-                    if !*stopped {
-                        cv.wait_for(&mut stopped, interval);
+                    let (lock, cv) = &shared.flush_signal;
+                    let mut signal = lock.lock();
+                    match interval {
+                        Some(interval) if !signal.stopped => {
+                            cv.wait_for(&mut signal, interval);
+                        }
+                        _ => {
+                            while !signal.written && !signal.stopped {
+                                cv.wait(&mut signal);
+                            }
+                        }
                     }
-                    if *stopped {
+                    if signal.stopped {
                         return;
                     }
+                    signal.written = false;
                 }
                 let last = shared.writer.lock().next_lsn - 1;
                 if shared.failed.get().is_some() {
@@ -421,12 +452,12 @@ impl Flusher {
                 let _ = shared.wait_durable(last);
             }
         })?;
-        Ok(Flusher { stop, handle: Some(handle) })
+        Ok(Flusher { handle: Some(handle) })
     }
 
-    fn stop(&mut self) {
-        let (lock, cv) = &*self.stop;
-        *lock.lock() = true;
+    fn stop(&mut self, shared: &Shared) {
+        let (lock, cv) = &shared.flush_signal;
+        lock.lock().stopped = true;
         cv.notify_all();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
