@@ -15,4 +15,5 @@ ${RUVECTOR:-target/release/ruvector} bench $B --ef 32,48,64,128,200 --quantizati
 ${RUVECTOR:-target/release/ruvector} bench $B --ef 32,64,128,200 --quantization pq48 > ${OUT:-/tmp/ruvector-bench}/pq48.txt 2>&1
 python3 bench/http_load.py --binary ${RUVECTOR:-target/release/ruvector} --ef 32,48,64,96,128,200 --conns 1,2 --wrk --label node-quiet > ${OUT:-/tmp/ruvector-bench}/http.txt 2>&1
 cargo bench -p ruvector-index --bench distance > ${OUT:-/tmp/ruvector-bench}/distance.txt 2>&1
+python3 bench/streaming.py --binary ${RUVECTOR:-target/release/ruvector} > ${OUT:-/tmp/ruvector-bench}/streaming.txt 2>&1
 echo done > ${OUT:-/tmp/ruvector-bench}/DONE

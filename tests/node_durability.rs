@@ -1,6 +1,8 @@
 //! Durability of a real node: SIGKILL under concurrent writes, several
 //! cycles; every acknowledged upsert and delete must be there afterwards
 //! with its exact vector. Then a graceful SIGTERM restart keeps everything.
+//! And a log tail replayed after a SIGKILL is searchable at `/ready` and
+//! linked into the graph by the maintenance thread afterwards.
 
 mod support;
 
@@ -137,4 +139,48 @@ fn sigkill_under_concurrent_writes_loses_no_acknowledged_write() {
     assert!(status.success(), "SIGTERM exit status {status:?}");
     let node = Process::node(data);
     verify(&node.url, &ledgers);
+}
+
+/// `ruvector_maintenance_backlog{collection="d",kind=KIND}` from `/metrics`.
+fn backlog(url: &str, kind: &str) -> Option<u64> {
+    let text = call("GET", &format!("{url}/metrics"), None).body;
+    let text = text.as_str()?.to_owned();
+    let series = format!("ruvector_maintenance_backlog{{collection=\"d\",kind=\"{kind}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_replayed_log_tail_is_searchable_at_once_and_linked_in_the_background() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No background checkpoint: every write stays in the log tail.
+    let env = [("RUVECTOR_STORAGE__CHECKPOINT_INTERVAL_SECS", "0")];
+    let node = Process::node_with_env(dir.path(), &env);
+    let created =
+        call("POST", &format!("{}/collections", node.url), Some(r#"{"name":"d","dimension":8,"metric":"euclidean"}"#));
+    assert_eq!(created.status, 201);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(77);
+    let vectors: Vec<Vec<f32>> = (0..300).map(|_| (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect();
+    for (id, v) in vectors.iter().enumerate() {
+        let body = json!({"vectors": [{"id": id, "vector": v}]}).to_string();
+        let r = call("POST", &format!("{}/collections/d/vectors", node.url), Some(&body));
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    node.kill();
+
+    let node = Process::node_with_env(dir.path(), &env);
+    let nearest = |v: &Vec<f32>| -> u64 {
+        let body = json!({"vector": v, "k": 1, "ef": 400}).to_string();
+        let r = call("POST", &format!("{}/collections/d/search", node.url), Some(&body));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body[0]["id"].as_u64().expect("an id")
+    };
+    for id in (0..300).step_by(13) {
+        assert_eq!(nearest(&vectors[id]), id as u64, "replayed vector {id} found at /ready");
+    }
+    wait_for(Duration::from_secs(60), || backlog(&node.url, "unlinked") == Some(0));
+    for id in (0..300).step_by(13) {
+        assert_eq!(nearest(&vectors[id]), id as u64, "vector {id} found once linked");
+    }
+    let info = call("GET", &format!("{}/collections/d", node.url), None);
+    assert_eq!(info.body["size"], 300);
 }

@@ -27,8 +27,14 @@ pub struct Process {
 impl Process {
     /// Starts `ruvector <args>` and waits for its "listening on" line.
     pub fn start(args: &[&str]) -> Process {
+        Process::start_with_env(args, &[])
+    }
+
+    /// [`Process::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Process {
         let mut child = Command::new(binary())
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -56,7 +62,13 @@ impl Process {
 
     /// Starts a node on a free port over `data`.
     pub fn node(data: &Path) -> Process {
-        let p = Process::start(&["serve", "--addr", "127.0.0.1:0", "--data", path_str(data)]);
+        Process::node_with_env(data, &[])
+    }
+
+    /// [`Process::node`] with extra environment variables (`RUVECTOR_*`
+    /// settings).
+    pub fn node_with_env(data: &Path, env: &[(&str, &str)]) -> Process {
+        let p = Process::start_with_env(&["serve", "--addr", "127.0.0.1:0", "--data", path_str(data)], env);
         p.wait_ready();
         p
     }

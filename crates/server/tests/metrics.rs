@@ -37,6 +37,9 @@ async fn metrics_after_traffic() {
         r#"ruvector_http_request_duration_seconds_count{method="POST",route="/collections/{name}/search"} 1"#,
         r#"ruvector_collection_vectors{collection="docs"} 2"#,
         r#"ruvector_collections 1"#,
+        // A writer links its vectors before it acknowledges; no delete yet.
+        r#"ruvector_maintenance_backlog{collection="docs",kind="unlinked"} 0"#,
+        r#"ruvector_maintenance_backlog{collection="docs",kind="pending_deletes"} 0"#,
         r#"ruvector_write_duration_seconds_count{op="upsert"} 1"#,
         r#"ruvector_ready 1"#,
         "process_resident_memory_bytes ",
