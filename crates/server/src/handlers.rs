@@ -148,7 +148,9 @@ pub(crate) async fn upsert_vectors(
     let valid = parse_json::<UpsertRequest>(&body)?.validate(config.dimension, metric, state.limits())?;
     let points = valid.vectors.into_iter().map(convert::point).collect::<std::result::Result<Vec<_>, _>>()?;
     let started = Instant::now();
-    let n = blocking(move || engine.upsert(&name, points)).await?;
+    // Like a search: the write runs on this worker (`block_in_place`), one
+    // thread hand-off less; its graph linking goes to the engine's link pool.
+    let n = compute(move || engine.upsert(&name, points)).await?;
     state.metrics().observe_write("upsert", started.elapsed());
     Ok((StatusCode::CREATED, Json(StatusResponse::inserted(n))))
 }
