@@ -43,6 +43,9 @@ impl Hnsw {
         let mut selected = Vec::with_capacity(self.params.m);
         let mut selected_ids = Vec::with_capacity(self.params.m);
         let accept = |n: u32| n != node && inner.is_live(n);
+        // Whether layer 0 had no live node reachable from the entry point
+        // (e.g. the only vector was just replaced by this one).
+        let mut isolated = false;
         let pair = |a: u32, b: u32| self.pair_distance(inner, a, b);
         for l in (0..=level.min(entry.level)).rev() {
             scratch.visited.prepare(inner.capacity());
@@ -54,6 +57,7 @@ impl Hnsw {
             if found.is_empty() {
                 // Nothing live reachable on this layer: keep descending from
                 // where we are.
+                isolated = l == 0;
                 scratch.sorted = found;
                 continue;
             }
@@ -74,6 +78,14 @@ impl Hnsw {
 
         if entry_guard.is_some() {
             self.set_entry_point(Some(Entry { node, level }));
+        } else if isolated {
+            // No live node is reachable from the entry point, so nothing
+            // reachable is lost by starting searches here instead; otherwise
+            // this node would stay unreachable until the next repair.
+            let _guard = self.entry_lock.lock();
+            if self.entry_point().is_some_and(|e| e.node == entry.node && !inner.is_live(e.node)) {
+                self.set_entry_point(Some(Entry { node, level }));
+            }
         }
     }
 

@@ -152,3 +152,19 @@ fn small_batches_grow_the_arrays_geometrically() {
     }
     assert!(capacities.len() <= 4, "one copy per 1.5x of growth, not per batch: {capacities:?}");
 }
+
+#[test]
+fn replacing_the_only_vector_keeps_it_searchable_before_any_repair() {
+    let index = background(Quantization::None, 10_000);
+    let v = vectors(3, 8, 6);
+    let slots = stage(&index, &[(1, v[0].clone())]);
+    index.link_slots(&slots, 1);
+    // Replace it: the old node (the entry point) is deleted, not repaired.
+    let slots = stage(&index, &[(1, v[1].clone())]);
+    index.link_slots(&slots, 1);
+    assert_eq!(index.backlog().pending_deletes, 1);
+    let hits = index.search_with_ef(&v[1], 1, 10).expect("search");
+    assert_eq!(hits.len(), 1, "the new vector is reachable");
+    assert_eq!(hits[0].id, 1);
+    assert_eq!(index.get(1), Some(v[1].clone()));
+}
