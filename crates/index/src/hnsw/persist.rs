@@ -82,6 +82,18 @@ pub(super) struct CrcWriter<W> {
 }
 
 impl<W: Write> CrcWriter<W> {
+    pub(super) fn new(inner: W) -> Self {
+        CrcWriter { inner, crc: crc32fast::Hasher::new() }
+    }
+
+    /// Writes the CRC-32 of everything written so far, and flushes.
+    pub(super) fn finish(mut self) -> Result<(), IndexError> {
+        let crc = self.crc.clone().finalize();
+        self.inner.write_all(&crc.to_le_bytes())?;
+        self.inner.flush()?;
+        Ok(())
+    }
+
     pub(super) fn put(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
         self.crc.update(bytes);
         self.inner.write_all(bytes)?;
@@ -108,6 +120,42 @@ pub(super) struct CrcReader<R> {
 }
 
 impl<R: Read> CrcReader<R> {
+    pub(super) fn new(inner: R) -> Self {
+        CrcReader { inner, crc: crc32fast::Hasher::new() }
+    }
+
+    /// Reads the 8-byte magic and the format version; rejects another
+    /// magic (naming `what` the bytes should be) or a version outside
+    /// `versions`.
+    pub(super) fn header(
+        &mut self,
+        magic: &[u8; 8],
+        what: &str,
+        versions: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, IndexError> {
+        let mut found = [0u8; 8];
+        self.take(&mut found)?;
+        if &found != magic {
+            return Err(corrupt(format!("not a {what} (bad magic)")));
+        }
+        let version = self.u32()?;
+        if !versions.contains(&version) {
+            return Err(IndexError::UnsupportedVersion(version));
+        }
+        Ok(version)
+    }
+
+    /// Reads the trailing CRC-32 and checks it against everything read.
+    pub(super) fn verify_checksum(&mut self) -> Result<(), IndexError> {
+        let expected = self.crc.clone().finalize();
+        let mut trailer = [0u8; 4];
+        self.inner.read_exact(&mut trailer).map_err(|_| corrupt("missing checksum"))?;
+        if u32::from_le_bytes(trailer) != expected {
+            return Err(corrupt("checksum mismatch"));
+        }
+        Ok(())
+    }
+
     pub(super) fn take(&mut self, out: &mut [u8]) -> Result<(), IndexError> {
         self.inner.read_exact(out).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => corrupt("truncated index data"),
@@ -168,7 +216,7 @@ impl Hnsw {
         let used = inner.used();
         // Everything is in this snapshot: the next delta starts from here.
         self.clear_changes(&inner);
-        let mut out = CrcWriter { inner: w, crc: crc32fast::Hasher::new() };
+        let mut out = CrcWriter::new(w);
         out.put(&MAGIC)?;
         out.put(&VERSION.to_le_bytes())?;
         out.put(&(self.dim as u32).to_le_bytes())?;
@@ -219,10 +267,7 @@ impl Hnsw {
             // being written, and `used <= capacity`.
             out.put(unsafe { quant.codes.prefix(used) })?;
         }
-        let crc = out.crc.clone().finalize();
-        out.inner.write_all(&crc.to_le_bytes())?;
-        out.inner.flush()?;
-        Ok(())
+        out.finish()
     }
 
     /// Reads an index written by [`Hnsw::write_to`], verifying its checksum
@@ -243,16 +288,8 @@ impl Hnsw {
     /// chain of deltas ([`Hnsw::apply_delta`]); the index is usable only
     /// after [`Hnsw::finish_loading`].
     pub fn read_base<R: Read>(r: R, vector_file: Option<PathBuf>) -> Result<Hnsw, IndexError> {
-        let mut input = CrcReader { inner: r, crc: crc32fast::Hasher::new() };
-        let mut magic = [0u8; 8];
-        input.take(&mut magic)?;
-        if magic != MAGIC {
-            return Err(corrupt("not a ruvector index (bad magic)"));
-        }
-        let version = input.u32()?;
-        if !(1..=VERSION).contains(&version) {
-            return Err(IndexError::UnsupportedVersion(version));
-        }
+        let mut input = CrcReader::new(r);
+        let version = input.header(&MAGIC, "ruvector index", 1..=VERSION)?;
         let dim = input.u32()? as usize;
         let metric = match input.u8()? {
             0 => Metric::Cosine,
@@ -320,12 +357,7 @@ impl Hnsw {
         let index =
             Hnsw::with_options(dim, metric, params, HnswOptions { capacity: 0, vector_file: None, ..options.clone() })
                 .map_err(|e| corrupt(format!("header: {e}")))?;
-        let expected = input.crc.clone().finalize();
-        let mut trailer = [0u8; 4];
-        input.inner.read_exact(&mut trailer).map_err(|_| corrupt("missing checksum"))?;
-        if u32::from_le_bytes(trailer) != expected {
-            return Err(corrupt("checksum mismatch"));
-        }
+        input.verify_checksum()?;
 
         for slot in 0..used {
             let list0 = &layer0[slot * stride0..(slot + 1) * stride0];

@@ -82,7 +82,7 @@ impl Hnsw {
         let used = inner.used();
         let slots = inner.graph.changed.take(used);
         let vectors = inner.changed_vectors.take(used);
-        let mut out = CrcWriter { inner: w, crc: crc32fast::Hasher::new() };
+        let mut out = CrcWriter::new(w);
         out.put(&MAGIC)?;
         for v in [VERSION, self.dim as u32, self.params.m as u32, used as u32] {
             out.put(&v.to_le_bytes())?;
@@ -126,9 +126,7 @@ impl Hnsw {
                 out.put(unsafe { quant.codes.get(slot) })?;
             }
         }
-        let crc = out.crc.clone().finalize();
-        out.inner.write_all(&crc.to_le_bytes())?;
-        out.inner.flush()?;
+        out.finish()?;
         Ok(IndexDelta { slots: slots.len(), vectors: vectors.len() })
     }
 
@@ -137,16 +135,8 @@ impl Hnsw {
     /// before it, must have been applied. Call [`Hnsw::finish_loading`]
     /// after the last one.
     pub fn apply_delta<R: Read>(&self, r: R) -> Result<IndexDelta, IndexError> {
-        let mut input = CrcReader { inner: r, crc: crc32fast::Hasher::new() };
-        let mut magic = [0u8; 8];
-        input.take(&mut magic)?;
-        if magic != MAGIC {
-            return Err(corrupt("not a ruvector index delta (bad magic)"));
-        }
-        let version = input.u32()?;
-        if version != VERSION {
-            return Err(IndexError::UnsupportedVersion(version));
-        }
+        let mut input = CrcReader::new(r);
+        input.header(&MAGIC, "ruvector index delta", VERSION..=VERSION)?;
         let (dim, m) = (input.u32()? as usize, input.u32()? as usize);
         if dim != self.dim || m != self.params.m {
             return Err(corrupt(format!(
@@ -230,12 +220,7 @@ impl Hnsw {
                 unsafe { quant.codes.slot_mut(slot) }.copy_from_slice(&code);
             }
         }
-        let expected = input.crc.clone().finalize();
-        let mut trailer = [0u8; 4];
-        input.inner.read_exact(&mut trailer).map_err(|_| corrupt("missing checksum"))?;
-        if u32::from_le_bytes(trailer) != expected {
-            return Err(corrupt("checksum mismatch"));
-        }
+        input.verify_checksum()?;
         let mut rest = [0u8; 1];
         if input.inner.read(&mut rest)? != 0 {
             return Err(corrupt("bytes after the checksum"));
