@@ -2,6 +2,7 @@
 //! to one module per subcommand; no business logic lives here.
 
 mod bench;
+mod check;
 mod config;
 mod import;
 mod logging;
@@ -34,6 +35,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Bulk-load vectors from a .fvecs, .npy or JSON lines file over HTTP.
     Import(import::ImportArgs),
+    /// Smoke-test a running node or router: create a collection, write,
+    /// read, search, delete, drop; exit status 0 when all of it works.
+    Check(check::CheckArgs),
     /// Measure streaming writes against a running node: write throughput
     /// and latency, and search latency while writes go on.
     StreamBench(stream_bench::StreamBenchArgs),
@@ -48,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Import(args)) => import::run(&args),
         Some(Command::StreamBench(args)) => stream_bench::run(&args),
+        Some(Command::Check(args)) => check::run(&args),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::logging::LogFormat;
 #[derive(Debug, Clone, Args)]
 pub struct RouterArgs {
     /// TOML configuration file (the router reads its `[router]` table).
-    #[arg(long)]
+    #[arg(long, env = "RUVECTOR_CONFIG")]
     pub config: Option<PathBuf>,
     /// Listen address, `host:port` or `:port` (all interfaces).
     #[arg(long)]
@@ -23,7 +23,7 @@ pub struct RouterArgs {
     #[arg(long, value_delimiter = ',')]
     pub shards: Option<Vec<String>>,
     /// Log format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", env = "RUVECTOR_LOG_FORMAT")]
     pub log_format: LogFormat,
 }
 

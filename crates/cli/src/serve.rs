@@ -14,7 +14,7 @@ use crate::logging::LogFormat;
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct ServeArgs {
     /// TOML configuration file.
-    #[arg(long)]
+    #[arg(long, env = "RUVECTOR_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Listen address, `host:port` or `:port` (all interfaces).
@@ -26,7 +26,7 @@ pub struct ServeArgs {
     #[serde(rename = "data_dir", skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Log format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", env = "RUVECTOR_LOG_FORMAT")]
     #[serde(skip)]
     pub log_format: LogFormat,
 }
