@@ -6,6 +6,7 @@ mod check;
 mod config;
 mod import;
 mod logging;
+mod probe;
 mod router;
 mod serve;
 mod stream_bench;
@@ -38,6 +39,9 @@ enum Command {
     /// Smoke-test a running node or router: create a collection, write,
     /// read, search, delete, drop; exit status 0 when all of it works.
     Check(check::CheckArgs),
+    /// GET a URL (default `http://127.0.0.1:8080/ready`) and exit 0 on a
+    /// 200: a container health check for an image without curl.
+    Probe(probe::ProbeArgs),
     /// Measure streaming writes against a running node: write throughput
     /// and latency, and search latency while writes go on.
     StreamBench(stream_bench::StreamBenchArgs),
@@ -53,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Import(args)) => import::run(&args),
         Some(Command::StreamBench(args)) => stream_bench::run(&args),
         Some(Command::Check(args)) => check::run(&args),
+        Some(Command::Probe(args)) => probe::run(&args),
     }
 }
 
