@@ -42,9 +42,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import requests
@@ -109,7 +109,9 @@ def panel_queries(dashboard: dict) -> list[PanelQuery]:
             if target.get("hide"):
                 continue
             out.append(
-                PanelQuery(panel["title"], target.get("refId", "?"), target.get("expr", ""), target.get("legendFormat", ""))
+                PanelQuery(
+                    panel["title"], target.get("refId", "?"), target.get("expr", ""), target.get("legendFormat", "")
+                )
             )
     return out
 
@@ -178,7 +180,7 @@ def _tokens(expr: str) -> list[tuple[str, str]]:
             continue
         m = _TOKEN.match(expr, pos)
         if not m:
-            raise ValueError(f"cannot scan {expr[pos:pos + 20]!r} in {expr!r}")
+            raise ValueError(f"cannot scan {expr[pos : pos + 20]!r} in {expr!r}")
         if m.lastgroup != "space":
             out.append((m.lastgroup, m.group()))
         pos = m.end()
@@ -225,7 +227,9 @@ def analyse(expr: str) -> Analysis:
                 i = j + 1
             else:
                 i += 1
-        elif kind == "ident" and (at(i + 1) == "(" or (low in _AGGREGATIONS and at(i + 1).lower() in ("by", "without"))):
+        elif kind == "ident" and (
+            at(i + 1) == "(" or (low in _AGGREGATIONS and at(i + 1).lower() in ("by", "without"))
+        ):
             i += 1  # a function or an aggregation
         elif kind == "ident" and low in _KEYWORDS:
             i += 1
@@ -334,8 +338,12 @@ def _required(what: str, *patterns: str) -> None:
 
 for _prefix, _who in (("ruvector", "node/shard"), ("ruvector_router", "router")):
     _required(f"{_who} request rate by route", rf"rate\({_prefix}_http_requests_total\{{", r"by \([^)]*route")
-    _required(f"{_who} 5xx rate by route", rf"{_prefix}_http_requests_total\{{[^}}]*status=~\"5\.\.\"", r"by \([^)]*route")
-    _required(f"{_who} 4xx rate by route", rf"{_prefix}_http_requests_total\{{[^}}]*status=~\"4\.\.\"", r"by \([^)]*route")
+    _required(
+        f"{_who} 5xx rate by route", rf"{_prefix}_http_requests_total\{{[^}}]*status=~\"5\.\.\"", r"by \([^)]*route"
+    )
+    _required(
+        f"{_who} 4xx rate by route", rf"{_prefix}_http_requests_total\{{[^}}]*status=~\"4\.\.\"", r"by \([^)]*route"
+    )
     for _q in ("0.5", "0.99"):
         _required(
             f"{_who} latency q{_q} by route",
@@ -350,8 +358,12 @@ for _q in ("0.5", "0.99"):
         r"ruvector_router_shard_request_duration_seconds_bucket\{",
         r"by \([^)]*shard",
     )
-    _required(f"WAL fsync latency q{_q}", rf"histogram_quantile\({_q},", r"ruvector_wal_fsync_duration_seconds_bucket\{")
-    _required(f"checkpoint latency q{_q}", rf"histogram_quantile\({_q},", r"ruvector_checkpoint_duration_seconds_bucket\{")
+    _required(
+        f"WAL fsync latency q{_q}", rf"histogram_quantile\({_q},", r"ruvector_wal_fsync_duration_seconds_bucket\{"
+    )
+    _required(
+        f"checkpoint latency q{_q}", rf"histogram_quantile\({_q},", r"ruvector_checkpoint_duration_seconds_bucket\{"
+    )
 _required("shard errors at the router", r"rate\(ruvector_router_shard_errors_total\{", r"by \([^)]*shard")
 _required("shard up, router's view", r"ruvector_router_shard_up\{", r"by \([^)]*shard")
 _required("shard up, Prometheus' view", r"(^|[^_\w])up\{")
@@ -392,11 +404,11 @@ def test_scanner_finds_selectors_and_grouping() -> None:
     assert [s.metric for s in a.selectors] == ["x_bucket", "y", "w"]
     assert a.selectors[0].matchers == [("a", "=", "1"), ("b", "=~", "2|3")]
     assert a.grouping == {"route", "le", "pod", "kind", "z"}
-    assert substitute("rate(x{p=~\"$pod\"}[$__rate_interval])", {"pod": "a|b", "__rate_interval": "1m"}) == (
+    assert substitute('rate(x{p=~"$pod"}[$__rate_interval])', {"pod": "a|b", "__rate_interval": "1m"}) == (
         'rate(x{p=~"a|b"}[1m])'
     )
     with pytest.raises(KeyError):
-        substitute("x{p=~\"$nope\"}", {})
+        substitute('x{p=~"$nope"}', {})
 
 
 # --------------------------------------------------------------------------
@@ -436,15 +448,22 @@ def wait_for(what: str, done: Callable[[], object], deadline_s: float = DEADLINE
     pytest.fail(f"timed out after {deadline_s:.0f} s waiting for {what} (last error: {last_error})")
 
 
-def _die_with_parent() -> None:
-    """In the child: ask Linux for SIGKILL when the test process dies, so a
-    killed pytest leaves no server behind (teardown covers everything else)."""
+def _pdeathsig() -> Callable[[], None] | None:
+    """A `preexec_fn` that asks Linux to SIGKILL the child when the test
+    process dies, so a killed pytest leaves no server behind (teardown
+    covers everything else). `prctl` is looked up here, in the parent: the
+    child only calls it (no dlopen between fork and exec)."""
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+
+
+_DIE_WITH_PARENT = _pdeathsig() if os.name == "posix" else None
 
 
 class Process:
@@ -453,14 +472,14 @@ class Process:
     def __init__(self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log = log
-        self._log_file = open(log, "wb")
+        self._log_file = open(log, "wb")  # noqa: SIM115 (closed by stop)
         self.popen = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
             stderr=self._log_file,
             env={**os.environ, **(env or {})},
             start_new_session=True,
-            preexec_fn=_die_with_parent if os.name == "posix" else None,
+            preexec_fn=_DIE_WITH_PARENT,  # noqa: PLW1509 (nothing but one foreign call in the child)
         )
         self.url: str | None = None
         self._listening = threading.Event()
@@ -556,7 +575,7 @@ class Cluster:
 
 def _router_saw_dead_shard(router: str, dead: str) -> bool:
     s = scrape(router)
-    down = re.search(rf'^ruvector_router_shard_up\{{shard="{re.escape(dead)}"\}} 0$', s.text, re.M)
+    down = re.search(rf'^ruvector_router_shard_up\{{shard="{re.escape(dead)}"\}} 0$', s.text, re.MULTILINE)
     return bool(down) and "ruvector_router_shard_errors_total" in s.labels
 
 
@@ -719,7 +738,11 @@ c_total{route="/a",status="200"} 1
     known, types = exported(parse_exposition(scrape_text))
     ok = [
         ("ok", 'histogram_quantile(0.5, sum by (route, le) (rate(h_bucket{pod=~"$pod"}[1m])))', "{{route}}"),
-        ("ok2", 'sum by (status) (rate(c_total{status=~"5.."}[1m])) / sum by (status) (rate(c_total[1m]))', "{{status}}"),
+        (
+            "ok2",
+            'sum by (status) (rate(c_total{status=~"5.."}[1m])) / sum by (status) (rate(c_total[1m]))',
+            "{{status}}",
+        ),
     ]
     assert usage_problems(ok, known, types) == []
     bad = [
@@ -767,7 +790,7 @@ def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
         assert "$" not in rule["expr"], f"unsubstituted variable in {rule['expr']!r}"
     path = tmp_path / "dashboard.rules.yml"
     path.write_text(yaml.safe_dump(rules, sort_keys=False))
-    r = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    r = subprocess.run([promtool, "check", "rules", str(path)], check=False, capture_output=True, text=True)
     assert r.returncode == 0, f"promtool check rules failed:\n{r.stdout}\n{r.stderr}"
 
 
@@ -777,13 +800,15 @@ def test_promtool_rejects_a_broken_expression(tmp_path: Path) -> None:
     path = tmp_path / "broken.rules.yml"
     rules = {"groups": [{"name": "x", "rules": [{"record": "x:y", "expr": "sum by (a) (rate(x[1m])"}]}]}
     path.write_text(yaml.safe_dump(rules))
-    r = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    r = subprocess.run([promtool, "check", "rules", str(path)], check=False, capture_output=True, text=True)
     assert r.returncode != 0
 
 
 def test_promtool_check_config() -> None:
     promtool = tool("promtool")
-    r = subprocess.run([promtool, "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True)
+    r = subprocess.run(
+        [promtool, "check", "config", str(PROMETHEUS_CONFIG)], check=False, capture_output=True, text=True
+    )
     assert r.returncode == 0, f"promtool check config failed:\n{r.stdout}\n{r.stderr}"
 
 
