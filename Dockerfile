@@ -1,35 +1,30 @@
-# The ruvector image: a small runtime stage holding only the
-# `ruvector` binary on a glibc base, run as a numeric non-root user.
+# The ruvector image: a builder stage compiles from source, a small runtime
+# stage holds only the `ruvector` binary on a glibc base and runs it as a
+# numeric non-root user.
 #
-#   docker build -t ruvector .                  # compiles from source (needs a registry for the base images)
-#   deploy/local-image.sh [TAG]                 # no registry: makes the base images locally, feeds a host-built binary
+#   docker build -t ruvector .      # with a registry: public base images
+#   deploy/local-image.sh [TAG]     # without one: makes both base images locally
+#                                   # and builds this same file
 #
 # Build arguments:
-#   RUST_IMAGE     builder base with cargo (Rust >= 1.95, Debian bookworm or older glibc)
-#   RUNTIME_IMAGE  runtime base: glibc and libgcc_s, nothing else needed (no shell, no TLS)
-#   BINARY_FROM    "source" (default): compile in the builder stage;
-#                  "context": take deploy/.image/out/ruvector from the build context,
-#                  a binary already built for glibc <= 2.36 (what local-image.sh does)
+#   RUST_IMAGE     builder: cargo and rustc >= 1.95 and a C compiler, on Debian
+#                  bookworm (the binary links glibc 2.36, which the runtime holds)
+#   RUNTIME_IMAGE  runtime: glibc and libgcc_s; no shell, no CA certificates
+#                  (ruvector speaks plain HTTP; put TLS in a proxy or mesh)
 #   VERSION, REVISION  recorded in the OCI labels
 ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
-ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
-ARG BINARY_FROM=source
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12
 
-# --- compile from source ----------------------------------------------------
-FROM ${RUST_IMAGE} AS source
+FROM ${RUST_IMAGE} AS builder
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p ruvector-cli \
- && mkdir -p /out/data \
- && objcopy --strip-debug target/release/ruvector /out/ruvector
+# Debug info is left out and symbols stripped: the image stays small and
+# panics still print their message and location.
+RUN CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+    cargo build --release --locked -p ruvector-cli \
+ && mkdir -p /out/volume/data \
+ && cp target/release/ruvector /out/ruvector
 
-# --- or take a binary built outside (deploy/local-image.sh) -----------------
-FROM scratch AS context
-COPY deploy/.image/out/ /out/
-
-FROM ${BINARY_FROM} AS binary
-
-# --- runtime -----------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
 ARG REVISION=unknown
@@ -40,10 +35,11 @@ LABEL org.opencontainers.image.title="ruvector" \
       org.opencontainers.image.documentation="https://github.com/ruvector/ruvector#readme" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
-COPY --from=binary /out/ruvector /usr/local/bin/ruvector
-# /data belongs to the runtime user, so a fresh named volume (which Docker
-# fills from the image) is writable; Kubernetes volumes get fsGroup instead.
-COPY --from=binary --chown=10001:10001 /out/data /data
+COPY --from=builder /out/ruvector /usr/local/bin/ruvector
+# /data belongs to the runtime user, so a fresh named or anonymous volume
+# (which Docker fills from the image) is writable. Copying the directory's
+# parent is what makes --chown apply to /data itself.
+COPY --from=builder --chown=10001:10001 /out/volume/ /
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]

@@ -1,46 +1,56 @@
 #!/usr/bin/env bash
 # Builds the ruvector image on a machine that cannot pull from any registry
-# (this project's CI machines): makes the runtime base image locally from
-# Debian packages, compiles the binary on the host, and builds the real
-# top-level Dockerfile with BINARY_FROM=context, so the runtime stage, user,
-# entrypoint and defaults are exactly what `docker build -t ruvector .` gives.
+# (this project's CI machines). It makes the two base images the top-level
+# Dockerfile names, then builds that same Dockerfile with them, so the
+# image is compiled from source in its builder stage exactly as
+# `docker build -t ruvector .` does with public base images:
 #
-#   deploy/local-image.sh [TAG]      # default tag ruvector:local
+#   ruvector-base/rust:bookworm     debootstrap'ed Debian bookworm (minbase +
+#                                   gcc, libc6-dev) carrying the host's Rust
+#                                   toolchain (rustc's sysroot, >= 1.95)
+#   ruvector-base/runtime:bookworm  glibc + libgcc_s from Debian packages,
+#                                   /etc/passwd, group and nsswitch.conf; no
+#                                   shell (what distroless/cc-debian12 holds)
 #
-# Needs: docker (BuildKit, built into Docker >= 18.09), cargo, apt-get and
-# dpkg-deb from a Debian bookworm host (the binary must not need a newer
-# glibc than the base holds). Environment:
-#   RUVECTOR_RUNTIME_BASE  base image name to make or reuse
-#                          (default ruvector-base/runtime:bookworm)
-#   RUVECTOR_REBUILD_BASE=1  remake the base even if it exists
+#   deploy/local-image.sh [TAG]       # default tag ruvector:local
+#
+# Base images are made once and reused (RUVECTOR_REBUILD_BASE=1 remakes
+# them). Needs root (or sudo) for debootstrap, apt-get, dpkg-deb, docker and
+# rustc on the host. The builder stage downloads crates from crates.io.
 set -euo pipefail
 
 tag=${1:-ruvector:local}
 root=$(cd "$(dirname "$0")/.." && pwd)
-base=${RUVECTOR_RUNTIME_BASE:-ruvector-base/runtime:bookworm}
+rust_base=ruvector-base/rust:bookworm
+runtime_base=ruvector-base/runtime:bookworm
+suite=bookworm
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+sudo=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi
+cleanup() { $sudo rm -rf "$work"; }
+trap cleanup EXIT
 
 log() { printf '[local-image] %s\n' "$*" >&2; }
 
-# --- 1. The runtime base: glibc + libgcc_s + passwd/group/nsswitch, no shell.
-# The same content as gcr.io/distroless/cc-debian12, made from the host's
-# Debian archive.
-make_base() {
-  log "making base image $base from Debian packages"
-  local debs="$work/debs" rootfs="$work/rootfs"
+need_base() {
+  [ "${RUVECTOR_REBUILD_BASE:-0}" = 1 ] || ! docker image inspect "$1" >/dev/null 2>&1
+}
+
+# --- the runtime base --------------------------------------------------------
+make_runtime_base() {
+  log "making $runtime_base from Debian packages"
+  local debs="$work/debs" rootfs="$work/runtime"
   mkdir -p "$debs" "$rootfs"
   if ! (cd "$debs" && apt-get download libc6 libgcc-s1 >/dev/null 2>&1); then
     log "apt-get download failed; updating the package lists"
-    local sudo=""
-    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi
     $sudo apt-get update -qq
     (cd "$debs" && apt-get download libc6 libgcc-s1)
   fi
   for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$rootfs"; done
   # Nothing of ruvector uses iconv modules, locales or documentation.
   rm -rf "$rootfs"/usr/share "$rootfs"/usr/lib/x86_64-linux-gnu/gconv "$rootfs"/usr/libexec
-  mkdir -p "$rootfs"/etc "$rootfs"/tmp "$rootfs"/data
+  mkdir -p "$rootfs"/etc "$rootfs"/tmp
   chmod 1777 "$rootfs"/tmp
   cat > "$rootfs"/etc/passwd <<'EOF'
 root:x:0:0:root:/root:/sbin/nologin
@@ -52,39 +62,47 @@ root:x:0:
 ruvector:x:10001:
 nogroup:x:65534:
 EOF
-  # getaddrinfo: /etc/hosts, then DNS (compose service names, StatefulSet
-  # pod names).
+  # getaddrinfo looks in /etc/hosts, then DNS: compose service names and
+  # StatefulSet pod names resolve.
   printf 'passwd: files\ngroup: files\nhosts: files dns\n' > "$rootfs"/etc/nsswitch.conf
   tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -c . \
-    | docker import --message "ruvector runtime base (glibc, libgcc_s)" - "$base" >/dev/null
+    | docker import --message "ruvector runtime base (glibc, libgcc_s)" - "$runtime_base" >/dev/null
 }
 
-if [ "${RUVECTOR_REBUILD_BASE:-0}" = 1 ] || ! docker image inspect "$base" >/dev/null 2>&1; then
-  make_base
-else
-  log "reusing base image $base"
-fi
+# --- the builder base --------------------------------------------------------
+make_rust_base() {
+  local sysroot version rootfs="$work/rust"
+  sysroot=$(rustc --print sysroot)
+  version=$(rustc --version)
+  log "making $rust_base: debootstrap $suite + $version"
+  command -v debootstrap >/dev/null || {
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends debootstrap
+  }
+  $sudo debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" \
+    || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  $sudo rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc "$rootfs"/usr/share/man
+  # The toolchain without its documentation (share/).
+  $sudo mkdir -p "$rootfs"/usr/local/rust
+  $sudo cp -a "$sysroot"/bin "$sysroot"/lib "$rootfs"/usr/local/rust/
+  $sudo tar --numeric-owner -C "$rootfs" -c . \
+    | docker import \
+        --change 'ENV PATH=/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV CARGO_HOME=/usr/local/cargo' \
+        --message "ruvector builder base ($version)" - "$rust_base" >/dev/null
+}
 
-# --- 2. The binary, built on the host (release profile, debug info stripped).
-log "building the ruvector binary"
-(cd "$root" && cargo build --release --locked -p ruvector-cli)
-target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-out="$root/deploy/.image/out"
-rm -rf "$out"
-mkdir -p "$out/data"
-objcopy --strip-debug "$target_dir/release/ruvector" "$out/ruvector"
+if need_base "$runtime_base"; then make_runtime_base; else log "reusing $runtime_base"; fi
+if need_base "$rust_base"; then make_rust_base; else log "reusing $rust_base"; fi
 
-# --- 3. The real Dockerfile. RUST_IMAGE is pointed at the local base so that
-# nothing names a remote image (the `source` stage is not built).
-log "building $tag"
+# --- the image -----------------------------------------------------------------
 revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
-DOCKER_BUILDKIT=1 docker build \
-  --build-arg BINARY_FROM=context \
-  --build-arg RUNTIME_IMAGE="$base" \
-  --build-arg RUST_IMAGE="$base" \
+log "building $tag from $root/Dockerfile"
+docker build \
+  --build-arg RUST_IMAGE="$rust_base" \
+  --build-arg RUNTIME_IMAGE="$runtime_base" \
   --build-arg VERSION="$version" \
   --build-arg REVISION="$revision" \
   -t "$tag" "$root"
-log "built $tag ($(docker image inspect -f '{{.Size}}' "$tag") bytes)"
+log "built $tag: $(docker image inspect -f '{{.Size}}' "$tag") bytes"
