@@ -186,7 +186,8 @@ def test_kube_version_floor(helm):
         ({"logFormat": "xml"}, "unknown log format"),
         ({"image": {"pullPolicy": "Sometimes"}}, "bad pull policy"),
         ({"node": {"config": {"storage": {"fsync": "never"}}}}, "bad fsync"),
-        ({"node": {"config": {"storage": {"fsync": {"intervalMs": 0}}}}}, "zero fsync interval"),
+        ({"node": {"config": {"storage": {"fsync": "interval", "fsyncIntervalMs": 0}}}}, "zero fsync interval"),
+        ({"node": {"config": {"storage": {"fsync": {"intervalMs": 5}}}}}, "fsync as a map"),
         ({"node": {"config": {"shutdownTimeoutSeconds": "30"}}}, "timeout as a string"),
         ({"node": {"persistence": {"size": "lots"}}}, "bad volume size"),
         ({"limits": {"max_kk": 5}}, "unknown limit (the server rejects it)"),
@@ -208,7 +209,7 @@ def test_schema_rejects(helm, values, why):
     [
         {"shards": {"replicas": 1}},
         {"shards": {"replicas": 64}},
-        {"node": {"config": {"storage": {"fsync": {"intervalMs": 20}}}}},
+        {"node": {"config": {"storage": {"fsync": "interval", "fsyncIntervalMs": 5}}}},
         {"limits": {"max_k": 100, "max_dimension": 4096}},
         {"node": {"pdb": {"maxUnavailable": None, "minAvailable": "50%"}}},
     ],
@@ -319,7 +320,7 @@ def test_node_toml_uses_only_node_keys(render):
     assert set(table) <= rust_fields("crates/server/src/config.rs", "ServerConfig")
     assert set(table["storage"]) <= rust_fields("crates/server/src/config.rs", "StorageConfig")
     assert set(table["limits"]) <= rust_fields("crates/api/src/limits.rs", "Limits")
-    assert table["storage"]["fsync"] == {"interval_ms": 50}
+    assert table["storage"]["fsync"] == {"interval_ms": 20}
     assert table["storage"]["insert_threads"] == 4
     assert table["shutdown_timeout_secs"] == 45
     assert table["limits"] == {"max_k": 1000, "max_batch": 5000}

@@ -46,7 +46,7 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import Rendered, docker_available, image_present
+from conftest import VALUE_SETS, Rendered, docker_available, image_present, values_file
 
 IMAGE_REPOSITORY = os.environ.get("RUVECTOR_IMAGE_REPOSITORY", "ruvector")
 IMAGE_TAG = os.environ.get("RUVECTOR_IMAGE_TAG", "local")
@@ -151,23 +151,22 @@ class Sandbox:
     """A docker network with the pods of one rendered release; tracks what
     it created so that `close` removes all of it."""
 
-    def __init__(self, rendered: Rendered, workdir: Path) -> None:
+    def __init__(self, rendered: Rendered, workdir: Path, tag: str = "pods") -> None:
         self.r = rendered
         self.workdir = workdir
-        self.network = f"{RUN_ID}-net"
+        self.prefix = f"{RUN_ID}-{tag}"
+        self.network = f"{self.prefix}-net"
         self.containers: list[str] = []
         self.volumes: list[str] = []
         self.pods: list[RunningPod] = []
         docker("network", "create", "--label", f"ruvector-test={RUN_ID}", self.network)
-        self.network_created = True
 
     def close(self) -> None:
         for c in self.containers:
             docker("rm", "-f", "-v", c, check=False)
         for v in self.volumes:
             docker("volume", "rm", "-f", v, check=False)
-        if self.network_created:
-            docker("network", "rm", self.network, check=False)
+        docker("network", "rm", self.network, check=False)
 
     def docker_args(self, pod_name: str, pod: dict[str, Any], spec: dict[str, Any], claims: list[dict]) -> list[str]:
         """`docker run` arguments for one container of a pod spec."""
@@ -205,7 +204,7 @@ class Sandbox:
         for mount in spec.get("volumeMounts", []):
             name, path = mount["name"], mount["mountPath"]
             if name in claim_names:
-                volume = f"{RUN_ID}-{name}-{pod_name}"
+                volume = f"{self.prefix}-{name}-{pod_name}"
                 claim = next(c for c in claims if c["metadata"]["name"] == name)
                 size = size_to_docker(claim["spec"]["resources"]["requests"]["storage"])
                 # A fresh filesystem's root is root's; the kubelet applies
@@ -260,7 +259,7 @@ class Sandbox:
         detach: bool = True,
     ) -> RunningPod:
         (spec,) = pod["containers"]
-        container = f"{RUN_ID}-{pod_name}"
+        container = f"{self.prefix}-{pod_name}"
         args = [
             "run", "--name", container, "--hostname", pod_name[:63], "--network", self.network,
             "--label", f"ruvector-test={RUN_ID}",
@@ -274,8 +273,11 @@ class Sandbox:
         running = RunningPod(pod_name, component, container, spec)
         if detach:
             for port in spec.get("ports", []):
-                out = docker("port", container, f"{port['containerPort']}/tcp").stdout.splitlines()[0]
-                running.ports[port["name"]] = int(out.rsplit(":", 1)[1])
+                out = docker("port", container, f"{port['containerPort']}/tcp", check=False)
+                if out.returncode != 0:  # the container has already exited
+                    state = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", container).stdout.strip()
+                    raise AssertionError(f"{pod_name} is {state}:\n{self.logs(running)}")
+                running.ports[port["name"]] = int(out.stdout.splitlines()[0].rsplit(":", 1)[1])
         self.pods.append(running)
         return running
 
@@ -335,8 +337,9 @@ def cluster(rendered: Rendered):
     """The rendered shards and routers, running; yields the Sandbox."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{RUN_ID}-"))
     workdir.chmod(0o755)
-    sandbox = Sandbox(rendered, workdir)
+    sandbox = None
     try:
+        sandbox = Sandbox(rendered, workdir)
         sts = rendered.by_component("StatefulSet", "shard")
         headless = sts["spec"]["serviceName"]
         for i in range(sts["spec"]["replicas"]):
@@ -365,7 +368,8 @@ def cluster(rendered: Rendered):
             wait_for_probe(sandbox, pod, pod.manifest["startupProbe"])
         yield sandbox
     finally:
-        sandbox.close()
+        if sandbox is not None:
+            sandbox.close()
         for path in sorted(workdir.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
         workdir.rmdir()
@@ -458,8 +462,7 @@ def test_helm_test_pod_passes(cluster: Sandbox, rendered: Rendered):
     pod = rendered.one("Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     name = pod["metadata"]["name"]
-    cluster.run(name, "test", pod["spec"], [], [], detach=False)
-    container = f"{RUN_ID}-{name}"
+    container = cluster.run(name, "test", pod["spec"], [], [], detach=False).container
     code = docker("inspect", "-f", "{{.State.ExitCode}}", container).stdout.strip()
     logs = docker("logs", container).stdout
     assert code == "0", f"exit {code}:\n{logs}{docker('logs', container).stderr}"
@@ -478,3 +481,46 @@ def test_a_shard_stops_cleanly_within_its_grace_period(cluster: Sandbox, rendere
     code = docker("inspect", "-f", "{{.State.ExitCode}}", shard.container).stdout.strip()
     assert code == "0", f"exit {code} after {took:.1f}s:\n{cluster.logs(shard)}"
     assert took < grace
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_value_set_starts(render, value_set):
+    """The binary accepts the configuration every value set renders (the
+    router rejects unknown keys; a bad value stops a node): each workload's
+    first pod starts and passes its startup probe. Routers start without
+    reachable shards."""
+    require_image()
+    r = render(
+        {"image": {"repository": IMAGE_REPOSITORY, "tag": IMAGE_TAG}},
+        files=[values_file(value_set)],
+        namespace=NAMESPACE,
+        release=RELEASE,
+    )
+    existing = r.values.get("auth", {}).get("existingSecret")
+    if existing:
+        # Stands in for the Secret the operator creates.
+        auth = r.values["auth"]
+        data = {auth["existingSecretApiKeyKey"]: base64.b64encode(b"existing-rw").decode()}
+        r.docs.append({"kind": "Secret", "metadata": {"name": existing}, "data": data})
+    workdir = Path(tempfile.mkdtemp(prefix=f"{RUN_ID}-{value_set}-"))
+    workdir.chmod(0o755)
+    sandbox = None
+    try:
+        sandbox = Sandbox(r, workdir, tag=value_set)
+        started = []
+        for w in r.all("StatefulSet") + r.all("Deployment"):
+            claims = w["spec"].get("volumeClaimTemplates", [])
+            component = w["metadata"]["labels"]["app.kubernetes.io/component"]
+            started.append(sandbox.run(f"{w['metadata']['name']}-0", component, w["spec"]["template"]["spec"], claims, []))
+        assert started
+        for pod in started:
+            wait_for_probe(sandbox, pod, pod.manifest["startupProbe"])
+            wait_for_probe(sandbox, pod, pod.manifest["livenessProbe"])
+            if pod.component != "router":
+                wait_for_probe(sandbox, pod, pod.manifest["readinessProbe"])
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+        for path in sorted(workdir.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        workdir.rmdir()

@@ -212,8 +212,8 @@ data_dir = "/data"
 shutdown_timeout_secs = {{ int64 $c.shutdownTimeoutSeconds }}
 
 [storage]
-{{- if kindIs "map" $s.fsync }}
-fsync = { interval_ms = {{ int64 $s.fsync.intervalMs }} }
+{{- if eq $s.fsync "interval" }}
+fsync = { interval_ms = {{ int64 $s.fsyncIntervalMs }} }
 {{- else }}
 fsync = {{ $s.fsync | quote }}
 {{- end }}
