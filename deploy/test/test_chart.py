@@ -20,7 +20,10 @@ import hashlib
 import re
 import subprocess
 import sys
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
 from pathlib import Path
 from typing import Any
 
@@ -691,6 +694,15 @@ def test_standard_labels(render, value_set):
         selector = w["spec"]["selector"]["matchLabels"]
         assert selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()
         assert "app.kubernetes.io/version" not in selector, "selectors are immutable; version changes"
+
+
+def test_version_label_is_a_valid_label_value(render):
+    r = render({"image": {"tag": "0.2.0@sha256:" + "a" * 64}})
+    for d in r.docs:
+        assert d["metadata"]["labels"]["app.kubernetes.io/version"] == "0.1.0"
+    assert container(shard_sts(r))["image"] == "ruvector:0.2.0@sha256:" + "a" * 64
+    r = render({"image": {"tag": "v0.2.0-rc1"}})
+    assert shard_sts(r)["metadata"]["labels"]["app.kubernetes.io/version"] == "v0.2.0-rc1"
 
 
 def test_image(render):

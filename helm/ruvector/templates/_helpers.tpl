@@ -69,13 +69,24 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "ruvector.labels" -}}
 helm.sh/chart: {{ include "ruvector.chart" .root }}
 {{ include "ruvector.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "ruvector.imageTag" .root | quote }}
+app.kubernetes.io/version: {{ include "ruvector.versionLabel" .root | quote }}
 app.kubernetes.io/part-of: ruvector
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 
 {{- define "ruvector.imageTag" -}}
 {{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- end -}}
+
+{{/* The image tag when it is a valid label value (not a digest), else
+the chart's appVersion. */}}
+{{- define "ruvector.versionLabel" -}}
+{{- $tag := include "ruvector.imageTag" . -}}
+{{- if regexMatch "^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$" $tag -}}
+{{- $tag -}}
+{{- else -}}
+{{- .Chart.AppVersion -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "ruvector.image" -}}
