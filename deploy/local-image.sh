@@ -7,7 +7,8 @@
 #
 #   ruvector-base/rust:bookworm     debootstrap'ed Debian bookworm (minbase +
 #                                   gcc, libc6-dev) carrying the host's Rust
-#                                   toolchain (rustc's sysroot, >= 1.95)
+#                                   toolchain (rustc's sysroot, >= 1.95) and
+#                                   the host's CA bundle
 #   ruvector-base/runtime:bookworm  glibc + libgcc_s from Debian packages,
 #                                   /etc/passwd, group and nsswitch.conf; no
 #                                   shell (what distroless/cc-debian12 holds)
@@ -82,6 +83,10 @@ make_rust_base() {
   $sudo debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" \
     || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
   $sudo rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc "$rootfs"/usr/share/man
+  # The host's CA trust store: where crates.io is reached through a
+  # TLS-inspecting proxy (as on this project's CI machines), the proxy's CA
+  # is trusted by the host and must be by cargo in the builder too.
+  $sudo cp /etc/ssl/certs/ca-certificates.crt "$rootfs"/etc/ssl/certs/ca-certificates.crt
   # The toolchain without its documentation (share/).
   $sudo mkdir -p "$rootfs"/usr/local/rust
   $sudo cp -a "$sysroot"/bin "$sysroot"/lib "$rootfs"/usr/local/rust/
