@@ -4,6 +4,6 @@
 # ruvector:local; build it first with deploy/local-image.sh), exercises it
 # through the router, stops and kills shards, checks every acknowledged
 # vector comes back, and always runs `docker-compose down -v` at the end.
-# See deploy/test/compose_test.py for the steps.
+# See deploy/test/compose_cluster.py for the steps.
 set -euo pipefail
-exec python3 "$(dirname "$0")/test/compose_test.py" "$@"
+exec python3 "$(dirname "$0")/test/compose_cluster.py" "$@"
