@@ -24,7 +24,6 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +34,8 @@ from conftest import CHART, REPO, VALUE_SETS, Rendered, dump, helm_template, val
 KUBE_MIN = "1.30.0"
 KUBE_LATEST = "1.37.0"
 CRD_KINDS = {"ServiceMonitor"}
+# The kubernetes-validate CLI of this interpreter's installation.
+KUBERNETES_VALIDATE = [sys.executable, "-m", "kubernetes_validate"]
 NODE_UID = 10001
 
 
@@ -141,16 +142,7 @@ def test_kubernetes_validate_strict(render, tmp_path, value_set):
     path.write_text(yaml.safe_dump_all(plain))
     for version in (KUBE_MIN, KUBE_LATEST):
         result = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "kubernetes-validate"),
-                "--strict",
-                "--quiet",
-                "-k",
-                version,
-                str(path),
-            ],
-            capture_output=True,
-            text=True,
+            [*KUBERNETES_VALIDATE, "--strict", "--quiet", "-k", version, str(path)], capture_output=True, text=True
         )
         assert result.returncode == 0, f"Kubernetes {version}:\n{result.stdout}{result.stderr}"
 
@@ -163,7 +155,7 @@ def test_kubernetes_validate_catches_a_bad_field(render, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(sts))
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", "-k", KUBE_MIN, str(path)],
+        [*KUBERNETES_VALIDATE, "--strict", "--quiet", "-k", KUBE_MIN, str(path)],
         capture_output=True,
         text=True,
     )
