@@ -104,7 +104,7 @@ if need_base "$rust_base"; then make_rust_base; else log "reusing $rust_base"; f
 revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 log "building $tag from $root/Dockerfile"
-docker build \
+docker build --force-rm \
   --build-arg RUST_IMAGE="$rust_base" \
   --build-arg RUNTIME_IMAGE="$runtime_base" \
   --build-arg VERSION="$version" \

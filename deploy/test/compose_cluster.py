@@ -13,7 +13,12 @@ ruvector:local; build it with deploy/local-image.sh), then:
 3. starts it again, SIGKILLs another shard right after more acknowledged
    writes, starts that one too, and checks every acknowledged vector is back
    with its value and every deleted one stays deleted;
-4. checks container logs carry no ANSI colour codes.
+4. checks container logs carry no ANSI colour codes;
+5. when RUVECTOR_PROMETHEUS_IMAGE names a Prometheus image (CI makes a
+   stand-in with deploy/test/prometheus-image.sh; prom/prometheus works),
+   starts the `monitoring` profile's Prometheus and checks it scrapes the
+   router and every shard with the labels the dashboard selects on, and
+   sees the data written above.
 
 `docker-compose down -v` runs at the end, also on failure or Ctrl-C. Only
 the Python standard library is used. Prints the cold start time (up to the
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -49,7 +55,15 @@ def free_port() -> int:
 
 PORT = free_port()
 BASE = f"http://127.0.0.1:{PORT}"
-ENV = {**os.environ, "RUVECTOR_IMAGE": IMAGE, "RUVECTOR_PORT": str(PORT)}
+PROMETHEUS_IMAGE = os.environ.get("RUVECTOR_PROMETHEUS_IMAGE")
+PROMETHEUS_PORT = free_port()
+ENV = {
+    **os.environ,
+    "RUVECTOR_IMAGE": IMAGE,
+    "RUVECTOR_PORT": str(PORT),
+    "PROMETHEUS_PORT": str(PROMETHEUS_PORT),
+    **({"PROMETHEUS_IMAGE": PROMETHEUS_IMAGE} if PROMETHEUS_IMAGE else {}),
+}
 
 
 def compose(*args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
@@ -71,9 +85,9 @@ class Answer:
         return f"HTTP {self.status}: {self.body[:300]}"
 
 
-def call(method: str, path: str, body=None, timeout: float = 30.0) -> Answer:
+def call(method: str, path: str, body=None, timeout: float = 30.0, base: str = BASE) -> Answer:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(BASE + path, data=data, method=method)
+    request = urllib.request.Request(base + path, data=data, method=method)
     if data is not None:
         request.add_header("content-type", "application/json")
     try:
@@ -232,6 +246,44 @@ def run() -> None:
     assert "\x1b[" not in logs, "container logs carry ANSI escape codes"
     print("ok   logs are plain text", flush=True)
 
+    # 5. The monitoring profile's Prometheus scrapes every node.
+    if PROMETHEUS_IMAGE:
+        check_monitoring(len(acknowledged))
+    else:
+        print("skip monitoring: set RUVECTOR_PROMETHEUS_IMAGE to check the monitoring profile", flush=True)
+
+
+def prometheus(path: str):
+    answer = call("GET", path, base=f"http://127.0.0.1:{PROMETHEUS_PORT}", timeout=5)
+    expect(answer, 200, f"Prometheus {path}")
+    return answer.json()["data"]
+
+
+def check_monitoring(vectors: int) -> None:
+    compose("--profile", "monitoring", "up", "-d", "prometheus")
+    expected = {("router", "router"), ("shard", "shard-0"), ("shard", "shard-1"), ("shard", "shard-2")}
+
+    def all_targets_up():
+        targets = prometheus("/api/v1/targets?state=active")["activeTargets"]
+        seen = {
+            (t["labels"].get("role"), t["labels"].get("pod"))
+            for t in targets
+            if t["health"] == "up" and t["labels"].get("namespace") == "compose"
+        }
+        return seen == expected
+
+    wait_until("Prometheus to scrape the router and three shards", all_targets_up, timeout=60, interval=1)
+
+    def stored_vectors():
+        result = prometheus("/api/v1/query?query=" + urllib.parse.quote(
+            'sum(ruvector_collection_vectors{collection="compose",role="shard",namespace="compose"})'))["result"]
+        return result and float(result[0]["value"][1]) == vectors
+
+    wait_until(f"Prometheus to see {vectors} vectors over the shards", stored_vectors, timeout=30, interval=1)
+    shards_up = prometheus("/api/v1/query?query=" + urllib.parse.quote("sum(ruvector_router_shard_up{role=\"router\"})"))
+    assert float(shards_up["result"][0]["value"][1]) == 3, shards_up
+    print("ok   monitoring profile: Prometheus scrapes the router and three shards with namespace/pod/role", flush=True)
+
 
 def main() -> int:
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
@@ -246,7 +298,7 @@ def main() -> int:
         compose("logs", "--no-color", "--tail", "40", check=False)
         raise
     finally:
-        compose("down", "-v", "--remove-orphans", "--timeout", "30", check=False)
+        compose("--profile", "monitoring", "down", "-v", "--remove-orphans", "--timeout", "30", check=False)
 
 
 if __name__ == "__main__":
