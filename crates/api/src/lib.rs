@@ -59,4 +59,6 @@ pub use search::{
 };
 pub use status::StatusResponse;
 pub use utoipa::OpenApi;
-pub use vectors::{IdsPage, IdsQuery, MAX_NORM, UpsertRequest, ValidIdsQuery, ValidUpsert, VectorInput, VectorRecord};
+pub use vectors::{
+    DeleteQuery, IdsPage, IdsQuery, MAX_NORM, UpsertRequest, ValidIdsQuery, ValidUpsert, VectorInput, VectorRecord,
+};

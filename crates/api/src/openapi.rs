@@ -20,9 +20,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    BatchSearchRequest, CollectionInfo, Condition, CreateCollectionRequest, ErrorBody, Filter, IdsPage, IdsQuery,
-    Limits, Metric, Quantization, Range, SearchHit, SearchRequest, StatusResponse, UpsertRequest, ValidBatchSearch,
-    ValidCreate, ValidSearch, ValidUpsert, VectorInput, VectorRecord,
+    BatchSearchRequest, CollectionInfo, Condition, CreateCollectionRequest, DeleteQuery, ErrorBody, Filter, IdsPage,
+    IdsQuery, Limits, Metric, Quantization, Range, SearchHit, SearchRequest, StatusResponse, UpsertRequest,
+    ValidBatchSearch, ValidCreate, ValidSearch, ValidUpsert, VectorInput, VectorRecord,
 };
 
 /// The OpenAPI document: `ApiDoc::openapi()`.
@@ -208,10 +208,11 @@ fn get_vector() {}
     params(
         ("name" = String, Path, description = "Collection name"),
         ("id" = u64, Path, description = "Vector id"),
+        DeleteQuery,
     ),
     responses(
-        (status = 200, description = "Deleted", body = StatusResponse, example = json!({"status": "deleted"})),
-        (status = 400, description = "Non-numeric id (`invalid_id`)", body = ErrorBody),
+        (status = 200, description = "Deleted (a versioned delete: `deleted`, `tombstoned` or `stale`)", body = StatusResponse, example = json!({"status": "deleted"})),
+        (status = 400, description = "Non-numeric id or version (`invalid_id`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "Read-only API key", body = ErrorBody),
         (status = 404, description = "No such collection or vector", body = ErrorBody),

@@ -30,6 +30,17 @@ impl StatusResponse {
         StatusResponse { status: "deleted".to_owned() }
     }
 
+    /// `{"status":"tombstoned"}`: a versioned delete of an absent id (200).
+    pub fn tombstoned() -> Self {
+        StatusResponse { status: "tombstoned".to_owned() }
+    }
+
+    /// `{"status":"stale"}`: a versioned delete older than the id's newest
+    /// write; nothing changed (200).
+    pub fn stale() -> Self {
+        StatusResponse { status: "stale".to_owned() }
+    }
+
     /// `{"status":"inserted N vectors"}` (upsert, 201).
     pub fn inserted(n: usize) -> Self {
         StatusResponse { status: format!("inserted {n} vectors") }

@@ -96,6 +96,12 @@ pub struct VectorInput {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Value>,
+    /// Optional write version (≥ 1; a cluster's router stamps one): the
+    /// write is applied only if it is newer than the newest versioned write
+    /// of this id, a delete's included; otherwise it is skipped.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    pub version: Option<IdInput>,
 }
 
 /// `POST /collections/{name}/vectors` body, as received.
@@ -123,6 +129,10 @@ pub struct VectorRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Map<String, Value>>,
+    /// The version of the write that stored it, omitted for unversioned
+    /// writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 /// A validated upsert batch. Serializes to an upsert body that any node
@@ -173,12 +183,22 @@ impl UpsertRequest {
                     )));
                 }
             };
+            let version = match item.version.map(IdInput::into_result) {
+                None => None,
+                Some(Ok(v)) if v >= 1 => Some(v),
+                Some(Ok(_)) => return Err(ApiError::InvalidId(format!("vectors[{i}].version: must be at least 1"))),
+                Some(Err(found)) => {
+                    return Err(ApiError::InvalidId(format!(
+                        "vectors[{i}].version: expected an unsigned 64-bit integer, got {found}"
+                    )));
+                }
+            };
             if let Some(first) = first_seen.insert(id, i) {
                 return Err(ApiError::DuplicateId(format!(
                     "vectors[{i}].id: duplicate id {id} (also at vectors[{first}])"
                 )));
             }
-            out.push(VectorRecord { id, vector, payload });
+            out.push(VectorRecord { id, vector, payload, version });
         }
         Ok(ValidUpsert { vectors: out })
     }
@@ -193,6 +213,31 @@ pub(crate) fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// Query of `DELETE /collections/{name}/vectors/{id}`, as received.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// The delete's version (≥ 1; a cluster's router stamps one). A
+    /// versioned delete leaves a tombstone and answers 200 with status
+    /// `deleted`, `tombstoned` (the id was absent) or `stale` (the id holds
+    /// a newer write; nothing changed). Absent: an unversioned delete, 404
+    /// when the id is absent.
+    #[param(value_type = Option<u64>)]
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+impl DeleteQuery {
+    /// The version, if one was given.
+    pub fn validate(self) -> Result<Option<u64>, ApiError> {
+        let Some(raw) = self.version else { return Ok(None) };
+        match raw.parse::<u64>() {
+            Ok(v) if v >= 1 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(v)),
+            _ => Err(ApiError::InvalidId(format!("invalid version {raw:?}: expected an integer from 1 to 2^64-1"))),
+        }
     }
 }
 
@@ -315,7 +360,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(v.vectors.len(), 3);
-        assert_eq!(v.vectors[0], VectorRecord { id: 1, vector: vec![1.0, 2.0, 3.0], payload: None });
+        assert_eq!(v.vectors[0], VectorRecord { id: 1, vector: vec![1.0, 2.0, 3.0], payload: None, version: None });
         assert_eq!(v.vectors[1].payload.as_ref().and_then(|p| p.get("a")), Some(&json!(1)));
         assert_eq!(v.vectors[2].id, u64::MAX);
     }
@@ -446,7 +491,7 @@ mod tests {
 
     #[test]
     fn vector_record_shape() {
-        let r = VectorRecord { id: 5, vector: vec![0.5, 1.0], payload: None };
+        let r = VectorRecord { id: 5, vector: vec![0.5, 1.0], payload: None, version: None };
         assert_eq!(serde_json::to_string(&r).expect("ser"), r#"{"id":5,"vector":[0.5,1.0]}"#);
     }
 

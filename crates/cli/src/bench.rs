@@ -302,8 +302,10 @@ fn run_engine(
     engine.create_collection("bench", collection)?;
     let started = Instant::now();
     for (b, rows) in (0..base.rows()).collect::<Vec<_>>().chunks(args.batch.max(1)).enumerate() {
-        let points =
-            rows.iter().map(|&r| Point { id: r as u64, vector: base.row(r).to_vec(), payload: None }).collect();
+        let points = rows
+            .iter()
+            .map(|&r| Point { id: r as u64, vector: base.row(r).to_vec(), payload: None, version: 0 })
+            .collect();
         engine.upsert("bench", points).with_context(|| format!("batch {b}"))?;
     }
     let build_seconds = started.elapsed().as_secs_f64();

@@ -1,6 +1,14 @@
 //! One collection in memory: its configuration, the HNSW index (which also
 //! maps external ids to graph slots) and the payloads.
 //!
+//! Versions: a write may carry a version (a cluster's router stamps one;
+//! single-node clients send none). A versioned write of an id is applied
+//! only when its version is greater than the newest versioned write the
+//! collection applied to that id — a live point's or a delete's tombstone
+//! (`versions`) — so replays, retries and copies that receive writes in
+//! different orders converge. An unversioned write always applies and
+//! forgets the id's version.
+//!
 //! Every mutation is split into a check ([`Collection::check_upsert`]) that
 //! decides everything that can be wrong with the request, and an apply step
 //! that is then certain to succeed. The engine logs a request between the
@@ -46,6 +54,18 @@ pub struct CollectionInfo {
     pub unlinked: usize,
     /// Deleted or replaced vectors whose graph links await repair.
     pub pending_deletes: usize,
+    /// Tombstones: versioned deletes remembered so that older writes of
+    /// the same ids are refused.
+    pub tombstones: usize,
+}
+
+/// The newest versioned write applied to an id: an upsert (`deleted`
+/// false) or a delete, whose tombstone keeps the version so that an older
+/// upsert arriving later is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) version: u64,
+    pub(crate) deleted: bool,
 }
 
 /// A collection held in memory.
@@ -59,6 +79,12 @@ pub(crate) struct Collection {
     payload_bytes: AtomicUsize,
     /// Ids whose payload was set or removed since the last checkpoint.
     pub(crate) changed_payloads: Mutex<HashSet<u64>>,
+    /// The version stamp of every id written with a version (module docs).
+    pub(crate) versions: RwLock<HashMap<u64, Stamp>>,
+    /// Ids whose stamp changed since the last checkpoint.
+    pub(crate) changed_versions: Mutex<HashSet<u64>>,
+    /// Stamps that are tombstones, kept up to date.
+    tombstones: AtomicUsize,
     /// Held by a writer from its log write through its apply (staging)
     /// step — never across an fsync or graph work — so the log order of
     /// this collection's records is the order they were applied in, and by
@@ -85,7 +111,7 @@ impl Collection {
         let options = HnswOptions { background_maintenance: true, ..config.index_options() };
         let index = Hnsw::with_options(config.dimension, config.metric, config.hnsw_params(), options)
             .map_err(EngineError::Index)?;
-        Ok(Self::from_parts(name, config, index, HashMap::new(), lsn))
+        Ok(Self::from_parts(name, config, index, HashMap::new(), HashMap::new(), lsn))
     }
 
     /// A collection restored from a checkpoint taken at `lsn`.
@@ -94,9 +120,11 @@ impl Collection {
         config: CollectionConfig,
         index: Hnsw,
         payloads: HashMap<u64, Arc<[u8]>>,
+        versions: HashMap<u64, Stamp>,
         lsn: u64,
     ) -> Self {
         let payload_bytes = payloads.values().map(|p| payload_cost(p)).sum();
+        let tombstones = versions.values().filter(|s| s.deleted).count();
         Collection {
             name,
             config,
@@ -104,6 +132,9 @@ impl Collection {
             payloads: RwLock::new(payloads),
             payload_bytes: AtomicUsize::new(payload_bytes),
             changed_payloads: Mutex::new(HashSet::new()),
+            versions: RwLock::new(versions),
+            changed_versions: Mutex::new(HashSet::new()),
+            tombstones: AtomicUsize::new(tombstones),
             write_lock: Mutex::new(()),
             checkpoint_lsn: AtomicU64::new(lsn),
             applied_lsn: AtomicU64::new(lsn),
@@ -125,6 +156,7 @@ impl Collection {
             memory_bytes: self.index.memory_bytes() + self.payload_bytes.load(Ordering::Relaxed),
             unlinked: backlog.unlinked,
             pending_deletes: backlog.pending_deletes,
+            tombstones: self.tombstones.load(Ordering::Relaxed),
         }
     }
 
@@ -151,12 +183,51 @@ impl Collection {
         Ok(())
     }
 
+    /// The version of the newest versioned write applied to `id` (0: none).
+    pub(crate) fn version_of(&self, id: u64) -> u64 {
+        self.versions.read().get(&id).map_or(0, |s| s.version)
+    }
+
+    /// Keeps the points that would change something: unversioned ones, and
+    /// versioned ones newer than what the collection holds for their id.
+    /// The caller holds the write lock, so the answer stays true until it
+    /// applies them.
+    pub(crate) fn newer_points(&self, points: Vec<WalPoint>) -> Vec<WalPoint> {
+        if points.iter().all(|p| p.version == 0) {
+            return points;
+        }
+        let versions = self.versions.read();
+        points
+            .into_iter()
+            .filter(|p| p.version == 0 || versions.get(&p.id).is_none_or(|s| p.version > s.version))
+            .collect()
+    }
+
+    /// Records the stamps of applied writes (`version` 0 forgets the id's).
+    fn stamp(&self, writes: impl Iterator<Item = (u64, u64, bool)>) {
+        let mut versions = self.versions.write();
+        let mut changed = self.changed_versions.lock();
+        for (id, version, deleted) in writes {
+            let old = if version == 0 { versions.remove(&id) } else { versions.insert(id, Stamp { version, deleted }) };
+            if old.is_some_and(|s| s.deleted) {
+                self.tombstones.fetch_sub(1, Ordering::Relaxed);
+            }
+            if version != 0 && deleted {
+                self.tombstones.fetch_add(1, Ordering::Relaxed);
+            }
+            if old.is_some() || version != 0 {
+                changed.insert(id);
+            }
+        }
+    }
+
     /// Applies a checked upsert batch by staging it (module docs): each
     /// id's vector and payload are replaced (a point without a payload
     /// clears an old one). Returns the staged slots, to be linked.
     pub(crate) fn apply_upsert(&self, points: &[WalPoint]) -> Result<Vec<u32>, EngineError> {
         let batch: Vec<(u64, &[f32])> = points.iter().map(|p| (p.id, p.vector.as_slice())).collect();
         let slots = self.index.stage_batch(&batch).map_err(EngineError::Index)?;
+        self.stamp(points.iter().map(|p| (p.id, p.version, false)));
         let mut payloads = self.payloads.write();
         let mut changed = self.changed_payloads.lock();
         for p in points {
@@ -178,8 +249,15 @@ impl Collection {
         Ok(slots)
     }
 
-    /// Deletes ids; returns how many were present.
-    pub(crate) fn apply_delete(&self, ids: &[u64]) -> usize {
+    /// Deletes ids; `versions` (parallel to `ids`, or empty for an
+    /// unversioned delete) become their tombstones. Returns how many were
+    /// present.
+    pub(crate) fn apply_delete(&self, ids: &[u64], versions: &[u64]) -> usize {
+        if versions.is_empty() {
+            self.stamp(ids.iter().map(|&id| (id, 0, true)));
+        } else {
+            self.stamp(ids.iter().zip(versions).map(|(&id, &version)| (id, version, true)));
+        }
         let mut payloads = self.payloads.write();
         let mut changed = self.changed_payloads.lock();
         ids.iter()
@@ -196,7 +274,7 @@ impl Collection {
     pub(crate) fn get(&self, id: u64) -> Option<Point> {
         let vector = self.index.get(id)?;
         let payload = self.payloads.read().get(&id).map(|p| p.to_vec());
-        Some(Point { id, vector, payload })
+        Some(Point { id, vector, payload, version: self.version_of(id) })
     }
 
     pub(crate) fn search(

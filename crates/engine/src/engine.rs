@@ -99,6 +99,19 @@ pub trait EngineObserver: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The point existed and is gone.
+    Deleted,
+    /// The point was absent; its tombstone now holds the delete's version.
+    Tombstoned,
+    /// Unversioned delete of an absent id: nothing happened.
+    Absent,
+    /// The id holds a newer (or equal) version: nothing happened.
+    Stale,
+}
+
 /// The shard engine: a catalog of durable collections.
 ///
 /// All methods take `&self` and may be called from many threads; they
@@ -263,25 +276,32 @@ impl Engine {
 
     /// Inserts or replaces a batch of points, all or nothing; returns how
     /// many were written. Acknowledged (returns `Ok`) once durable; see the
-    /// module docs for the three steps.
+    /// module docs for the three steps. A point with a version is written
+    /// only if it is newer than the newest versioned write of its id (see
+    /// `collection`'s docs); the others are skipped, not counted, and not
+    /// logged — re-sending an old write is a no-op.
     pub fn upsert(&self, name: &str, points: Vec<Point>) -> Result<usize, EngineError> {
         let collection = self.get_collection(name)?;
         collection.check_upsert(&points, &self.config.limits)?;
         self.writable()?;
-        let count = points.len();
-        let record = WalRecord::Upsert { collection: name.to_owned(), points };
-        let (lsn, slots) = {
+        let (lsn, slots, count) = {
             let _writer = collection.write_lock.lock();
             if !self.is_current(&collection) {
                 return Err(EngineError::CollectionNotFound(name.to_owned()));
             }
+            let points = collection.newer_points(points);
+            if points.is_empty() {
+                return Ok(0);
+            }
+            let count = points.len();
+            let record = WalRecord::Upsert { collection: name.to_owned(), points };
             let (lsn, bytes) = self.write_record(&record)?;
             let WalRecord::Upsert { points, .. } = &record else {
                 return Err(EngineError::Failed("an upsert was logged as another record".into()));
             };
             let slots = collection.apply_upsert(points).map_err(|e| self.fail(e))?;
             collection.note_applied(lsn, bytes);
-            (lsn, slots)
+            (lsn, slots, count)
         };
         // The log's flusher starts the fsync now; linking overlaps it.
         self.link(&collection, &slots);
@@ -306,23 +326,41 @@ impl Engine {
     /// Deletes one point; returns whether it existed. Deleting a missing id
     /// writes nothing. The graph around it is repaired in the background.
     pub fn delete(&self, name: &str, id: u64) -> Result<bool, EngineError> {
+        self.delete_versioned(name, id, 0).map(|outcome| outcome == DeleteOutcome::Deleted)
+    }
+
+    /// Deletes one point under a version (0: unversioned, like
+    /// [`Engine::delete`]). A versioned delete newer than what the
+    /// collection holds for the id is logged and leaves a tombstone even
+    /// when the id is absent (an older upsert may still be on its way); an
+    /// older one changes nothing.
+    pub fn delete_versioned(&self, name: &str, id: u64, version: u64) -> Result<DeleteOutcome, EngineError> {
         let collection = self.get_collection(name)?;
         self.writable()?;
-        let lsn = {
+        let (lsn, outcome) = {
             let _writer = collection.write_lock.lock();
             if !self.is_current(&collection) {
                 return Err(EngineError::CollectionNotFound(name.to_owned()));
             }
-            if !collection.index.contains(id) {
-                return Ok(false);
+            let present = collection.index.contains(id);
+            if version == 0 && !present {
+                return Ok(DeleteOutcome::Absent);
             }
-            let (lsn, bytes) = self.write_record(&WalRecord::Delete { collection: name.to_owned(), ids: vec![id] })?;
-            collection.apply_delete(&[id]);
+            if version != 0 && version <= collection.version_of(id) {
+                return Ok(DeleteOutcome::Stale);
+            }
+            let versions = if version == 0 { Vec::new() } else { vec![version] };
+            let record = WalRecord::Delete { collection: name.to_owned(), ids: vec![id], versions };
+            let (lsn, bytes) = self.write_record(&record)?;
+            let WalRecord::Delete { ids, versions, .. } = &record else {
+                return Err(EngineError::Failed("a delete was logged as another record".into()));
+            };
+            collection.apply_delete(ids, versions);
             collection.note_applied(lsn, bytes);
-            lsn
+            (lsn, if present { DeleteOutcome::Deleted } else { DeleteOutcome::Tombstoned })
         };
         self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
-        Ok(true)
+        Ok(outcome)
     }
 
     /// One point, if present. Under the cosine metric the vector is the

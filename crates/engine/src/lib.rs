@@ -20,8 +20,8 @@
 //! let engine = Engine::open(EngineConfig::new(dir.path()))?;
 //! engine.create_collection("docs", CollectionConfig::new(2, Metric::Euclidean))?;
 //! engine.upsert("docs", vec![
-//!     Point { id: 1, vector: vec![0.0, 0.0], payload: None },
-//!     Point { id: 2, vector: vec![3.0, 4.0], payload: None },
+//!     Point { id: 1, vector: vec![0.0, 0.0], payload: None, version: 0 },
+//!     Point { id: 2, vector: vec![3.0, 4.0], payload: None, version: 0 },
 //! ])?;
 //! let hits = engine.search("docs", &[3.0, 3.0], 1, None)?;
 //! assert_eq!(hits[0].id, 2);
@@ -41,7 +41,7 @@ mod persist;
 
 pub use collection::{CollectionInfo, Point};
 pub use config::{CollectionConfig, EngineConfig, Fsync, Limits, QuantizationConfig};
-pub use engine::{Engine, EngineObserver};
+pub use engine::{DeleteOutcome, Engine, EngineObserver};
 pub use error::EngineError;
 pub use ruvector_index::{Metric, Neighbor};
 #[cfg(test)]

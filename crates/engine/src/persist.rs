@@ -14,6 +14,12 @@
 //! len: u32, bytes`, little-endian) and `index` (the HNSW snapshot of
 //! `ruvector-index`, which carries its own version and checksum).
 //!
+//! Both may hold `versions` (full: `count: u64`, then per id `id: u64,
+//! state: u8, version: u64`; state 1 = live, 2 = tombstone) and `vdelta`
+//! (deltas: `count: u64`, then per changed id `id: u64, state: u8` and, for
+//! states 1 and 2, `version: u64`; state 0 = the id has no stamp any more).
+//! Checkpoints written before versions existed lack them: no stamps.
+//!
 //! A delta holds `config`, `pdelta` (`count: u64`, then per changed id
 //! `id: u64, present: u8`, and if present `len: u32, bytes`) and `idelta`
 //! (the index delta of `ruvector-index`: every slot and vector that
@@ -41,7 +47,7 @@ use ruvector_index::Hnsw;
 use ruvector_storage::{Checkpoint, CheckpointKind, CheckpointWriter, Fs, StorageError, WalRecord};
 
 use crate::EngineError;
-use crate::collection::Collection;
+use crate::collection::{Collection, Stamp};
 use crate::config::{CollectionConfig, EngineConfig};
 
 pub(crate) use log::Log;
@@ -156,6 +162,8 @@ const PAYLOADS: &str = "payloads";
 const INDEX: &str = "index";
 const PAYLOADS_DELTA: &str = "pdelta";
 const INDEX_DELTA: &str = "idelta";
+const VERSIONS: &str = "versions";
+const VERSIONS_DELTA: &str = "vdelta";
 
 fn collections_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("collections")
@@ -170,27 +178,38 @@ fn collection_dir(data_dir: &Path, name: &str) -> PathBuf {
 pub(crate) fn write_checkpoint(fs: &Arc<dyn Fs>, data_dir: &Path, c: &Collection, lsn: u64) -> Result<(), EngineError> {
     let payloads = encode_payloads(&c.payloads.read());
     c.changed_payloads.lock().clear();
-    let bytes = write_full(fs, data_dir, &c.name, &c.config, &payloads, &c.index, lsn)?;
+    let versions = encode_versions(&c.versions.read());
+    c.changed_versions.lock().clear();
+    let contents = FullContents { config: &c.config, payloads: &payloads, versions: &versions, index: &c.index };
+    let bytes = write_full(fs, data_dir, &c.name, contents, lsn)?;
     c.full_bytes.store(bytes, Ordering::Relaxed);
     c.delta_bytes.store(0, Ordering::Relaxed);
     Ok(())
+}
+
+/// What a full checkpoint holds, its sections encoded (but the index's).
+struct FullContents<'a> {
+    config: &'a CollectionConfig,
+    payloads: &'a [u8],
+    versions: &'a [u8],
+    index: &'a Hnsw,
 }
 
 fn write_full(
     fs: &Arc<dyn Fs>,
     data_dir: &Path,
     name: &str,
-    config: &CollectionConfig,
-    payloads: &[u8],
-    index: &Hnsw,
+    c: FullContents<'_>,
     lsn: u64,
 ) -> Result<u64, EngineError> {
+    let FullContents { config, payloads, versions, index } = c;
     let dir = collection_dir(data_dir, name);
     fs.create_dir_all(&dir).map_err(|source| StorageError::Io { path: dir.clone(), source })?;
     let config = serde_json::to_vec(config).map_err(|e| EngineError::Failed(e.to_string()))?;
     let mut writer = CheckpointWriter::create(Arc::clone(fs), &dir, lsn)?;
     writer.add_section(CONFIG, &config)?;
     writer.add_section(PAYLOADS, payloads)?;
+    writer.add_section(VERSIONS, versions)?;
     index.write_to(writer.section(INDEX)?).map_err(EngineError::Index)?;
     Ok(writer.commit()?.1)
 }
@@ -200,6 +219,7 @@ fn write_full(
 pub(crate) struct CapturedDelta {
     lsn: u64,
     payloads: Vec<u8>,
+    versions: Vec<u8>,
     index: Vec<u8>,
 }
 
@@ -227,9 +247,23 @@ impl CapturedDelta {
             }
             out
         };
+        let changed = std::mem::take(&mut *c.changed_versions.lock());
+        let versions = {
+            let all = c.versions.read();
+            let mut out = Vec::with_capacity(8 + changed.len() * 17);
+            out.extend_from_slice(&(changed.len() as u64).to_le_bytes());
+            for id in changed {
+                out.extend_from_slice(&id.to_le_bytes());
+                match all.get(&id) {
+                    Some(stamp) => put_stamp(&mut out, stamp),
+                    None => out.push(0),
+                }
+            }
+            out
+        };
         let mut index = Vec::with_capacity(c.index.delta_estimate() + 1024);
         c.index.write_delta(&mut index).map_err(EngineError::Index)?;
-        Ok(CapturedDelta { lsn, payloads, index })
+        Ok(CapturedDelta { lsn, payloads, versions, index })
     }
 
     /// The log position the delta covers.
@@ -244,6 +278,7 @@ impl CapturedDelta {
         let mut writer = CheckpointWriter::create_kind(Arc::clone(fs), &dir, CheckpointKind::Delta, self.lsn)?;
         writer.add_section(CONFIG, &config)?;
         writer.add_section(PAYLOADS_DELTA, &self.payloads)?;
+        writer.add_section(VERSIONS_DELTA, &self.versions)?;
         writer.add_section(INDEX_DELTA, &self.index)?;
         Ok(writer.commit()?.1)
     }
@@ -259,7 +294,10 @@ pub(crate) fn compact(fs: &Arc<dyn Fs>, data_dir: &Path, name: &str) -> Result<O
         return Ok(None);
     }
     let payloads = encode_payloads(&loaded.payloads);
-    let bytes = write_full(fs, data_dir, name, &loaded.config, &payloads, &loaded.index, loaded.lsn)?;
+    let versions = encode_versions(&loaded.versions);
+    let contents =
+        FullContents { config: &loaded.config, payloads: &payloads, versions: &versions, index: &loaded.index };
+    let bytes = write_full(fs, data_dir, name, contents, loaded.lsn)?;
     Ok(Some((loaded.lsn, bytes)))
 }
 
@@ -299,6 +337,44 @@ fn decode_payloads(bytes: &[u8]) -> Option<HashMap<u64, Arc<[u8]>>> {
     rest.is_empty().then_some(map)
 }
 
+/// `state: u8, version: u64` of a stamp (state 1 live, 2 tombstone).
+fn put_stamp(out: &mut Vec<u8>, stamp: &Stamp) {
+    out.push(if stamp.deleted { 2 } else { 1 });
+    out.extend_from_slice(&stamp.version.to_le_bytes());
+}
+
+fn encode_versions(versions: &HashMap<u64, Stamp>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + versions.len() * 17);
+    out.extend_from_slice(&(versions.len() as u64).to_le_bytes());
+    for (id, stamp) in versions {
+        out.extend_from_slice(&id.to_le_bytes());
+        put_stamp(&mut out, stamp);
+    }
+    out
+}
+
+/// Applies a `versions` (full) or `vdelta` section to `versions`; `None`
+/// if it is malformed (state 0, removal, is allowed in deltas only).
+fn apply_versions(versions: &mut HashMap<u64, Stamp>, bytes: &[u8], delta: bool) -> Option<()> {
+    let mut rest = bytes;
+    let count = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+    for _ in 0..count {
+        let id = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+        let deleted = match take(&mut rest, 1)?[0] {
+            0 if delta => {
+                versions.remove(&id);
+                continue;
+            }
+            1 => false,
+            2 => true,
+            _ => return None,
+        };
+        let version = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+        versions.insert(id, Stamp { version, deleted });
+    }
+    rest.is_empty().then_some(())
+}
+
 /// What recovery produced.
 pub(crate) struct Recovered {
     pub(crate) log: Log,
@@ -311,6 +387,7 @@ pub(crate) struct Recovered {
 struct Loaded {
     config: CollectionConfig,
     payloads: HashMap<u64, Arc<[u8]>>,
+    versions: HashMap<u64, Stamp>,
     index: Hnsw,
     /// Position of the newest file of the chain.
     lsn: u64,
@@ -333,6 +410,10 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
             .map_err(|e| corrupt(&full, &format!("config: {e}")))?;
     let mut payloads = decode_payloads(full.section(PAYLOADS).ok_or_else(|| corrupt(&full, "no payloads section"))?)
         .ok_or_else(|| corrupt(&full, "malformed payloads section"))?;
+    let mut versions = HashMap::new();
+    if let Some(section) = full.section(VERSIONS) {
+        apply_versions(&mut versions, section, false).ok_or_else(|| corrupt(&full, "malformed versions section"))?;
+    }
     let index = Hnsw::read_base(full.section(INDEX).ok_or_else(|| corrupt(&full, "no index section"))?, None)
         .map_err(|e| corrupt(&full, &format!("index: {e}")))?;
     let mut lsn = full.lsn();
@@ -341,6 +422,9 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
     for delta in &deltas {
         let changes = delta.section(PAYLOADS_DELTA).ok_or_else(|| corrupt(delta, "no pdelta section"))?;
         apply_payload_delta(&mut payloads, changes).ok_or_else(|| corrupt(delta, "malformed pdelta section"))?;
+        if let Some(section) = delta.section(VERSIONS_DELTA) {
+            apply_versions(&mut versions, section, true).ok_or_else(|| corrupt(delta, "malformed vdelta section"))?;
+        }
         let index_delta = delta.section(INDEX_DELTA).ok_or_else(|| corrupt(delta, "no idelta section"))?;
         index.apply_delta(index_delta).map_err(|e| corrupt(delta, &format!("index delta: {e}")))?;
         lsn = delta.lsn();
@@ -348,14 +432,14 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
     }
     let last = deltas.last().unwrap_or(&full);
     index.finish_loading().map_err(|e| corrupt(last, &format!("index: {e}")))?;
-    Ok(Some(Loaded { config, payloads, index, lsn, deltas: deltas.len(), full_bytes, delta_bytes }))
+    Ok(Some(Loaded { config, payloads, versions, index, lsn, deltas: deltas.len(), full_bytes, delta_bytes }))
 }
 
 /// Loads one collection from its checkpoint files, if it has any.
 fn load_collection(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Collection>, EngineError> {
     let Some(loaded) = load_chain(fs, data_dir, name)? else { return Ok(None) };
     let index = loaded.index.with_background_maintenance();
-    let c = Collection::from_parts(name.to_owned(), loaded.config, index, loaded.payloads, loaded.lsn);
+    let c = Collection::from_parts(name.to_owned(), loaded.config, index, loaded.payloads, loaded.versions, loaded.lsn);
     c.full_bytes.store(loaded.full_bytes, Ordering::Relaxed);
     c.delta_bytes.store(loaded.delta_bytes, Ordering::Relaxed);
     Ok(Some(c))
@@ -454,10 +538,10 @@ fn replay(
                 c.note_applied(lsn, bytes);
             }
         }
-        WalRecord::Delete { collection, ids } => {
+        WalRecord::Delete { collection, ids, versions } => {
             let Some(c) = collections.get(&collection) else { return Ok(()) };
             if !covered(c) {
-                c.apply_delete(&ids);
+                c.apply_delete(&ids, &versions);
                 c.note_applied(lsn, bytes);
             }
         }

@@ -23,7 +23,7 @@ async fn three_shards() -> (Vec<FakeShard>, TestRouter) {
 }
 
 fn records(n: u64) -> Vec<VectorRecord> {
-    (0..n).map(|i| VectorRecord { id: i * 7 + 3, vector: vector(i, DIM), payload: None }).collect()
+    (0..n).map(|i| VectorRecord { id: i * 7 + 3, vector: vector(i, DIM), payload: None, version: None }).collect()
 }
 
 fn upsert_body(records: &[VectorRecord]) -> Value {

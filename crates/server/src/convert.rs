@@ -80,7 +80,7 @@ pub fn point(record: VectorRecord) -> Result<Point, ApiError> {
             Some(serde_json::to_vec(map).map_err(|e| ApiError::internal(format!("serialising a payload: {e}")))?)
         }
     };
-    Ok(Point { id: record.id, vector: record.vector, payload })
+    Ok(Point { id: record.id, vector: record.vector, payload, version: record.version.unwrap_or(0) })
 }
 
 /// Parses a stored payload back into a JSON object.
@@ -97,7 +97,12 @@ pub fn record(point: Point) -> Result<VectorRecord, ApiError> {
             ApiError::internal(format!("stored payload of vector {} is not a JSON object: {e}", point.id))
         })?),
     };
-    Ok(VectorRecord { id: point.id, vector: point.vector, payload })
+    Ok(VectorRecord {
+        id: point.id,
+        vector: point.vector,
+        payload,
+        version: (point.version != 0).then_some(point.version),
+    })
 }
 
 /// Engine neighbours as wire hits (same order).
@@ -121,10 +126,11 @@ mod tests {
     #[test]
     fn payload_round_trip() {
         let Value::Object(map) = json!({"a": 1, "b": {"c": [true, "x"]}}) else { unreachable!() };
-        let p = point(VectorRecord { id: 3, vector: vec![1.0], payload: Some(map.clone()) }).expect("point");
+        let p =
+            point(VectorRecord { id: 3, vector: vec![1.0], payload: Some(map.clone()), version: None }).expect("point");
         assert_eq!(p.payload.as_deref().map(payload).transpose().expect("parse"), Some(map.clone()));
         assert_eq!(record(p).expect("record").payload, Some(map));
-        let bad = Point { id: 1, vector: vec![], payload: Some(b"[1]".to_vec()) };
+        let bad = Point { id: 1, vector: vec![], payload: Some(b"[1]".to_vec()), version: 0 };
         assert_eq!(record(bad).expect_err("not an object").code(), "internal");
     }
 
@@ -150,6 +156,7 @@ mod tests {
             memory_bytes: 0,
             unlinked: 0,
             pending_deletes: 0,
+            tombstones: 0,
         };
         assert_eq!(collection_info(info).quantization, c.quantization);
         c.quantization = Quantization::Pq { subspaces: 2, centroids: 256, oversampling: Some(1.5) };

@@ -14,11 +14,11 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ruvector_api::{
-    ApiDoc, ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, IdsPage, IdsQuery, OpenApi,
-    SearchHit, SearchRequest, StatusResponse, UpsertRequest, VectorRecord, parse_json, parse_vector_id,
+    ApiDoc, ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, DeleteQuery, IdsPage, IdsQuery,
+    OpenApi, SearchHit, SearchRequest, StatusResponse, UpsertRequest, VectorRecord, parse_json, parse_vector_id,
     validate_collection_name,
 };
-use ruvector_engine::{CollectionConfig, Engine, EngineError};
+use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError};
 
 use crate::AppState;
 use crate::convert;
@@ -172,17 +172,21 @@ pub(crate) async fn get_vector(
 pub(crate) async fn delete_vector(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Json<StatusResponse>> {
     validate_collection_name(&name)?;
     let id = parse_vector_id(&id)?;
+    let version = query.validate()?.unwrap_or(0);
     let engine = state.ready_engine()?;
     let started = Instant::now();
-    let (existed, name) = blocking(move || engine.delete(&name, id).map(|e| (e, name))).await?;
+    let (outcome, name) = blocking(move || engine.delete_versioned(&name, id, version).map(|o| (o, name))).await?;
     state.metrics().observe_write("delete", started.elapsed());
-    if !existed {
-        return Err(ApiError::not_found_vector(&name, id).into());
+    match outcome {
+        DeleteOutcome::Deleted => Ok(Json(StatusResponse::deleted())),
+        DeleteOutcome::Tombstoned => Ok(Json(StatusResponse::tombstoned())),
+        DeleteOutcome::Stale => Ok(Json(StatusResponse::stale())),
+        DeleteOutcome::Absent => Err(ApiError::not_found_vector(&name, id).into()),
     }
-    Ok(Json(StatusResponse::deleted()))
 }
 
 /// `POST /collections/{name}/search`.

@@ -106,6 +106,7 @@ mod tests {
                 id: i,
                 vector: vec![i as f32],
                 payload: Some(json!({"even": i % 2 == 0, "i": i}).to_string().into_bytes()),
+                version: 0,
             })
             .collect();
         engine.upsert("line", points).expect("upsert");

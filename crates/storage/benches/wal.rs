@@ -15,7 +15,12 @@ const DIM: usize = 384;
 fn batch(seed: u64) -> WalRecord {
     let mut rng = SmallRng::seed_from_u64(seed);
     let points = (0..BATCH)
-        .map(|i| WalPoint { id: i as u64, vector: (0..DIM).map(|_| rng.random::<f32>()).collect(), payload: None })
+        .map(|i| WalPoint {
+            id: i as u64,
+            vector: (0..DIM).map(|_| rng.random::<f32>()).collect(),
+            payload: None,
+            version: 0,
+        })
         .collect();
     WalRecord::Upsert { collection: "bench".into(), points }
 }

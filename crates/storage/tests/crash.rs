@@ -34,10 +34,16 @@ fn record(thread: u64, seq: u64, rng: &mut SmallRng) -> WalRecord {
                     id: tag,
                     vector: (0..rng.random_range(1..40)).map(|_| rng.random::<f32>()).collect(),
                     payload: (j == 0).then(|| vec![thread as u8; rng.random_range(0..30)]),
+                    // Both encodings: unversioned (kind 3) and versioned (5).
+                    version: if tag.is_multiple_of(2) { tag } else { 0 },
                 })
                 .collect(),
         },
-        1 => WalRecord::Delete { collection: format!("t{thread}"), ids: vec![tag; rng.random_range(1..20)] },
+        1 => {
+            let ids = vec![tag; rng.random_range(1..20)];
+            let versions = if tag.is_multiple_of(2) { vec![tag + 1; ids.len()] } else { Vec::new() };
+            WalRecord::Delete { collection: format!("t{thread}"), ids, versions }
+        }
         _ => WalRecord::CreateCollection { name: format!("c{tag}"), config: vec![7; rng.random_range(0..50)] },
     }
 }

@@ -28,7 +28,7 @@ fn options() -> WalOptions {
 }
 
 fn record(id: u64) -> WalRecord {
-    WalRecord::Delete { collection: "c".into(), ids: vec![id; (id % 5 + 1) as usize] }
+    WalRecord::Delete { collection: "c".into(), ids: vec![id; (id % 5 + 1) as usize], versions: Vec::new() }
 }
 
 fn encode(state: &[(u64, u64)]) -> Vec<u8> {

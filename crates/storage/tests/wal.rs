@@ -21,10 +21,11 @@ fn record(i: u64) -> WalRecord {
                     id: i * 10 + j,
                     vector: vec![i as f32, j as f32, -1.5],
                     payload: (j % 2 == 0).then(|| format!("{{\"j\":{j}}}").into_bytes()),
+                    version: 0,
                 })
                 .collect(),
         },
-        2 => WalRecord::Delete { collection: format!("c{i}"), ids: vec![i, i + 1, u64::MAX] },
+        2 => WalRecord::Delete { collection: format!("c{i}"), ids: vec![i, i + 1, u64::MAX], versions: Vec::new() },
         _ => WalRecord::DropCollection { name: format!("c{i}") },
     }
 }

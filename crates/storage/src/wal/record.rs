@@ -7,11 +7,14 @@
 //! |---|---|---|
 //! | 1 | `CreateCollection` | `str name \| bytes config` |
 //! | 2 | `DropCollection` | `str name` |
-//! | 3 | `Upsert` | `str collection \| u32 n \|` n × point |
-//! | 4 | `Delete` | `str collection \| u32 n \| u64 × n ids` |
+//! | 3 | `Upsert`, every version 0 | `str collection \| u32 n \|` n × point |
+//! | 4 | `Delete`, unversioned | `str collection \| u32 n \| u64 × n ids` |
+//! | 5 | `Upsert` with versions | `str collection \| u32 n \|` n × (`u64 version \|` point) |
+//! | 6 | `Delete` with versions | `str collection \| u32 n \|` n × (`u64 id \| u64 version`) |
 //!
 //! A point is `u64 id | u32 dim | u32 payload_len (u32::MAX = no payload) |
-//! f32 × dim | payload bytes`. The vector is copied with one `memcpy` on
+//! f32 × dim | payload bytes`. Kinds 3 and 4 are what logs written before
+//! versions existed hold; an unversioned change is still written that way. The vector is copied with one `memcpy` on
 //! little-endian targets; decoding copies it once into a fresh `Vec<f32>`.
 //! Decoding checks every length against the bytes left before allocating
 //! and requires the body to be consumed exactly.
@@ -25,6 +28,8 @@ pub struct WalPoint {
     pub vector: Vec<f32>,
     /// Opaque payload (the engine stores JSON).
     pub payload: Option<Vec<u8>>,
+    /// The write's version (0: unversioned, applied unconditionally).
+    pub version: u64,
 }
 
 /// One logical change, the unit the WAL stores and replays.
@@ -55,6 +60,9 @@ pub enum WalRecord {
         collection: String,
         /// Deleted ids.
         ids: Vec<u64>,
+        /// The version of each id's delete (its tombstone), parallel to
+        /// `ids`; empty for an unversioned delete.
+        versions: Vec<u64>,
     },
 }
 
@@ -62,6 +70,8 @@ const KIND_CREATE: u8 = 1;
 const KIND_DROP: u8 = 2;
 const KIND_UPSERT: u8 = 3;
 const KIND_DELETE: u8 = 4;
+const KIND_UPSERT_VERSIONED: u8 = 5;
+const KIND_DELETE_VERSIONED: u8 = 6;
 const NO_PAYLOAD: u32 = u32::MAX;
 
 /// Why a record body failed to decode (the caller adds file and offset).
@@ -85,14 +95,17 @@ impl WalRecord {
             WalRecord::CreateCollection { name, config } => 4 + name.len() + 4 + config.len(),
             WalRecord::DropCollection { name } => 4 + name.len(),
             WalRecord::Upsert { collection, points } => {
+                let version_bytes = if versioned(points) { 8 } else { 0 };
                 4 + collection.len()
                     + 4
                     + points
                         .iter()
-                        .map(|p| 16 + 4 * p.vector.len() + p.payload.as_ref().map_or(0, Vec::len))
+                        .map(|p| version_bytes + 16 + 4 * p.vector.len() + p.payload.as_ref().map_or(0, Vec::len))
                         .sum::<usize>()
             }
-            WalRecord::Delete { collection, ids } => 4 + collection.len() + 4 + 8 * ids.len(),
+            WalRecord::Delete { collection, ids, versions } => {
+                4 + collection.len() + 4 + if versions.is_empty() { 8 } else { 16 } * ids.len()
+            }
         }
     }
 
@@ -110,10 +123,14 @@ impl WalRecord {
                 put_bytes(out, name.as_bytes())?;
             }
             WalRecord::Upsert { collection, points } => {
-                out.push(KIND_UPSERT);
+                let with_versions = versioned(points);
+                out.push(if with_versions { KIND_UPSERT_VERSIONED } else { KIND_UPSERT });
                 put_bytes(out, collection.as_bytes())?;
                 out.extend_from_slice(&len_u32(points.len())?.to_le_bytes());
                 for p in points {
+                    if with_versions {
+                        out.extend_from_slice(&p.version.to_le_bytes());
+                    }
                     out.extend_from_slice(&p.id.to_le_bytes());
                     out.extend_from_slice(&len_u32(p.vector.len())?.to_le_bytes());
                     let payload_len = match &p.payload {
@@ -127,11 +144,23 @@ impl WalRecord {
                     }
                 }
             }
-            WalRecord::Delete { collection, ids } => {
+            WalRecord::Delete { collection, ids, versions } if versions.is_empty() => {
                 out.push(KIND_DELETE);
                 put_bytes(out, collection.as_bytes())?;
                 out.extend_from_slice(&len_u32(ids.len())?.to_le_bytes());
                 put_u64s(out, ids);
+            }
+            WalRecord::Delete { collection, ids, versions } => {
+                if versions.len() != ids.len() {
+                    return Err(TooLong);
+                }
+                out.push(KIND_DELETE_VERSIONED);
+                put_bytes(out, collection.as_bytes())?;
+                out.extend_from_slice(&len_u32(ids.len())?.to_le_bytes());
+                for (id, version) in ids.iter().zip(versions) {
+                    out.extend_from_slice(&id.to_le_bytes());
+                    out.extend_from_slice(&version.to_le_bytes());
+                }
             }
         }
         Ok(())
@@ -143,7 +172,8 @@ impl WalRecord {
         let record = match r.u8()? {
             KIND_CREATE => WalRecord::CreateCollection { name: r.string()?, config: r.bytes()?.to_vec() },
             KIND_DROP => WalRecord::DropCollection { name: r.string()? },
-            KIND_UPSERT => {
+            kind @ (KIND_UPSERT | KIND_UPSERT_VERSIONED) => {
+                let with_versions = kind == KIND_UPSERT_VERSIONED;
                 let collection = r.string()?;
                 let n = r.u32()? as usize;
                 // Every point takes at least 16 bytes: bound the allocation.
@@ -152,13 +182,14 @@ impl WalRecord {
                 }
                 let mut points = Vec::with_capacity(n);
                 for _ in 0..n {
+                    let version = if with_versions { r.u64()? } else { 0 };
                     let id = r.u64()?;
                     let dim = r.u32()? as usize;
                     let payload_len = r.u32()?;
                     let vector = get_f32s(r.take(dim.checked_mul(4).ok_or(DecodeError("dimension overflow"))?)?);
                     let payload =
                         if payload_len == NO_PAYLOAD { None } else { Some(r.take(payload_len as usize)?.to_vec()) };
-                    points.push(WalPoint { id, vector, payload });
+                    points.push(WalPoint { id, vector, payload, version });
                 }
                 WalRecord::Upsert { collection, points }
             }
@@ -167,7 +198,15 @@ impl WalRecord {
                 let n = r.u32()? as usize;
                 let raw = r.take(n.checked_mul(8).ok_or(DecodeError("id count overflow"))?)?;
                 let ids = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-                WalRecord::Delete { collection, ids }
+                WalRecord::Delete { collection, ids, versions: Vec::new() }
+            }
+            KIND_DELETE_VERSIONED => {
+                let collection = r.string()?;
+                let n = r.u32()? as usize;
+                let raw = r.take(n.checked_mul(16).ok_or(DecodeError("id count overflow"))?)?;
+                let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+                let (ids, versions) = raw.chunks_exact(16).map(|c| (word(&c[..8]), word(&c[8..]))).unzip();
+                WalRecord::Delete { collection, ids, versions }
             }
             _ => return Err(DecodeError("unknown record kind")),
         };
@@ -176,6 +215,11 @@ impl WalRecord {
         }
         Ok(record)
     }
+}
+
+/// Whether an upsert needs the versioned encoding (some version is not 0).
+fn versioned(points: &[WalPoint]) -> bool {
+    points.iter().any(|p| p.version != 0)
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) -> Result<(), TooLong> {
@@ -277,8 +321,9 @@ mod tests {
             any::<u64>(),
             prop::collection::vec(any::<f32>(), 0..20),
             prop::option::of(prop::collection::vec(any::<u8>(), 0..20)),
+            prop_oneof![Just(0u64), any::<u64>()],
         )
-            .prop_map(|(id, vector, payload)| WalPoint { id, vector, payload })
+            .prop_map(|(id, vector, payload, version)| WalPoint { id, vector, payload, version })
     }
 
     pub(crate) fn arb_record() -> impl Strategy<Value = WalRecord> {
@@ -288,8 +333,15 @@ mod tests {
             ".{0,12}".prop_map(|name| WalRecord::DropCollection { name }),
             (".{0,12}", prop::collection::vec(arb_point(), 0..6))
                 .prop_map(|(collection, points)| WalRecord::Upsert { collection, points }),
-            (".{0,12}", prop::collection::vec(any::<u64>(), 0..20))
-                .prop_map(|(collection, ids)| WalRecord::Delete { collection, ids }),
+            (".{0,12}", prop::collection::vec(any::<u64>(), 0..20)).prop_map(|(collection, ids)| WalRecord::Delete {
+                collection,
+                ids,
+                versions: Vec::new()
+            }),
+            (".{0,12}", prop::collection::vec((any::<u64>(), any::<u64>()), 0..20)).prop_map(|(collection, pairs)| {
+                let (ids, versions) = pairs.into_iter().unzip();
+                WalRecord::Delete { collection, ids, versions }
+            }),
         ]
     }
 
@@ -301,6 +353,7 @@ mod tests {
                     && p1.len() == p2.len()
                     && p1.iter().zip(p2).all(|(x, y)| {
                         x.id == y.id
+                            && x.version == y.version
                             && x.payload == y.payload
                             && x.vector.iter().map(|f| f.to_bits()).eq(y.vector.iter().map(|f| f.to_bits()))
                     })
@@ -336,7 +389,7 @@ mod tests {
         // A checked-in encoding: changing the format must change this test.
         let record = WalRecord::Upsert {
             collection: "c".into(),
-            points: vec![WalPoint { id: 7, vector: vec![1.0, -2.0], payload: Some(b"{}".to_vec()) }],
+            points: vec![WalPoint { id: 7, vector: vec![1.0, -2.0], payload: Some(b"{}".to_vec()), version: 0 }],
         };
         let mut buf = Vec::new();
         record.encode_into(&mut buf).expect("encodable");
@@ -354,6 +407,39 @@ mod tests {
         ]
         .concat();
         assert_eq!(buf, expected);
+    }
+
+    #[test]
+    fn versioned_encodings_are_stable() {
+        let upsert = WalRecord::Upsert {
+            collection: "c".into(),
+            points: vec![WalPoint { id: 7, vector: vec![1.0], payload: None, version: 9 }],
+        };
+        let mut buf = Vec::new();
+        upsert.encode_into(&mut buf).expect("encodable");
+        let expected: Vec<u8> = [
+            &[5u8][..],
+            &1u32.to_le_bytes(),
+            b"c",
+            &1u32.to_le_bytes(),
+            &9u64.to_le_bytes(),
+            &7u64.to_le_bytes(),
+            &1u32.to_le_bytes(),
+            &u32::MAX.to_le_bytes(),
+            &1.0f32.to_le_bytes(),
+        ]
+        .concat();
+        assert_eq!(buf, expected);
+        let delete = WalRecord::Delete { collection: "c".into(), ids: vec![7], versions: vec![10] };
+        let mut buf = Vec::new();
+        delete.encode_into(&mut buf).expect("encodable");
+        let expected: Vec<u8> =
+            [&[6u8][..], &1u32.to_le_bytes(), b"c", &1u32.to_le_bytes(), &7u64.to_le_bytes(), &10u64.to_le_bytes()]
+                .concat();
+        assert_eq!(buf, expected);
+        // Ids and versions must pair up.
+        let bad = WalRecord::Delete { collection: "c".into(), ids: vec![7, 8], versions: vec![10] };
+        assert!(bad.encode_into(&mut Vec::new()).is_err());
     }
 
     #[test]
