@@ -138,14 +138,14 @@ fn a_dead_shard_fails_fast_and_nothing_is_lost_after_restarts() {
         call("POST", &format!("{router}/collections/k/search"), Some(r#"{"vector":[0,0],"k":5,"allow_partial":true}"#));
     assert_eq!(partial.status, 200);
     assert_eq!(partial.headers.get("x-ruvector-partial").and_then(|v| v.to_str().ok()), Some("true"));
-    let live_ids: Vec<u64> = (0..90).filter(|&i| ring.owner("k", i) != 1).collect();
+    let live_ids: Vec<u64> = (0..90).filter(|&i| ring.owner_of("k", i, Some(32)) != 1).collect();
     let got: Vec<u64> = partial.body.as_array().expect("array").iter().map(|h| h["id"].as_u64().expect("id")).collect();
     assert_eq!(got, live_ids[..5].to_vec(), "partial results are the live shards' nearest");
     // The router stays ready with one shard down.
     assert_eq!(call("GET", &format!("{router}/ready"), None).status, 200);
 
     // Inserts owned by live shards succeed; one owned by the dead shard is refused.
-    let (on_live, on_dead): (Vec<u64>, Vec<u64>) = (1000..1100).partition(|&i| ring.owner("k", i) != 1);
+    let (on_live, on_dead): (Vec<u64>, Vec<u64>) = (1000..1100).partition(|&i| ring.owner_of("k", i, Some(32)) != 1);
     let body = |ids: &[u64]| {
         json!({"vectors": ids.iter().map(|&i| json!({"id": i, "vector": [i as f32, 1.0]})).collect::<Vec<_>>()})
             .to_string()

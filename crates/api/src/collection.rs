@@ -145,6 +145,12 @@ pub struct CreateCollectionRequest {
     /// Quantization; default `{"type":"none"}`.
     #[serde(default)]
     pub quantization: Option<Quantization>,
+    /// Number of partitions (a power of two, at most `MAX_PARTITIONS`): the
+    /// units a cluster places on shards and replicates. A router picks a
+    /// default from its shard count; a node alone ignores it.
+    #[serde(default)]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub partitions: Option<i64>,
 }
 
 /// A validated create request with every default applied. Serializes to a
@@ -165,6 +171,10 @@ pub struct ValidCreate {
     pub ef_search: usize,
     /// Quantization.
     pub quantization: Quantization,
+    /// Partitions (see [`CreateCollectionRequest::partitions`]); omitted
+    /// for a collection made without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
 }
 
 /// Checks an optional positive integer parameter.
@@ -200,7 +210,28 @@ impl CreateCollectionRequest {
         let ef_search = positive("ef_search", self.ef_search, DEFAULT_EF_SEARCH, limits.max_ef)?;
         let quantization = self.quantization.unwrap_or_default();
         quantization.validate(dimension)?;
-        Ok(ValidCreate { name: name.to_owned(), dimension, metric, m, ef_construction, ef_search, quantization })
+        let partitions = match self.partitions {
+            None => None,
+            Some(p) => match u32::try_from(p) {
+                Ok(p) if crate::valid_partitions(p) => Some(p),
+                _ => {
+                    return Err(ApiError::InvalidParameter(format!(
+                        "partitions must be a power of two between 1 and {}, got {p}",
+                        crate::MAX_PARTITIONS
+                    )));
+                }
+            },
+        };
+        Ok(ValidCreate {
+            name: name.to_owned(),
+            dimension,
+            metric,
+            m,
+            ef_construction,
+            ef_search,
+            quantization,
+            partitions,
+        })
     }
 }
 
@@ -228,6 +259,9 @@ pub struct CollectionInfo {
     /// Quantization.
     #[serde(default)]
     pub quantization: Quantization,
+    /// Partitions, for a collection created with them (through a router).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
 }
 
 impl CollectionInfo {
@@ -243,6 +277,7 @@ impl CollectionInfo {
             ef_construction: config.ef_construction,
             ef_search: config.ef_search,
             quantization: config.quantization,
+            partitions: config.partitions,
         }
     }
 }
@@ -275,8 +310,13 @@ mod tests {
                 ef_construction: 200,
                 ef_search: 50,
                 quantization: Quantization::None,
+                partitions: None,
             }
         );
+        assert_eq!(create(json!({"name": "p", "dimension": 3, "partitions": 64})).expect("valid").partitions, Some(64));
+        for bad in [0, 3, 8192, -2] {
+            assert_eq!(code(json!({"name": "p", "dimension": 3, "partitions": bad})), "invalid_parameter", "{bad}");
+        }
         // What a Go client sends for unset fields: blank metric, nulls.
         let c = create(json!({"name": "a", "dimension": 3, "metric": "", "m": null})).expect("valid");
         assert_eq!((c.metric, c.m), (Metric::Cosine, 16));

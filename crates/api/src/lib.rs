@@ -39,6 +39,7 @@ mod json;
 mod limits;
 mod metric;
 pub mod openapi;
+mod partition;
 mod search;
 mod status;
 mod vectors;
@@ -54,6 +55,7 @@ pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_erro
 pub use limits::Limits;
 pub use metric::Metric;
 pub use openapi::ApiDoc;
+pub use partition::{MAX_PARTITIONS, partition_of, valid_partitions};
 pub use search::{
     BatchSearchRequest, DEFAULT_K, PARTIAL_HEADER, SearchHit, SearchRequest, ValidBatchSearch, ValidSearch,
 };

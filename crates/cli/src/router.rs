@@ -22,6 +22,13 @@ pub struct RouterArgs {
     /// Shard base URLs, comma-separated (e.g. `http://shard-0:8080,http://shard-1:8080`).
     #[arg(long, value_delimiter = ',')]
     pub shards: Option<Vec<String>>,
+    /// Copies of every partition, on distinct shards (default 1).
+    #[arg(long)]
+    pub replication_factor: Option<usize>,
+    /// Copies that must apply a write before it is acknowledged (default:
+    /// all of them).
+    #[arg(long)]
+    pub write_quorum: Option<usize>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "RUVECTOR_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -38,12 +45,23 @@ struct RouterFlags<'a> {
     addr: Option<&'a String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shards: Option<&'a Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication_factor: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write_quorum: Option<usize>,
 }
 
 /// Runs the router until SIGTERM or SIGINT.
 pub fn run(args: RouterArgs) -> anyhow::Result<()> {
     crate::logging::init(args.log_format);
-    let flags = Flags { router: RouterFlags { addr: args.addr.as_ref(), shards: args.shards.as_ref() } };
+    let flags = Flags {
+        router: RouterFlags {
+            addr: args.addr.as_ref(),
+            shards: args.shards.as_ref(),
+            replication_factor: args.replication_factor,
+            write_quorum: args.write_quorum,
+        },
+    };
     let config: RouterConfig = crate::config::load_section(args.config.as_ref(), "router", flags)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ruvector_router::serve(config, crate::shutdown_signal()))?;

@@ -63,6 +63,11 @@ pub struct CollectionConfig {
     /// rescored with full vectors. Default 4 (the index's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oversampling: Option<f32>,
+    /// Partitions a cluster cuts the collection into (recorded for the
+    /// routers; the engine itself does not use it). `None` for a
+    /// collection created without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
 }
 
 impl CollectionConfig {
@@ -77,6 +82,7 @@ impl CollectionConfig {
             ef_search: p.ef_search,
             quantization: QuantizationConfig::None,
             oversampling: None,
+            partitions: None,
         }
     }
 

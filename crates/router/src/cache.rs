@@ -24,6 +24,8 @@ pub(crate) struct Shape {
     pub(crate) dimension: usize,
     /// Distance metric (cosine rejects zero vectors).
     pub(crate) metric: Metric,
+    /// Partitions, for a collection placed by partition (see `ring`).
+    pub(crate) partitions: Option<u32>,
 }
 
 /// Upper bound on cached entries; the whole map is cleared when reached
@@ -76,7 +78,7 @@ mod tests {
 
     #[test]
     fn entries_expire_and_can_be_dropped() {
-        let shape = Shape { dimension: 3, metric: Metric::Cosine };
+        let shape = Shape { dimension: 3, metric: Metric::Cosine, partitions: Some(8) };
         let cache = ShapeCache::new(Duration::from_secs(60));
         assert_eq!(cache.get("a"), None);
         cache.put("a", shape);

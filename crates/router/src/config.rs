@@ -13,6 +13,8 @@
 //! | `collection_cache_ms` | 5000 | how long a collection's dimension/metric is cached (0: never) |
 //! | `health_interval_ms` | 5000 | period of the background shard health probe in [`crate::serve`] (0: off) |
 //! | `limits` | `Limits::default()` | the same request limits as a node (`[limits]` table) |
+//! | `replication_factor` | 1 | copies of every partition (on distinct shards) of collections created through a router |
+//! | `write_quorum` | all copies | durable copies a write needs before it is acknowledged (1..=`replication_factor`) |
 //!
 //! Invariant after [`RouterConfig::shard_addresses`] succeeded: at least one
 //! shard, every address an `http://` URL with a host and nothing after the
@@ -76,6 +78,15 @@ pub struct RouterConfig {
     pub health_interval_ms: u64,
     /// Request limits, as on a node.
     pub limits: Limits,
+    /// Copies of every partition, each on a distinct shard (capped at the
+    /// shard count). Default 1. With 2 or more, searches and reads go on
+    /// while a shard is down.
+    pub replication_factor: usize,
+    /// Copies that must durably apply a write before it is acknowledged;
+    /// `None` (default) means every copy. Fewer than all keeps writes
+    /// available while a copy is down, at the price of that copy missing
+    /// writes until it catches up (see docs/ARCHITECTURE.md).
+    pub write_quorum: Option<usize>,
 }
 
 impl RouterConfig {
@@ -93,6 +104,11 @@ impl RouterConfig {
     pub const DEFAULT_COLLECTION_CACHE_MS: u64 = 5000;
     /// Default `health_interval_ms`.
     pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 5000;
+
+    /// Copies a write needs: `write_quorum`, or every copy.
+    pub fn write_acks(&self) -> usize {
+        self.write_quorum.unwrap_or(self.replication_factor)
+    }
 
     /// A configuration with every default and the given shards.
     pub fn with_shards(shards: impl IntoIterator<Item = impl Into<String>>) -> Self {
@@ -133,6 +149,24 @@ impl RouterConfig {
         }
         if !(1..=Self::MAX_VNODES).contains(&self.vnodes) {
             return bad(format!("vnodes must be between 1 and {}, got {}", Self::MAX_VNODES, self.vnodes));
+        }
+        if self.replication_factor == 0 {
+            return bad("replication_factor must be at least 1".to_owned());
+        }
+        if !self.shards.is_empty() && self.replication_factor > self.shards.len() {
+            return bad(format!(
+                "replication_factor {} exceeds the {} configured shards (copies live on distinct shards)",
+                self.replication_factor,
+                self.shards.len()
+            ));
+        }
+        if let Some(w) = self.write_quorum
+            && !(1..=self.replication_factor).contains(&w)
+        {
+            return bad(format!(
+                "write_quorum must be between 1 and replication_factor {}, got {w}",
+                self.replication_factor
+            ));
         }
         for (name, key) in [("api_key", &self.api_key), ("read_only_api_key", &self.read_only_api_key)] {
             if key.as_deref().is_some_and(|k| k.trim().is_empty()) {
@@ -184,6 +218,8 @@ impl Default for RouterConfig {
             collection_cache_ms: Self::DEFAULT_COLLECTION_CACHE_MS,
             health_interval_ms: Self::DEFAULT_HEALTH_INTERVAL_MS,
             limits: Limits::default(),
+            replication_factor: 1,
+            write_quorum: None,
         }
     }
 }
@@ -198,6 +234,8 @@ impl std::fmt::Debug for RouterConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("vnodes", &self.vnodes)
+            .field("replication_factor", &self.replication_factor)
+            .field("write_quorum", &self.write_quorum)
             .field("api_key", &redact(&self.api_key))
             .field("read_only_api_key", &redact(&self.read_only_api_key))
             .field("collection_cache_ms", &self.collection_cache_ms)

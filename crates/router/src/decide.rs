@@ -87,6 +87,7 @@ pub(crate) fn same_config(existing: &CollectionInfo, wanted: &ValidCreate) -> bo
         && existing.ef_construction == wanted.ef_construction
         && existing.ef_search == wanted.ef_search
         && existing.quantization == wanted.quantization
+        && existing.partitions == wanted.partitions
 }
 
 /// 503 naming every failed shard, with advice on retrying.
@@ -226,6 +227,7 @@ mod tests {
             ef_construction: 200,
             ef_search: 50,
             quantization: Quantization::None,
+            partitions: Some(32),
         }
     }
 
@@ -244,6 +246,8 @@ mod tests {
             ValidCreate { ef_construction: 100, ..w.clone() },
             ValidCreate { ef_search: 10, ..w.clone() },
             ValidCreate { quantization: Quantization::Sq8 { oversampling: None }, ..w.clone() },
+            ValidCreate { partitions: Some(16), ..w.clone() },
+            ValidCreate { partitions: None, ..w.clone() },
         ];
         for d in differs {
             assert!(!same_config(&info(0, 0), &d), "{d:?}");

@@ -25,6 +25,7 @@
 
 mod auth;
 mod cache;
+mod clock;
 mod config;
 mod decide;
 mod error;

@@ -11,6 +11,7 @@
 //! | `ruvector_router_shard_up` | gauge (1 up, 0 down: the last request or probe failed to reach it) | `shard` |
 //! | `ruvector_router_fanout_width` | histogram (shards contacted per fan-out request) | `op` |
 //! | `ruvector_router_partial_results_total` | counter (searches answered without some shard) | — |
+//! | `ruvector_router_failovers_total` | counter (requests answered by other copies after a shard failed) | `op` |
 //! | `process_*` | the `prometheus` crate's process collector | — |
 //!
 //! Label sets are bounded: `route` is the matched route *template* or
@@ -73,6 +74,7 @@ pub(crate) struct Metrics {
     shard_up: IntGaugeVec,
     fanout_width: HistogramVec,
     partial_results: IntCounter,
+    failovers: IntCounterVec,
 }
 
 /// Latency buckets from 100 µs to ~100 s.
@@ -137,7 +139,15 @@ impl Metrics {
         registry.register(Box::new(shard_errors.clone()))?;
         registry.register(Box::new(shard_up.clone()))?;
         registry.register(Box::new(fanout_width.clone()))?;
+        let failovers = IntCounterVec::new(
+            Opts::new(
+                "ruvector_router_failovers_total",
+                "Requests answered by other copies after a shard failed, by operation.",
+            ),
+            &["op"],
+        )?;
         registry.register(Box::new(partial_results.clone()))?;
+        registry.register(Box::new(failovers.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         for shard in shards {
@@ -153,6 +163,7 @@ impl Metrics {
             shard_up,
             fanout_width,
             partial_results,
+            failovers,
         })
     }
 
@@ -174,6 +185,11 @@ impl Metrics {
     /// Records how many shards one request went to.
     pub(crate) fn fanout(&self, op: &'static str, width: usize) {
         self.fanout_width.with_label_values(&[op]).observe(width as f64);
+    }
+
+    /// Counts a request that other copies answered after a shard failed.
+    pub(crate) fn failover(&self, op: &'static str) {
+        self.failovers.with_label_values(&[op]).inc();
     }
 
     /// Counts a search answered with partial results.

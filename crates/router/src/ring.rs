@@ -1,4 +1,14 @@
-//! Placement: a consistent-hash ring over the shards with virtual nodes.
+//! Placement. Collections created with partitions (every collection made
+//! through this router) place *partitions* on shards by rendezvous
+//! hashing: partition `p` of collection `c` lives on the `R` shards whose
+//! `hash(c, p, shard address)` are highest ([`Ring::copies`]). Every router
+//! computes the same copies from the same shard list, in the same
+//! preference order; adding a shard moves only the partitions whose top-R
+//! set it enters. Collections created before partitions existed keep the
+//! per-id ring below, with one copy.
+//!
+//! The per-id ring: a consistent-hash ring over the shards with virtual
+//! nodes.
 //!
 //! Each shard is added `vnodes` times to a [`hashring::HashRing`] as a
 //! `(shard address, vnode number)` entry; a vector `(collection, id)` is
@@ -33,6 +43,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use hashring::HashRing;
+use siphasher::sip::SipHasher24;
 
 /// One virtual node: shard `shard` (an index into the configured list),
 /// placed on the ring by `address` and `vnode`.
@@ -70,6 +81,7 @@ impl Hash for Key<'_> {
 pub struct Ring {
     ring: HashRing<VNode>,
     shards: usize,
+    addresses: Vec<Arc<str>>,
 }
 
 impl std::fmt::Debug for Ring {
@@ -94,7 +106,7 @@ impl Ring {
             }
         }
         ring.batch_add(entries);
-        Ring { ring, shards: addresses.len() }
+        Ring { ring, shards: addresses.len(), addresses: addresses.iter().map(|a| Arc::from(a.as_str())).collect() }
     }
 
     /// Number of shards.
@@ -109,11 +121,83 @@ impl Ring {
     pub fn owner(&self, collection: &str, id: u64) -> usize {
         self.ring.get(&Key { collection, id }).map_or(0, |v| v.shard)
     }
+
+    /// The preferred shard of vector `id`: the first copy of its partition
+    /// when the collection has `partitions`, else the per-id ring's owner.
+    pub fn owner_of(&self, collection: &str, id: u64, partitions: Option<u32>) -> usize {
+        match partitions {
+            Some(p) => {
+                let partition = ruvector_api::partition_of(collection, id, p);
+                self.copies(collection, partition, 1).first().copied().unwrap_or(0)
+            }
+            None => self.owner(collection, id),
+        }
+    }
+
+    /// The shards holding partition `partition` of `collection`: `copies`
+    /// distinct shards (fewer if there are fewer shards), most preferred
+    /// first. SipHash-2-4 with keys (0, 0) over `collection, 0xFF,
+    /// partition as u32 LE, 0xFF, address`: stable across processes and
+    /// builds, independent of the configured order.
+    pub fn copies(&self, collection: &str, partition: u32, copies: usize) -> Vec<usize> {
+        let mut scored: Vec<(u64, usize)> = self
+            .addresses
+            .iter()
+            .enumerate()
+            .map(|(shard, address)| {
+                let mut h = SipHasher24::new_with_keys(0, 0);
+                h.write(collection.as_bytes());
+                h.write(&[0xFF]);
+                h.write(&partition.to_le_bytes());
+                h.write(&[0xFF]);
+                h.write(address.as_bytes());
+                (h.finish(), shard)
+            })
+            .collect();
+        // Highest score first; ties (astronomically unlikely) by address.
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| self.addresses[a.1].cmp(&self.addresses[b.1])));
+        scored.into_iter().take(copies).map(|(_, shard)| shard).collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_are_distinct_stable_and_spread() {
+        let addrs = addresses(3);
+        let ring = Ring::new(&addrs, 16);
+        let mut reversed = addrs.clone();
+        reversed.reverse();
+        let other = Ring::new(&reversed, 16);
+        let mut load = vec![0usize; 3];
+        for p in 0..64 {
+            let copies = ring.copies("docs", p, 2);
+            assert_eq!(copies.len(), 2);
+            assert_ne!(copies[0], copies[1]);
+            // The same shards (by address) whatever the configured order.
+            let by_address = |r: &Ring, c: &[usize]| c.iter().map(|&i| r.addresses[i].clone()).collect::<Vec<_>>();
+            assert_eq!(by_address(&ring, &copies), by_address(&other, &other.copies("docs", p, 2)));
+            for c in copies {
+                load[c] += 1;
+            }
+        }
+        assert!(load.iter().all(|&l| (30..=55).contains(&l)), "128 copies over 3 shards: {load:?}");
+        assert_eq!(ring.copies("docs", 0, 5).len(), 3, "never more copies than shards");
+        // Adding a shard moves only partitions whose top-2 it enters.
+        let grown = Ring::new(&addresses(4), 16);
+        for p in 0..64 {
+            let before = by_names(&ring, &ring.copies("docs", p, 2));
+            let after = by_names(&grown, &grown.copies("docs", p, 2));
+            let new = "http://ruvector-shard-3.ruvector-shard-headless:8080".to_owned();
+            assert!(after.iter().all(|a| before.contains(a) || *a == new), "{before:?} -> {after:?}");
+        }
+    }
+
+    fn by_names(r: &Ring, c: &[usize]) -> Vec<String> {
+        c.iter().map(|&i| r.addresses[i].to_string()).collect()
+    }
 
     fn addresses(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("http://ruvector-shard-{i}.ruvector-shard-headless:8080")).collect()

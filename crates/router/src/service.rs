@@ -6,17 +6,27 @@
 //! | operation | shards contacted | combination |
 //! |---|---|---|
 //! | create / delete collection | all, in parallel | [`crate::decide`] (idempotent; 503 names failed shards) |
-//! | list / info | all | union / sum (see [`crate::decide`]) |
-//! | upsert | owners of the batch's ids, in parallel | all must succeed, else 503 (retry is safe: upserts) |
-//! | get / delete vector | the owner | forwarded |
-//! | search / batch search / ids | all, concurrently | `SearchHit::merge_top_k` / `IdsPage::merge` |
+//! | list / info | all | union / sum (see [`crate::decide`]); a partitioned collection's size is the sum over copies ÷ R |
+//! | upsert | every copy of the batch's ids, in parallel | each id needs `write_acks` copies, else 503 (retry is safe) |
+//! | get vector | the id's copies, in preference order | the first that answers |
+//! | delete vector | every copy | as upsert; 404 when no copy held the id |
+//! | search / batch search / ids | all, concurrently | `SearchHit::merge_top_k` / `IdsPage::merge` (both drop duplicate ids) |
 //!
-//! Fan-outs that read ([`Service::gather`]) fail fast: the first shard
-//! that is unavailable ends the request with its 503 (the other requests
-//! are dropped), unless the search allows partial results, in which case
-//! the live shards' results are merged and the answer is marked partial.
-//! A shard's 4xx ends the request at once and is forwarded. Writes wait for
-//! every shard they were sent to, so the 503 can name all that failed.
+//! Placement: a collection created through a router has partitions
+//! (default: the next power of two ≥ 8 × shards), each on
+//! `replication_factor` shards ([`crate::Ring::copies`]); older collections
+//! keep one owner per id. Every write is stamped with a version from the
+//! router's [`Clock`], so retries and copies converge.
+//!
+//! Fan-outs that read ([`Service::gather`]) ask every shard: with one copy
+//! of everything, the first shard that is unavailable ends the request with
+//! its 503; with copies, the request waits for all and succeeds when the
+//! shards that answered hold a copy of every partition (a failover within
+//! the request, counted in `ruvector_router_failovers_total`). Otherwise,
+//! a search that allows partial results gets the live shards' results,
+//! marked partial. A shard's 4xx ends the request at once and is forwarded.
+//! Writes wait for every shard they were sent to, so the 503 can name all
+//! that failed.
 
 use std::time::Duration;
 
@@ -25,13 +35,15 @@ use futures::StreamExt;
 use futures::future::join_all;
 use futures::stream::FuturesUnordered;
 use ruvector_api::{
-    ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, IdsPage, IdsQuery, SearchHit, SearchRequest,
-    StatusResponse, UpsertRequest, ValidUpsert, VectorRecord, validate_collection_name,
+    ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, IdsPage, IdsQuery, MAX_PARTITIONS,
+    SearchHit, SearchRequest, StatusResponse, UpsertRequest, ValidUpsert, VectorRecord, partition_of,
+    validate_collection_name,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Shape, ShapeCache};
+use crate::clock::Clock;
 use crate::decide::{self, CreateOutcome, DeleteOutcome, InfoOutcome};
 use crate::metrics::Metrics;
 use crate::shard::{Credentials, ShardClient, ShardError};
@@ -67,11 +79,25 @@ pub struct ShardStatus {
     pub vectors: Option<u64>,
 }
 
-/// Successes of a read fan-out, and the shards that failed (only with
-/// partial results allowed).
+/// Successes of a read fan-out, and the shards that failed and whose
+/// partitions no other answer covered (only with partial results allowed).
 struct Gathered<T> {
     ok: Vec<(usize, T)>,
     failed: Vec<String>,
+}
+
+/// What a read fan-out may tolerate.
+#[derive(Clone, Copy)]
+struct Tolerance<'a> {
+    /// Answer with the live shards' results when coverage fails.
+    allow_partial: bool,
+    /// The collection whose partitions the answers must cover, if copies
+    /// make failures survivable.
+    covering: Option<(&'a str, u32)>,
+}
+
+impl Tolerance<'_> {
+    const STRICT: Tolerance<'static> = Tolerance { allow_partial: false, covering: None };
 }
 
 /// The router's state and operations.
@@ -83,6 +109,7 @@ pub(crate) struct Service {
     pub(crate) metrics: Metrics,
     cache: ShapeCache,
     internal: Credentials,
+    clock: Clock,
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -93,7 +120,52 @@ impl Service {
     pub(crate) fn new(config: RouterConfig, ring: Ring, client: ShardClient, metrics: Metrics) -> Self {
         let cache = ShapeCache::new(Duration::from_millis(config.collection_cache_ms));
         let internal = Credentials::internal(&config);
-        Service { config, ring, client, metrics, cache, internal }
+        Service { config, ring, client, metrics, cache, internal, clock: Clock::new() }
+    }
+
+    /// Copies per partition: the configured factor, at most one per shard.
+    fn replicas(&self) -> usize {
+        self.config.replication_factor.clamp(1, self.client.len().max(1))
+    }
+
+    /// The shards holding `id` of collection `name`, most preferred first.
+    fn copies_of(&self, name: &str, shape: &Shape, id: u64) -> Vec<usize> {
+        match shape.partitions {
+            Some(p) => self.ring.copies(name, partition_of(name, id, p), self.replicas()),
+            None => vec![self.ring.owner(name, id)],
+        }
+    }
+
+    /// Acknowledgements a write to `copies` copies needs.
+    fn acks_needed(&self, copies: usize) -> usize {
+        self.config.write_acks().clamp(1, copies.max(1))
+    }
+
+    /// What a read of `name` may survive: failed shards whose partitions
+    /// other answers cover, when the collection has copies.
+    fn tolerance<'a>(&self, name: &'a str, shape: &Shape, allow_partial: bool) -> Tolerance<'a> {
+        let covering = shape.partitions.filter(|_| self.replicas() > 1).map(|p| (name, p));
+        Tolerance { allow_partial, covering }
+    }
+
+    /// Whether the shards in `answered` hold a copy of every partition.
+    fn covers(&self, name: &str, partitions: u32, answered: &[usize]) -> bool {
+        (0..partitions.max(1)).all(|p| self.ring.copies(name, p, self.replicas()).iter().any(|s| answered.contains(s)))
+    }
+
+    /// A summed info of a partitioned collection counted every copy: count
+    /// each vector once.
+    fn count_once(&self, info: &mut CollectionInfo) {
+        if info.partitions.is_some() {
+            info.size /= self.replicas() as u64;
+        }
+    }
+
+    /// The default partition count for a new collection: a power of two
+    /// with about eight partitions per shard.
+    fn default_partitions(&self) -> u32 {
+        let wanted = (self.client.len().max(1) * 8).next_power_of_two();
+        u32::try_from(wanted).unwrap_or(MAX_PARTITIONS).min(MAX_PARTITIONS)
     }
 
     fn all_shards(&self) -> std::ops::Range<usize> {
@@ -109,7 +181,7 @@ impl Service {
         path: &str,
         body: Option<Vec<u8>>,
         credentials: &Credentials,
-        allow_partial: bool,
+        tolerance: Tolerance<'_>,
     ) -> Result<Gathered<T>, ShardError> {
         self.metrics.fanout(op, self.client.len());
         let mut pending: FuturesUnordered<_> = self
@@ -122,16 +194,32 @@ impl Service {
                 }
             })
             .collect();
+        let survivable = tolerance.allow_partial || tolerance.covering.is_some();
         let mut out = Gathered { ok: Vec::with_capacity(self.client.len()), failed: Vec::new() };
+        let mut first_failed = None;
         while let Some((shard, result)) = pending.next().await {
             match result {
                 Ok(t) => out.ok.push((shard, t)),
-                Err(ShardError::Unavailable { message, .. }) if allow_partial => out.failed.push(message),
+                Err(ShardError::Unavailable { message, .. }) if survivable => {
+                    first_failed.get_or_insert(shard);
+                    out.failed.push(message);
+                }
                 Err(e) => return Err(e),
             }
         }
-        if out.ok.is_empty() {
-            return Err(ShardError::Unavailable { shard: 0, message: out.failed.join("; ") });
+        if out.failed.is_empty() {
+            return Ok(out);
+        }
+        if let Some((name, partitions)) = tolerance.covering {
+            let answered: Vec<usize> = out.ok.iter().map(|(shard, _)| *shard).collect();
+            if self.covers(name, partitions, &answered) {
+                self.metrics.failover(op);
+                out.failed.clear();
+                return Ok(out);
+            }
+        }
+        if !tolerance.allow_partial || out.ok.is_empty() {
+            return Err(ShardError::Unavailable { shard: first_failed.unwrap_or(0), message: out.failed.join("; ") });
         }
         Ok(out)
     }
@@ -172,7 +260,7 @@ impl Service {
         while let Some(result) = pending.next().await {
             match result {
                 Ok(info) => {
-                    let shape = Shape { dimension: info.dimension, metric: info.metric };
+                    let shape = Shape { dimension: info.dimension, metric: info.metric, partitions: info.partitions };
                     self.cache.put(name, shape);
                     return Ok(shape);
                 }
@@ -193,7 +281,8 @@ impl Service {
         request: CreateCollectionRequest,
         credentials: &Credentials,
     ) -> Result<StatusResponse, ApiError> {
-        let wanted = request.validate(&self.config.limits)?;
+        let mut wanted = request.validate(&self.config.limits)?;
+        wanted.partitions = Some(wanted.partitions.unwrap_or_else(|| self.default_partitions()));
         let name = wanted.name.clone();
         self.cache.invalidate(&name);
         let body = serde_json::to_vec(&wanted).map_err(internal)?;
@@ -278,10 +367,21 @@ impl Service {
     /// `GET /collections`.
     pub(crate) async fn list_collections(&self, credentials: &Credentials) -> Result<Vec<CollectionInfo>, ApiError> {
         let lists = self
-            .gather::<Vec<CollectionInfo>>("list_collections", Method::GET, "/collections", None, credentials, false)
+            .gather::<Vec<CollectionInfo>>(
+                "list_collections",
+                Method::GET,
+                "/collections",
+                None,
+                credentials,
+                Tolerance::STRICT,
+            )
             .await
             .map_err(ShardError::into_api)?;
-        Ok(decide::merge_lists(lists.ok.into_iter().map(|(_, l)| l).collect()))
+        let mut infos = decide::merge_lists(lists.ok.into_iter().map(|(_, l)| l).collect());
+        for info in &mut infos {
+            self.count_once(info);
+        }
+        Ok(infos)
     }
 
     /// `GET /collections/{name}`.
@@ -310,13 +410,15 @@ impl Service {
         }))
         .await;
         let addresses: Vec<&str> = self.all_shards().map(|i| self.client.address(i)).collect();
-        let info = decide::merge_info(name, outcomes, &addresses)?;
-        self.cache.put(name, Shape { dimension: info.dimension, metric: info.metric });
+        let mut info = decide::merge_info(name, outcomes, &addresses)?;
+        self.count_once(&mut info);
+        self.cache.put(name, Shape { dimension: info.dimension, metric: info.metric, partitions: info.partitions });
         Ok(info)
     }
 
-    /// `POST /collections/{name}/vectors`: validated once here, split by
-    /// owner, sent in parallel.
+    /// `POST /collections/{name}/vectors`: validated once here, stamped
+    /// with one version, split by copy, sent in parallel; acknowledged when
+    /// every id reached `write_acks` of its copies.
     pub(crate) async fn upsert(
         &self,
         name: &str,
@@ -325,13 +427,22 @@ impl Service {
     ) -> Result<StatusResponse, ApiError> {
         validate_collection_name(name)?;
         let shape = self.shape(name, credentials).await?;
-        let valid = request.validate(shape.dimension, shape.metric, &self.config.limits)?;
+        let mut valid = request.validate(shape.dimension, shape.metric, &self.config.limits)?;
         let total = valid.vectors.len();
+        let version = self.clock.next();
         let mut parts: Vec<Vec<VectorRecord>> = vec![Vec::new(); self.client.len()];
-        for record in valid.vectors {
-            let owner = self.ring.owner(name, record.id);
-            if let Some(part) = parts.get_mut(owner) {
-                part.push(record);
+        // Each distinct copy set once: what every id of it needs.
+        let mut copy_sets: Vec<Vec<usize>> = Vec::new();
+        for mut record in valid.vectors.drain(..) {
+            record.version = Some(version);
+            let copies = self.copies_of(name, &shape, record.id);
+            for &shard in &copies {
+                if let Some(part) = parts.get_mut(shard) {
+                    part.push(record.clone());
+                }
+            }
+            if !copy_sets.contains(&copies) {
+                copy_sets.push(copies);
             }
         }
         let path = format!("/collections/{name}/vectors");
@@ -340,32 +451,39 @@ impl Service {
             let body = serde_json::to_vec(&ValidUpsert { vectors }).map_err(internal)?;
             let path = &path;
             sends.push(async move {
-                self.client
+                let r = self
+                    .client
                     .call(&self.metrics, shard, "upsert", Method::POST, path, Some(body), credentials, None)
-                    .await
+                    .await;
+                (shard, r)
             });
         }
         self.metrics.fanout("upsert", sends.len());
         let results = join_all(sends).await;
+        let mut acked = Vec::new();
         let mut down = Vec::new();
-        for result in results {
+        for (shard, result) in results {
             match result {
-                Ok(_) => {}
+                Ok(_) => acked.push(shard),
                 Err(ShardError::Unavailable { message, .. }) => down.push(message),
                 Err(e @ ShardError::Rejected(_)) => return Err(self.forward(name, e)),
             }
         }
-        if !down.is_empty() {
+        let short = copy_sets
+            .iter()
+            .any(|copies| copies.iter().filter(|s| acked.contains(s)).count() < self.acks_needed(copies.len()));
+        if short {
             return Err(decide::unavailable(
                 &down,
-                "the other shards' part of the batch may have been applied; retrying the whole batch is safe \
-                 (inserts are upserts)",
+                "the batch may have been applied on some copies; retrying the whole batch is safe \
+                 (every write is versioned)",
             ));
         }
         Ok(StatusResponse::inserted(total))
     }
 
-    /// `GET /collections/{name}/vectors/{id}`: from the owner.
+    /// `GET /collections/{name}/vectors/{id}`: from the first of the id's
+    /// copies that answers.
     pub(crate) async fn get_vector(
         &self,
         name: &str,
@@ -373,16 +491,29 @@ impl Service {
         credentials: &Credentials,
     ) -> Result<VectorRecord, ApiError> {
         validate_collection_name(name)?;
-        let shard = self.ring.owner(name, id);
-        self.metrics.fanout("get_vector", 1);
+        let shape = self.shape(name, credentials).await?;
         let path = format!("/collections/{name}/vectors/{id}");
-        self.client
-            .call_json(&self.metrics, shard, "get_vector", Method::GET, &path, None, credentials)
-            .await
-            .map_err(|e| self.forward(name, e))
+        let mut down = Vec::new();
+        for (attempt, shard) in self.copies_of(name, &shape, id).into_iter().enumerate() {
+            self.metrics.fanout("get_vector", 1);
+            match self.client.call_json(&self.metrics, shard, "get_vector", Method::GET, &path, None, credentials).await
+            {
+                Ok(record) => {
+                    if attempt > 0 {
+                        self.metrics.failover("get_vector");
+                    }
+                    return Ok(record);
+                }
+                Err(ShardError::Unavailable { message, .. }) => down.push(message),
+                Err(e) => return Err(self.forward(name, e)),
+            }
+        }
+        Err(decide::unavailable(&down, ""))
     }
 
-    /// `DELETE /collections/{name}/vectors/{id}`: at the owner.
+    /// `DELETE /collections/{name}/vectors/{id}`: a versioned delete at
+    /// every copy; acknowledged like an upsert; 404 when no copy that
+    /// answered held the id.
     pub(crate) async fn delete_vector(
         &self,
         name: &str,
@@ -390,13 +521,45 @@ impl Service {
         credentials: &Credentials,
     ) -> Result<StatusResponse, ApiError> {
         validate_collection_name(name)?;
-        let shard = self.ring.owner(name, id);
-        self.metrics.fanout("delete_vector", 1);
-        let path = format!("/collections/{name}/vectors/{id}");
-        self.client
-            .call(&self.metrics, shard, "delete_vector", Method::DELETE, &path, None, credentials, None)
-            .await
-            .map_err(|e| self.forward(name, e))?;
+        let shape = self.shape(name, credentials).await?;
+        let copies = self.copies_of(name, &shape, id);
+        let path = format!("/collections/{name}/vectors/{id}?version={}", self.clock.next());
+        self.metrics.fanout("delete_vector", copies.len());
+        let results = join_all(copies.iter().map(|&shard| {
+            let path = &path;
+            async move {
+                self.client
+                    .call_json::<StatusResponse>(
+                        &self.metrics,
+                        shard,
+                        "delete_vector",
+                        Method::DELETE,
+                        path,
+                        None,
+                        credentials,
+                    )
+                    .await
+            }
+        }))
+        .await;
+        let (mut acks, mut existed) = (0, false);
+        let mut down = Vec::new();
+        for result in results {
+            match result {
+                Ok(status) => {
+                    acks += 1;
+                    existed |= status.status == StatusResponse::deleted().status;
+                }
+                Err(ShardError::Unavailable { message, .. }) => down.push(message),
+                Err(e) => return Err(self.forward(name, e)),
+            }
+        }
+        if acks < self.acks_needed(copies.len()) {
+            return Err(decide::unavailable(&down, "retrying the delete is safe (it is versioned)"));
+        }
+        if !existed {
+            return Err(ApiError::not_found_vector(name, id));
+        }
         Ok(StatusResponse::deleted())
     }
 
@@ -413,8 +576,9 @@ impl Service {
         let allow_partial = std::mem::take(&mut search.allow_partial);
         let body = serde_json::to_vec(&search).map_err(internal)?;
         let path = format!("/collections/{name}/search");
+        let tolerance = self.tolerance(name, &shape, allow_partial);
         let gathered = self
-            .gather::<Vec<SearchHit>>("search", Method::POST, &path, Some(body), credentials, allow_partial)
+            .gather::<Vec<SearchHit>>("search", Method::POST, &path, Some(body), credentials, tolerance)
             .await
             .map_err(|e| self.forward(name, e))?;
         let partial = self.note_partial(&gathered.failed);
@@ -440,8 +604,9 @@ impl Service {
         }
         let body = serde_json::to_vec(&batch).map_err(internal)?;
         let path = format!("/collections/{name}/search/batch");
+        let tolerance = self.tolerance(name, &shape, allow_partial);
         let gathered = self
-            .gather::<Vec<Vec<SearchHit>>>("search_batch", Method::POST, &path, Some(body), credentials, allow_partial)
+            .gather::<Vec<Vec<SearchHit>>>("search_batch", Method::POST, &path, Some(body), credentials, tolerance)
             .await
             .map_err(|e| self.forward(name, e))?;
         let n = batch.searches.len();
@@ -479,12 +644,13 @@ impl Service {
     ) -> Result<IdsPage, ApiError> {
         validate_collection_name(name)?;
         let q = query.validate(&self.config.limits)?;
+        let shape = self.shape(name, credentials).await?;
         let path = match q.after {
             Some(after) => format!("/collections/{name}/ids?after={after}&limit={}", q.limit),
             None => format!("/collections/{name}/ids?limit={}", q.limit),
         };
         let pages = self
-            .gather::<IdsPage>("ids", Method::GET, &path, None, credentials, false)
+            .gather::<IdsPage>("ids", Method::GET, &path, None, credentials, self.tolerance(name, &shape, false))
             .await
             .map_err(|e| self.forward(name, e))?;
         Ok(IdsPage::merge(pages.ok.into_iter().map(|(_, p)| p), q.limit))

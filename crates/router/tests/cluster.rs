@@ -50,7 +50,8 @@ async fn inserts_are_split_by_owner_and_get_delete_go_to_the_owner() {
 
     let ring = router.state.ring();
     for (i, shard) in shards.iter().enumerate() {
-        let expected: Vec<u64> = data.iter().map(|r| r.id).filter(|&id| ring.owner("docs", id) == i).collect();
+        let expected: Vec<u64> =
+            data.iter().map(|r| r.id).filter(|&id| ring.owner_of("docs", id, Some(32)) == i).collect();
         assert_eq!(shard.state.ids("docs"), expected, "shard {i}");
         assert!(!expected.is_empty(), "shard {i} got nothing: the split is degenerate");
     }
@@ -66,13 +67,15 @@ async fn inserts_are_split_by_owner_and_get_delete_go_to_the_owner() {
 
     // Get and delete reach the owner only.
     let target = &data[17];
-    let owner = ring.owner("docs", target.id);
+    let owner = ring.owner_of("docs", target.id, Some(32));
     for s in &shards {
         s.state.clear_log();
     }
     let (status, got) = router.get(&format!("/collections/docs/vectors/{}", target.id)).await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_value::<VectorRecord>(got).expect("record"), *target);
+    let got = serde_json::from_value::<VectorRecord>(got).expect("record");
+    assert!(got.version.is_some(), "the router stamps every write with a version");
+    assert_eq!(VectorRecord { version: None, ..got }, *target);
     let (status, body) = router.delete(&format!("/collections/docs/vectors/{}", target.id)).await;
     assert_eq!((status, body), (200, json!({"status": "deleted"})));
     for (i, s) in shards.iter().enumerate() {
@@ -182,7 +185,7 @@ async fn a_down_shard_fails_search_fast_and_allow_partial_returns_the_live_resul
     let data = records(200);
     let mut on_live = Vec::new();
     for r in &data {
-        let owner = ring.owner("docs", r.id);
+        let owner = ring.owner_of("docs", r.id, Some(32));
         let shard = match owner {
             0 => &live[0],
             2 => &live[1],
@@ -225,7 +228,7 @@ async fn a_down_shard_fails_search_fast_and_allow_partial_returns_the_live_resul
     let (status, body) = router.post("/collections/docs/vectors", upsert_body(&data[..50])).await;
     assert_eq!(status, 503);
     let msg = body["error"].as_str().unwrap_or_default();
-    assert!(msg.contains(&dead) && msg.contains("upserts"), "{msg}");
+    assert!(msg.contains(&dead) && msg.contains("versioned"), "{msg}");
 
     // Readiness: one shard is enough.
     assert_eq!(router.get("/ready").await, (200, json!({"status": "ok"})));

@@ -47,6 +47,7 @@ pub fn collection_config(c: &ValidCreate) -> Result<CollectionConfig, ApiError> 
         ef_search: c.ef_search,
         quantization,
         oversampling,
+        partitions: c.partitions,
     })
 }
 
@@ -62,6 +63,7 @@ pub fn collection_info(info: ruvector_engine::CollectionInfo) -> CollectionInfo 
         m: c.m,
         ef_construction: c.ef_construction,
         ef_search: c.ef_search,
+        partitions: c.partitions,
         quantization: match c.quantization {
             QuantizationConfig::None => Quantization::None,
             QuantizationConfig::Sq8 => Quantization::Sq8 { oversampling: c.oversampling },
@@ -144,6 +146,7 @@ mod tests {
             ef_construction: 100,
             ef_search: 50,
             quantization: Quantization::Sq8 { oversampling: Some(2.0) },
+            partitions: Some(8),
         };
         let config = collection_config(&c).expect("sq8");
         assert_eq!((config.quantization, config.oversampling), (QuantizationConfig::Sq8, Some(2.0)));
