@@ -103,7 +103,7 @@ fn two_copies_keep_reads_and_searches_up_while_a_shard_is_down() {
     }
     assert_eq!(total, 2 * n);
     for id in [0, 17, 333, 599] {
-        let mut expected = ring.copies("rep", partition_of("rep", id, 32), 2);
+        let mut expected = ring.copies("rep", 32, partition_of("rep", id, 32), 2);
         expected.sort_unstable();
         assert_eq!(holders(&shards.urls, "rep", id), expected, "id {id}");
     }
@@ -135,11 +135,11 @@ fn two_copies_keep_reads_and_searches_up_while_a_shard_is_down() {
     // the copies back in line is the catch-up's job.)
     shards.nodes[2].take().expect("up").kill();
     let on_down: Vec<u64> =
-        (1000..1100).filter(|&id| ring.copies("rep", partition_of("rep", id, 32), 2).contains(&2)).collect();
+        (1000..1100).filter(|&id| ring.copies("rep", 32, partition_of("rep", id, 32), 2).contains(&2)).collect();
     let w = call("POST", &format!("{}/collections/rep/vectors", r.url), Some(&upsert_body(on_down, 0)));
     assert_eq!((w.status, w.body["code"].as_str()), (503, Some("unavailable")), "{}", w.body);
     let elsewhere: Vec<u64> =
-        (1000..1100).filter(|&id| !ring.copies("rep", partition_of("rep", id, 32), 2).contains(&2)).collect();
+        (1000..1100).filter(|&id| !ring.copies("rep", 32, partition_of("rep", id, 32), 2).contains(&2)).collect();
     let w = call("POST", &format!("{}/collections/rep/vectors", r.url), Some(&upsert_body(elsewhere, 0)));
     assert_eq!(w.status, 201, "writes whose copies are all up go on: {}", w.body);
     shards.restart(2);
@@ -250,7 +250,7 @@ fn conflicting_writes_through_two_routers_leave_identical_copies() {
     }
     let ring = Ring::new(&shards.urls, 16);
     for id in ids {
-        let copies = ring.copies("race", partition_of("race", id, 32), 2);
+        let copies = ring.copies("race", 32, partition_of("race", id, 32), 2);
         let seen: Vec<(u16, Value, Value)> = copies
             .iter()
             .map(|&s| {
@@ -269,4 +269,74 @@ fn the_node_api_suite_passes_through_a_router_with_two_copies() {
     let shards = Shards::start(3);
     let r = router(&shards.urls, &[]);
     support::api_suite::run(&r.url, "r2_");
+}
+
+/// Every partition's copies hold the same stamps (compared by digest).
+fn copies_agree(shards: &[String], collection: &str, partitions: u32) -> Result<(), String> {
+    let ring = Ring::new(shards, 16);
+    let digests: Vec<Value> =
+        shards.iter().map(|u| call("GET", &format!("{u}/collections/{collection}/digests"), None).body).collect();
+    for p in 0..partitions {
+        let copies = ring.copies(collection, partitions, p, 2);
+        let seen: Vec<&Value> = copies.iter().map(|&s| &digests[s]["partitions"][p as usize]).collect();
+        if seen[0] != seen[1] {
+            return Err(format!("partition {p}: {} vs {}", seen[0], seen[1]));
+        }
+    }
+    Ok(())
+}
+
+/// With `--write-quorum 1`, writes go on while a copy is down; the copy
+/// misses them, and the anti-entropy pass sends it everything it lacks —
+/// upserts, overwrites and tombstones — until every copy agrees.
+#[test]
+fn a_copy_that_missed_writes_is_repaired_by_anti_entropy() {
+    let mut shards = Shards::start(3);
+    let r = router(&shards.urls, &["--write-quorum", "1"]);
+    let create =
+        call("POST", &format!("{}/collections", r.url), Some(r#"{"name":"heal","dimension":4,"metric":"l2"}"#));
+    assert_eq!(create.status, 201);
+    assert_eq!(call("POST", &format!("{}/collections/heal/vectors", r.url), Some(&upsert_body(0..400, 0))).status, 201);
+    let nothing = call("POST", &format!("{}/cluster/repair", r.url), None).body;
+    assert_eq!((nothing["partitions_diverged"].as_u64(), nothing["upserts"].as_u64()), (Some(0), Some(0)), "{nothing}");
+
+    shards.nodes[1].take().expect("up").kill();
+    for chunk in (400..1400u64).collect::<Vec<_>>().chunks(250) {
+        let w = call("POST", &format!("{}/collections/heal/vectors", r.url), Some(&upsert_body(chunk.to_vec(), 0)));
+        assert_eq!(w.status, 201, "one copy is enough: {}", w.body);
+    }
+    let overwrite = call("POST", &format!("{}/collections/heal/vectors", r.url), Some(&upsert_body(0..50, 9)));
+    assert_eq!(overwrite.status, 201);
+    for id in 100..140 {
+        assert_eq!(call("DELETE", &format!("{}/collections/heal/vectors/{id}", r.url), None).status, 200);
+    }
+    shards.restart(1);
+    assert!(copies_agree(&shards.urls, "heal", 32).is_err(), "the restarted copy missed writes");
+
+    let report = call("POST", &format!("{}/cluster/repair", r.url), None).body;
+    assert!(report["upserts"].as_u64().is_some_and(|n| n > 0), "{report}");
+    assert!(report["deletes"].as_u64().is_some_and(|n| n > 0), "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    copies_agree(&shards.urls, "heal", 32).expect("copies agree after the pass");
+    // A second pass finds nothing to do.
+    let again = call("POST", &format!("{}/cluster/repair", r.url), None).body;
+    assert_eq!(again["partitions_diverged"], 0, "{again}");
+
+    // The healed copy alone serves exactly what was acknowledged.
+    for i in [0, 2] {
+        shards.nodes[i].take().expect("up").kill();
+    }
+    let ring = Ring::new(&shards.urls, 16);
+    for id in (0..1400u64).step_by(7) {
+        if !ring.copies("heal", 32, partition_of("heal", id, 32), 2).contains(&1) {
+            continue;
+        }
+        let got = call("GET", &format!("{}/collections/heal/vectors/{id}", shards.urls[1]), None);
+        if (100..140).contains(&id) {
+            assert_eq!(got.status, 404, "deleted id {id}");
+        } else {
+            let salt = if id < 50 { 9 } else { 0 };
+            assert_eq!(stored(&got.body), Some(vector(id, salt)), "id {id}");
+        }
+    }
 }

@@ -55,7 +55,10 @@ pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_erro
 pub use limits::Limits;
 pub use metric::Metric;
 pub use openapi::ApiDoc;
-pub use partition::{MAX_PARTITIONS, partition_of, valid_partitions};
+pub use partition::{
+    Digests, MAX_PARTITIONS, PartitionDigest, Stamps, StampsQuery, VersionStamp, partition_of, stamp_hash,
+    valid_partitions,
+};
 pub use search::{
     BatchSearchRequest, DEFAULT_K, PARTIAL_HEADER, SearchHit, SearchRequest, ValidBatchSearch, ValidSearch,
 };

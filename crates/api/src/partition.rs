@@ -12,7 +12,9 @@
 
 use std::hash::Hasher;
 
+use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher24;
+use utoipa::{IntoParams, ToSchema};
 
 /// Most partitions a collection may have.
 pub const MAX_PARTITIONS: u32 = 4096;
@@ -28,6 +30,77 @@ pub fn partition_of(collection: &str, id: u64, partitions: u32) -> u32 {
     hasher.write(&[0xFF]);
     hasher.write(&id.to_le_bytes());
     (hasher.finish() & u64::from(partitions - 1)) as u32
+}
+
+/// One write's contribution to a partition digest: a hash of `(id,
+/// version, deleted)`. A digest sums these (wrapping), so it does not
+/// depend on order and two copies holding the same stamps agree.
+pub fn stamp_hash(id: u64, version: u64, deleted: bool) -> u64 {
+    let mut hasher = SipHasher24::new_with_keys(0, 0);
+    hasher.write(&id.to_le_bytes());
+    hasher.write(&version.to_le_bytes());
+    hasher.write(&[u8::from(deleted)]);
+    hasher.finish()
+}
+
+/// The digest of one partition of one copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct PartitionDigest {
+    /// Stamps (live versioned points and tombstones) in the partition.
+    pub count: u64,
+    /// Wrapping sum of [`stamp_hash`] over them.
+    pub hash: u64,
+}
+
+/// `GET /collections/{name}/digests`: one digest per partition, in
+/// partition order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Digests {
+    /// Index = partition number.
+    pub partitions: Vec<PartitionDigest>,
+}
+
+/// One id's newest versioned write on a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VersionStamp {
+    /// The vector id.
+    pub id: u64,
+    /// The version of its newest write.
+    pub version: u64,
+    /// Whether that write was a delete (a tombstone).
+    pub deleted: bool,
+}
+
+/// `GET /collections/{name}/stamps?partition=P`: every stamp of one
+/// partition, ascending by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Stamps {
+    /// The stamps.
+    pub stamps: Vec<VersionStamp>,
+}
+
+/// Query of `GET /collections/{name}/stamps`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StampsQuery {
+    /// The partition number.
+    #[param(value_type = u32)]
+    #[serde(default)]
+    pub partition: Option<String>,
+}
+
+impl StampsQuery {
+    /// The partition, checked against the collection's `partitions`.
+    pub fn validate(self, partitions: u32) -> Result<u32, crate::ApiError> {
+        let raw = self.partition.unwrap_or_default();
+        match raw.parse::<u32>() {
+            Ok(p) if p < partitions.max(1) && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
+            _ => Err(crate::ApiError::InvalidParameter(format!(
+                "partition must be a number below {}, got {raw:?}",
+                partitions.max(1)
+            ))),
+        }
+    }
 }
 
 /// Whether `n` is a valid partition count.

@@ -375,6 +375,15 @@ impl Engine {
         self.get_collection(name)?.search(query, k, ef, &self.config.limits)
     }
 
+    /// Every version stamp of the collection (ids written with a version:
+    /// live points and tombstones), as `(id, version, deleted)` in no
+    /// particular order — what replicas compare to find divergence.
+    pub fn stamps(&self, name: &str) -> Result<Vec<(u64, u64, bool)>, EngineError> {
+        let collection = self.get_collection(name)?;
+        let versions = collection.versions.read();
+        Ok(versions.iter().map(|(&id, s)| (id, s.version, s.deleted)).collect())
+    }
+
     /// A page of ids in ascending order: up to `limit` ids greater than
     /// `after`.
     pub fn ids(&self, name: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, EngineError> {

@@ -14,6 +14,7 @@
 //! | `health_interval_ms` | 5000 | period of the background shard health probe in [`crate::serve`] (0: off) |
 //! | `limits` | `Limits::default()` | the same request limits as a node (`[limits]` table) |
 //! | `replication_factor` | 1 | copies of every partition (on distinct shards) of collections created through a router |
+//! | `repair_interval_ms` | 30000 | period of the anti-entropy pass (0: off) |
 //! | `write_quorum` | all copies | durable copies a write needs before it is acknowledged (1..=`replication_factor`) |
 //!
 //! Invariant after [`RouterConfig::shard_addresses`] succeeded: at least one
@@ -87,6 +88,10 @@ pub struct RouterConfig {
     /// available while a copy is down, at the price of that copy missing
     /// writes until it catches up (see docs/ARCHITECTURE.md).
     pub write_quorum: Option<usize>,
+    /// Milliseconds between anti-entropy passes that bring diverged copies
+    /// back in line (0: off; `POST /cluster/repair` runs one on demand).
+    /// Default 30 000.
+    pub repair_interval_ms: u64,
 }
 
 impl RouterConfig {
@@ -220,6 +225,7 @@ impl Default for RouterConfig {
             limits: Limits::default(),
             replication_factor: 1,
             write_quorum: None,
+            repair_interval_ms: 30_000,
         }
     }
 }

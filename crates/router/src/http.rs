@@ -49,6 +49,7 @@ pub fn app(state: RouterState) -> Router {
         .route("/collections/{name}/search", post(search))
         .route("/collections/{name}/search/batch", post(search_batch))
         .route("/collections/{name}/ids", get(list_ids))
+        .route("/cluster/repair", post(repair))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/health", get(health))
@@ -174,6 +175,11 @@ async fn ready(State(state): State<RouterState>) -> ApiResult<Json<StatusRespons
 async fn metrics_text(State(state): State<RouterState>) -> ApiResult<Response> {
     let text = state.metrics().render().map_err(|e| ApiError::internal(format!("rendering metrics: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}
+
+/// `POST /cluster/repair`: one anti-entropy pass, now.
+async fn repair(State(state): State<RouterState>) -> Json<crate::RepairReport> {
+    Json(state.service().repair().await)
 }
 
 async fn cluster(State(state): State<RouterState>) -> Json<crate::ClusterStatus> {

@@ -31,6 +31,7 @@ mod decide;
 mod error;
 mod http;
 mod metrics;
+mod repair;
 mod ring;
 mod service;
 mod shard;
@@ -43,6 +44,7 @@ use std::time::Duration;
 pub use config::RouterConfig;
 pub use error::{HttpError, RouterError};
 pub use http::app;
+pub use repair::RepairReport;
 pub use ring::Ring;
 pub use service::{ClusterStatus, ShardStatus};
 
@@ -119,6 +121,17 @@ impl RouterState {
             self.service.probe().await;
         }
     }
+
+    /// Runs an anti-entropy pass every `interval` until dropped.
+    async fn repair_loop(self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            self.service.repair().await;
+        }
+    }
 }
 
 /// Binds `config.addr`, prints exactly one line to stdout,
@@ -143,8 +156,10 @@ pub async fn serve(
     tracing::info!(%bound, shards = ?state.shard_addresses(), "router started");
     let interval = state.config().health_interval_ms;
     let health = (interval > 0).then(|| tokio::spawn(state.clone().health_loop(Duration::from_millis(interval))));
+    let every = state.config().repair_interval_ms;
+    let repair = (every > 0).then(|| tokio::spawn(state.clone().repair_loop(Duration::from_millis(every))));
     let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
-    if let Some(task) = health {
+    for task in [health, repair].into_iter().flatten() {
         task.abort();
     }
     served?;

@@ -12,6 +12,7 @@
 //! | `ruvector_router_fanout_width` | histogram (shards contacted per fan-out request) | `op` |
 //! | `ruvector_router_partial_results_total` | counter (searches answered without some shard) | — |
 //! | `ruvector_router_failovers_total` | counter (requests answered by other copies after a shard failed) | `op` |
+//! | `ruvector_router_repairs_total` | counter (writes the anti-entropy pass sent to copies that lacked them) | `kind` (`upsert`, `delete`) |
 //! | `process_*` | the `prometheus` crate's process collector | — |
 //!
 //! Label sets are bounded: `route` is the matched route *template* or
@@ -75,6 +76,7 @@ pub(crate) struct Metrics {
     fanout_width: HistogramVec,
     partial_results: IntCounter,
     failovers: IntCounterVec,
+    repairs: IntCounterVec,
 }
 
 /// Latency buckets from 100 µs to ~100 s.
@@ -148,6 +150,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(partial_results.clone()))?;
         registry.register(Box::new(failovers.clone()))?;
+        let repairs = IntCounterVec::new(
+            Opts::new(
+                "ruvector_router_repairs_total",
+                "Writes the anti-entropy pass sent to copies that lacked them, by kind.",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(repairs.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         for shard in shards {
@@ -164,6 +174,7 @@ impl Metrics {
             fanout_width,
             partial_results,
             failovers,
+            repairs,
         })
     }
 
@@ -190,6 +201,12 @@ impl Metrics {
     /// Counts a request that other copies answered after a shard failed.
     pub(crate) fn failover(&self, op: &'static str) {
         self.failovers.with_label_values(&[op]).inc();
+    }
+
+    /// Counts the writes of an anti-entropy pass.
+    pub(crate) fn repaired(&self, upserts: u64, deletes: u64) {
+        self.repairs.with_label_values(&["upsert"]).inc_by(upserts);
+        self.repairs.with_label_values(&["delete"]).inc_by(deletes);
     }
 
     /// Counts a search answered with partial results.

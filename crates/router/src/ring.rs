@@ -1,11 +1,13 @@
 //! Placement. Collections created with partitions (every collection made
-//! through this router) place *partitions* on shards by rendezvous
-//! hashing: partition `p` of collection `c` lives on the `R` shards whose
-//! `hash(c, p, shard address)` are highest ([`Ring::copies`]). Every router
-//! computes the same copies from the same shard list, in the same
-//! preference order; adding a shard moves only the partitions whose top-R
-//! set it enters. Collections created before partitions existed keep the
-//! per-id ring below, with one copy.
+//! through this router) place *partitions* on shards: each partition ranks
+//! the shards by `hash(collection, partition, shard address)` (rendezvous
+//! hashing), and [`Ring::placement`] gives each partition its `R` best
+//! ranked shards that still have room, so shards hold equal numbers of
+//! partition copies (±1). Every router computes the same table from the
+//! same shard list, whatever its order. The table depends on `R`: the
+//! replication factor is fixed for a cluster's data, like the shard list.
+//! Collections created before partitions existed keep the per-id ring
+//! below, with one copy.
 //!
 //! The per-id ring: a consistent-hash ring over the shards with virtual
 //! nodes.
@@ -39,8 +41,9 @@
 //! 3 shards, a few hundred KiB, ~13 comparisons per lookup).
 //! `balance_over_three_shards` checks ±10 % for several address sets.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hashring::HashRing;
 use siphasher::sip::SipHasher24;
@@ -82,6 +85,7 @@ pub struct Ring {
     ring: HashRing<VNode>,
     shards: usize,
     addresses: Vec<Arc<str>>,
+    placements: Mutex<HashMap<(String, u32, usize), Arc<Placement>>>,
 }
 
 impl std::fmt::Debug for Ring {
@@ -106,7 +110,12 @@ impl Ring {
             }
         }
         ring.batch_add(entries);
-        Ring { ring, shards: addresses.len(), addresses: addresses.iter().map(|a| Arc::from(a.as_str())).collect() }
+        Ring {
+            ring,
+            shards: addresses.len(),
+            addresses: addresses.iter().map(|a| Arc::from(a.as_str())).collect(),
+            placements: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Number of shards.
@@ -122,24 +131,31 @@ impl Ring {
         self.ring.get(&Key { collection, id }).map_or(0, |v| v.shard)
     }
 
-    /// The preferred shard of vector `id`: the first copy of its partition
-    /// when the collection has `partitions`, else the per-id ring's owner.
+    /// The shard of vector `id` in a cluster with one copy of everything:
+    /// its partition's shard when the collection has `partitions`, else the
+    /// per-id ring's owner.
     pub fn owner_of(&self, collection: &str, id: u64, partitions: Option<u32>) -> usize {
         match partitions {
             Some(p) => {
                 let partition = ruvector_api::partition_of(collection, id, p);
-                self.copies(collection, partition, 1).first().copied().unwrap_or(0)
+                self.copies(collection, p, partition, 1).first().copied().unwrap_or(0)
             }
             None => self.owner(collection, id),
         }
     }
 
-    /// The shards holding partition `partition` of `collection`: `copies`
-    /// distinct shards (fewer if there are fewer shards), most preferred
-    /// first. SipHash-2-4 with keys (0, 0) over `collection, 0xFF,
-    /// partition as u32 LE, 0xFF, address`: stable across processes and
-    /// builds, independent of the configured order.
-    pub fn copies(&self, collection: &str, partition: u32, copies: usize) -> Vec<usize> {
+    /// The shards holding partition `partition` of a collection with
+    /// `partitions` partitions: `copies` distinct shards (fewer if there are
+    /// fewer shards), most preferred first. See [`Ring::placement`].
+    pub fn copies(&self, collection: &str, partitions: u32, partition: u32, copies: usize) -> Vec<usize> {
+        self.placement(collection, partitions, copies).get(partition as usize).cloned().unwrap_or_default()
+    }
+
+    /// Every shard by preference for `partition`: SipHash-2-4 with keys (0,
+    /// 0) over `collection, 0xFF, partition as u32 LE, 0xFF, address`,
+    /// highest first (rendezvous hashing), stable across processes and
+    /// builds and independent of the configured order.
+    fn ranked(&self, collection: &str, partition: u32) -> Vec<usize> {
         let mut scored: Vec<(u64, usize)> = self
             .addresses
             .iter()
@@ -156,43 +172,139 @@ impl Ring {
             .collect();
         // Highest score first; ties (astronomically unlikely) by address.
         scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| self.addresses[a.1].cmp(&self.addresses[b.1])));
-        scored.into_iter().take(copies).map(|(_, shard)| shard).collect()
+        scored.into_iter().map(|(_, shard)| shard).collect()
+    }
+
+    /// The copies of every partition of a collection with `partitions`
+    /// partitions and `copies` copies each: row `p` lists partition `p`'s
+    /// shards, most preferred first. Balanced: partitions are taken in
+    /// order and each copy goes to the most preferred shard (rendezvous
+    /// rank) that still has room — every shard gets ⌊partitions × copies /
+    /// shards⌋ copies, the remainder going one each to the first shards
+    /// that want more — so shards differ by at most one partition copy. A pure
+    /// function of the shard addresses, the name and the two counts: every
+    /// router computes the same table. Cached per collection.
+    pub fn placement(&self, collection: &str, partitions: u32, copies: usize) -> Arc<Placement> {
+        let key = (collection.to_owned(), partitions, copies);
+        if let Ok(cache) = self.placements.lock()
+            && let Some(table) = cache.get(&key)
+        {
+            return Arc::clone(table);
+        }
+        let copies = copies.clamp(1, self.shards.max(1));
+        let partitions = partitions.max(1);
+        // `total` copies over the shards: every shard's quota is `floor`,
+        // and the first `total mod shards` shards by address take one more.
+        let total = partitions as usize * copies;
+        let n = self.shards.max(1);
+        let mut by_address: Vec<usize> = (0..self.shards).collect();
+        by_address.sort_by(|&a, &b| self.addresses[a].cmp(&self.addresses[b]));
+        let mut room = vec![total / n; self.shards];
+        for &shard in by_address.iter().take(total % n) {
+            room[shard] += 1;
+        }
+        let mut table = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions {
+            let ranked = self.ranked(collection, p);
+            let later = (partitions - p - 1) as usize;
+            let mut row: Vec<usize> = Vec::with_capacity(copies);
+            // A shard with more room than partitions left after this one
+            // must take a copy now (each partition holds it at most once).
+            let mut forced: Vec<usize> = ranked.iter().copied().filter(|&s| room[s] > later).collect();
+            forced.sort_by_key(|&s| std::cmp::Reverse(room[s]));
+            for shard in forced.into_iter().chain(ranked.iter().copied()) {
+                if row.len() == copies {
+                    break;
+                }
+                if room[shard] > 0 && !row.contains(&shard) {
+                    room[shard] -= 1;
+                    row.push(shard);
+                }
+            }
+            // Quotas always suffice; keep the row full whatever happens.
+            for &shard in &ranked {
+                if row.len() == copies {
+                    break;
+                }
+                if !row.contains(&shard) {
+                    row.push(shard);
+                }
+            }
+            // Most preferred first, whatever order the copies were chosen in.
+            row.sort_by_key(|s| ranked.iter().position(|r| r == s));
+            table.push(row);
+        }
+        let table = Arc::new(table);
+        if let Ok(mut cache) = self.placements.lock() {
+            if cache.len() >= MAX_CACHED_PLACEMENTS {
+                cache.clear();
+            }
+            cache.insert(key, Arc::clone(&table));
+        }
+        table
     }
 }
+
+/// A collection's placement: row `p` lists partition `p`'s shards, most
+/// preferred first.
+pub type Placement = Vec<Vec<usize>>;
+
+/// Placement tables kept (collection names are client-chosen: bounded).
+const MAX_CACHED_PLACEMENTS: usize = 4096;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn copies_are_distinct_stable_and_spread() {
+    fn copies_are_distinct_stable_and_balanced() {
         let addrs = addresses(3);
         let ring = Ring::new(&addrs, 16);
         let mut reversed = addrs.clone();
         reversed.reverse();
         let other = Ring::new(&reversed, 16);
-        let mut load = vec![0usize; 3];
-        for p in 0..64 {
-            let copies = ring.copies("docs", p, 2);
-            assert_eq!(copies.len(), 2);
-            assert_ne!(copies[0], copies[1]);
-            // The same shards (by address) whatever the configured order.
-            let by_address = |r: &Ring, c: &[usize]| c.iter().map(|&i| r.addresses[i].clone()).collect::<Vec<_>>();
-            assert_eq!(by_address(&ring, &copies), by_address(&other, &other.copies("docs", p, 2)));
-            for c in copies {
-                load[c] += 1;
+        for (partitions, copies) in [(32u32, 1usize), (32, 2), (64, 3), (8, 2)] {
+            let mut load = vec![0usize; 3];
+            for p in 0..partitions {
+                let row = ring.copies("docs", partitions, p, copies);
+                assert_eq!(row.len(), copies);
+                let mut distinct = row.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                assert_eq!(distinct.len(), copies, "{row:?}");
+                // The same shards (by address) whatever the configured order.
+                assert_eq!(by_names(&ring, &row), by_names(&other, &other.copies("docs", partitions, p, copies)));
+                for c in row {
+                    load[c] += 1;
+                }
+            }
+            let (min, max) = (load.iter().min().copied().unwrap_or(0), load.iter().max().copied().unwrap_or(0));
+            assert!(max - min <= 1, "{partitions}×{copies} over 3 shards: {load:?}");
+        }
+        for shards in 2..=7usize {
+            for base in [40_000u32, 51_234, 33_000] {
+                let addrs: Vec<String> =
+                    (0..shards).map(|i| format!("http://127.0.0.1:{}", base + 97 * i as u32)).collect();
+                let ring = Ring::new(&addrs, 4);
+                for (partitions, copies) in [(16u32, 1usize), (32, 2), (64, 2), (64, 3)] {
+                    let copies = copies.min(shards);
+                    let mut load = vec![0usize; shards];
+                    for row in ring.placement("c", partitions, copies).iter() {
+                        let mut d = row.clone();
+                        d.sort_unstable();
+                        d.dedup();
+                        assert_eq!(d.len(), copies);
+                        for &c in row {
+                            load[c] += 1;
+                        }
+                    }
+                    let spread = load.iter().max().copied().unwrap_or(0) - load.iter().min().copied().unwrap_or(0);
+                    assert!(spread <= 1, "{shards} shards, {partitions}×{copies}: {load:?}");
+                }
             }
         }
-        assert!(load.iter().all(|&l| (30..=55).contains(&l)), "128 copies over 3 shards: {load:?}");
-        assert_eq!(ring.copies("docs", 0, 5).len(), 3, "never more copies than shards");
-        // Adding a shard moves only partitions whose top-2 it enters.
-        let grown = Ring::new(&addresses(4), 16);
-        for p in 0..64 {
-            let before = by_names(&ring, &ring.copies("docs", p, 2));
-            let after = by_names(&grown, &grown.copies("docs", p, 2));
-            let new = "http://ruvector-shard-3.ruvector-shard-headless:8080".to_owned();
-            assert!(after.iter().all(|a| before.contains(a) || *a == new), "{before:?} -> {after:?}");
-        }
+        assert_eq!(ring.copies("docs", 32, 0, 5).len(), 3, "never more copies than shards");
+        assert!(ring.copies("docs", 32, 99, 2).is_empty(), "no such partition");
     }
 
     fn by_names(r: &Ring, c: &[usize]) -> Vec<String> {

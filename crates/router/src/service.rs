@@ -108,7 +108,7 @@ pub(crate) struct Service {
     pub(crate) client: ShardClient,
     pub(crate) metrics: Metrics,
     cache: ShapeCache,
-    internal: Credentials,
+    pub(crate) internal: Credentials,
     clock: Clock,
 }
 
@@ -124,14 +124,14 @@ impl Service {
     }
 
     /// Copies per partition: the configured factor, at most one per shard.
-    fn replicas(&self) -> usize {
+    pub(crate) fn replicas(&self) -> usize {
         self.config.replication_factor.clamp(1, self.client.len().max(1))
     }
 
     /// The shards holding `id` of collection `name`, most preferred first.
     fn copies_of(&self, name: &str, shape: &Shape, id: u64) -> Vec<usize> {
         match shape.partitions {
-            Some(p) => self.ring.copies(name, partition_of(name, id, p), self.replicas()),
+            Some(p) => self.ring.copies(name, p, partition_of(name, id, p), self.replicas()),
             None => vec![self.ring.owner(name, id)],
         }
     }
@@ -150,7 +150,8 @@ impl Service {
 
     /// Whether the shards in `answered` hold a copy of every partition.
     fn covers(&self, name: &str, partitions: u32, answered: &[usize]) -> bool {
-        (0..partitions.max(1)).all(|p| self.ring.copies(name, p, self.replicas()).iter().any(|s| answered.contains(s)))
+        let table = self.ring.placement(name, partitions, self.replicas());
+        table.iter().all(|copies| copies.iter().any(|s| answered.contains(s)))
     }
 
     /// A summed info of a partitioned collection counted every copy: count
@@ -168,7 +169,7 @@ impl Service {
         u32::try_from(wanted).unwrap_or(MAX_PARTITIONS).min(MAX_PARTITIONS)
     }
 
-    fn all_shards(&self) -> std::ops::Range<usize> {
+    pub(crate) fn all_shards(&self) -> std::ops::Range<usize> {
         0..self.client.len()
     }
 

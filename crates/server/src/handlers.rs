@@ -14,9 +14,9 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ruvector_api::{
-    ApiDoc, ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, DeleteQuery, IdsPage, IdsQuery,
-    OpenApi, SearchHit, SearchRequest, StatusResponse, UpsertRequest, VectorRecord, parse_json, parse_vector_id,
-    validate_collection_name,
+    ApiDoc, ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, DeleteQuery, Digests, IdsPage,
+    IdsQuery, OpenApi, PartitionDigest, SearchHit, SearchRequest, Stamps, StampsQuery, StatusResponse, UpsertRequest,
+    VectorRecord, VersionStamp, parse_json, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
 };
 use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError};
 
@@ -227,6 +227,55 @@ pub(crate) async fn list_ids(
     // One id more than asked tells whether another page follows.
     let ids = blocking(move || engine.ids(&name, q.after, q.limit.saturating_add(1))).await?;
     Ok(Json(IdsPage::from_ascending(ids, q.limit)))
+}
+
+/// The partition count of a collection made with partitions; 400 for one
+/// made without (a node used on its own).
+fn partitions_of(name: &str, config: &CollectionConfig) -> Result<u32> {
+    config
+        .partitions
+        .ok_or_else(|| ApiError::InvalidParameter(format!("collection {name:?} was created without partitions")).into())
+}
+
+/// `GET /collections/{name}/digests`: per partition, the count and hash of
+/// the version stamps this copy holds (replicas compare them).
+pub(crate) async fn digests(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Digests>> {
+    let (engine, config) = collection(&state, &name)?;
+    let partitions = partitions_of(&name, &config)?;
+    let digests = blocking(move || {
+        let mut out = vec![PartitionDigest::default(); partitions as usize];
+        for (id, version, deleted) in engine.stamps(&name)? {
+            let d = &mut out[partition_of(&name, id, partitions) as usize];
+            d.count += 1;
+            d.hash = d.hash.wrapping_add(stamp_hash(id, version, deleted));
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(Digests { partitions: digests }))
+}
+
+/// `GET /collections/{name}/stamps?partition=P`: every version stamp of one
+/// partition on this copy, ascending by id.
+pub(crate) async fn stamps(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<StampsQuery>,
+) -> Result<Json<Stamps>> {
+    let (engine, config) = collection(&state, &name)?;
+    let partitions = partitions_of(&name, &config)?;
+    let partition = query.validate(partitions)?;
+    let mut stamps = blocking(move || {
+        Ok(engine
+            .stamps(&name)?
+            .into_iter()
+            .filter(|&(id, ..)| partition_of(&name, id, partitions) == partition)
+            .map(|(id, version, deleted)| VersionStamp { id, version, deleted })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    stamps.sort_unstable_by_key(|s| s.id);
+    Ok(Json(Stamps { stamps }))
 }
 
 /// Fallback: 404 JSON for every unknown route.

@@ -45,6 +45,8 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .route("/collections/{name}/search", post(handlers::search))
         .route("/collections/{name}/search/batch", post(handlers::search_batch))
         .route("/collections/{name}/ids", get(handlers::list_ids))
+        .route("/collections/{name}/digests", get(handlers::digests))
+        .route("/collections/{name}/stamps", get(handlers::stamps))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/health", get(handlers::health))

@@ -1,0 +1,222 @@
+//! Anti-entropy: bring the copies of every partition back in line.
+//!
+//! Copies can diverge: a write refused for lack of acknowledgements may
+//! have landed on some copies, a write acknowledged by `write_quorum` of
+//! `replication_factor` copies missed the others, and a copy restored
+//! from an old volume missed everything since. A pass ([`Service::repair`])
+//! compares, per partitioned collection, each shard's per-partition
+//! digests (count and order-independent hash of its version stamps); for
+//! every partition whose live copies disagree it fetches their stamps and
+//! sends each copy what it lacks: the newest version of every id, taken
+//! from the copy that has it — a versioned upsert of the vector and payload,
+//! or a versioned delete for a tombstone. Shards apply only newer writes,
+//! so a pass is idempotent, safe beside live traffic and safe to run from
+//! several routers at once; it changes nothing on copies that agree.
+//!
+//! Passes run in the router's background loop every `repair_interval_ms`
+//! and on demand (`POST /cluster/repair`, which returns the report).
+//! A copy that is down is skipped and repaired by a later pass.
+
+use std::collections::HashMap;
+
+use axum::http::Method;
+use futures::future::join_all;
+use ruvector_api::{CollectionInfo, Digests, Stamps, StatusResponse, ValidUpsert, VectorRecord, VersionStamp};
+use serde::{Deserialize, Serialize};
+
+use crate::service::Service;
+use crate::shard::ShardError;
+
+/// Vectors per repair upsert.
+const REPAIR_BATCH: usize = 256;
+
+/// What one anti-entropy pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairReport {
+    /// Partitioned collections examined.
+    pub collections: usize,
+    /// Partitions whose live copies were compared.
+    pub partitions_checked: usize,
+    /// Partitions whose copies disagreed.
+    pub partitions_diverged: usize,
+    /// Versioned upserts sent to copies that lacked them.
+    pub upserts: u64,
+    /// Versioned deletes sent to copies that lacked the tombstone.
+    pub deletes: u64,
+    /// Shards or requests that failed (those copies wait for a later pass).
+    pub errors: Vec<String>,
+}
+
+impl Service {
+    /// One anti-entropy pass over every partitioned collection.
+    pub(crate) async fn repair(&self) -> RepairReport {
+        let mut report = RepairReport::default();
+        if self.replicas() < 2 {
+            return report;
+        }
+        let lists = join_all(self.all_shards().map(|shard| {
+            self.client.call_json::<Vec<CollectionInfo>>(
+                &self.metrics,
+                shard,
+                "repair",
+                Method::GET,
+                "/collections",
+                None,
+                &self.internal,
+            )
+        }))
+        .await;
+        let mut collections: Vec<(String, u32)> = Vec::new();
+        for list in lists {
+            match list {
+                Ok(list) => {
+                    for info in list {
+                        if let Some(p) = info.partitions
+                            && !collections.iter().any(|(n, _)| *n == info.name)
+                        {
+                            collections.push((info.name, p));
+                        }
+                    }
+                }
+                Err(e) => report.errors.push(e.into_api().to_string()),
+            }
+        }
+        for (name, partitions) in collections {
+            report.collections += 1;
+            self.repair_collection(&name, partitions, &mut report).await;
+        }
+        self.metrics.repaired(report.upserts, report.deletes);
+        if report.partitions_diverged > 0 {
+            tracing::info!(?report, "anti-entropy pass repaired diverged copies");
+        }
+        report
+    }
+
+    async fn repair_collection(&self, name: &str, partitions: u32, report: &mut RepairReport) {
+        let path = format!("/collections/{name}/digests");
+        let digests: Vec<Option<Digests>> = join_all(self.all_shards().map(|shard| {
+            let path = &path;
+            async move {
+                self.client
+                    .call_json::<Digests>(&self.metrics, shard, "repair", Method::GET, path, None, &self.internal)
+                    .await
+            }
+        }))
+        .await
+        .into_iter()
+        .map(|r| r.map_err(|e| report.errors.push(e.into_api().to_string())).ok())
+        .collect();
+        for partition in 0..partitions {
+            let live: Vec<usize> = self
+                .ring
+                .copies(name, partitions, partition, self.replicas())
+                .into_iter()
+                .filter(|&s| digests.get(s).is_some_and(Option::is_some))
+                .collect();
+            if live.len() < 2 {
+                continue;
+            }
+            report.partitions_checked += 1;
+            let digest_of = |s: usize| {
+                digests.get(s).and_then(Option::as_ref).and_then(|d| d.partitions.get(partition as usize)).copied()
+            };
+            let first = digest_of(live[0]);
+            if live.iter().all(|&s| digest_of(s) == first) {
+                continue;
+            }
+            report.partitions_diverged += 1;
+            if let Err(e) = self.repair_partition(name, partition, &live, report).await {
+                report.errors.push(e.into_api().to_string());
+            }
+        }
+    }
+
+    /// Sends every copy in `copies` the newest write of each id any of them
+    /// holds.
+    async fn repair_partition(
+        &self,
+        name: &str,
+        partition: u32,
+        copies: &[usize],
+        report: &mut RepairReport,
+    ) -> Result<(), ShardError> {
+        let path = format!("/collections/{name}/stamps?partition={partition}");
+        let mut held: Vec<HashMap<u64, VersionStamp>> = Vec::with_capacity(copies.len());
+        for &shard in copies {
+            let stamps: Stamps =
+                self.client.call_json(&self.metrics, shard, "repair", Method::GET, &path, None, &self.internal).await?;
+            held.push(stamps.stamps.into_iter().map(|s| (s.id, s)).collect());
+        }
+        // The newest stamp of every id, and a copy that holds it.
+        let mut newest: HashMap<u64, (VersionStamp, usize)> = HashMap::new();
+        for (i, stamps) in held.iter().enumerate() {
+            for s in stamps.values() {
+                let entry = newest.entry(s.id).or_insert((*s, i));
+                if s.version > entry.0.version {
+                    *entry = (*s, i);
+                }
+            }
+        }
+        for (i, &target) in copies.iter().enumerate() {
+            let behind: Vec<(VersionStamp, usize)> = newest
+                .values()
+                .filter(|(s, _)| held[i].get(&s.id).is_none_or(|mine| mine.version < s.version))
+                .copied()
+                .collect();
+            let mut upserts: Vec<VectorRecord> = Vec::new();
+            for (stamp, source) in behind {
+                if stamp.deleted {
+                    let path = format!("/collections/{name}/vectors/{}?version={}", stamp.id, stamp.version);
+                    self.client
+                        .call_json::<StatusResponse>(
+                            &self.metrics,
+                            target,
+                            "repair",
+                            Method::DELETE,
+                            &path,
+                            None,
+                            &self.internal,
+                        )
+                        .await?;
+                    report.deletes += 1;
+                    continue;
+                }
+                let path = format!("/collections/{name}/vectors/{}", stamp.id);
+                match self
+                    .client
+                    .call_json::<VectorRecord>(
+                        &self.metrics,
+                        copies[source],
+                        "repair",
+                        Method::GET,
+                        &path,
+                        None,
+                        &self.internal,
+                    )
+                    .await
+                {
+                    // The source moved on meanwhile: a later pass sees it.
+                    Err(ShardError::Rejected(e)) if e.code() == "not_found" => continue,
+                    Err(e) => return Err(e),
+                    Ok(record) => upserts.push(record),
+                }
+                if upserts.len() >= REPAIR_BATCH {
+                    report.upserts += self.send_repair(name, target, std::mem::take(&mut upserts)).await?;
+                }
+            }
+            if !upserts.is_empty() {
+                report.upserts += self.send_repair(name, target, upserts).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_repair(&self, name: &str, shard: usize, vectors: Vec<VectorRecord>) -> Result<u64, ShardError> {
+        let n = vectors.len() as u64;
+        let body = serde_json::to_vec(&ValidUpsert { vectors })
+            .map_err(|e| ShardError::Rejected(ruvector_api::ApiError::internal(e.to_string())))?;
+        let path = format!("/collections/{name}/vectors");
+        self.client.call(&self.metrics, shard, "repair", Method::POST, &path, Some(body), &self.internal, None).await?;
+        Ok(n)
+    }
+}
