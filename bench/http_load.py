@@ -37,6 +37,7 @@ Usage::
     CARGO_TARGET_DIR=/work/target-bench cargo build --release -p ruvector-cli
     flock /tmp/bench.lock python3 bench/http_load.py                    # one node
     flock /tmp/bench.lock python3 bench/http_load.py --cluster 3        # 3 shards + router vs one node
+    python3 bench/http_load.py --cluster 3 --replication-factors 1,2 --no-single   # replicas
     flock /tmp/bench.lock python3 bench/http_load.py --wrk --ef 64 --conns 1,2
     python3 bench/http_load.py --url http://127.0.0.1:8080 --collection bench --skip-upload
 """
@@ -290,15 +291,16 @@ def start_single(binary: Path) -> Deployment:
         raise
 
 
-def start_cluster(binary: Path, shards: int) -> Deployment:
+def start_cluster(binary: Path, shards: int, replication: int = 1) -> Deployment:
     tmp = Path(tempfile.mkdtemp(prefix="ruvector-http-load-cluster-"))
-    dep = Deployment(f"router({shards} shards)", "", tmp=tmp)
+    dep = Deployment(f"router({shards} shards, R={replication})", "", tmp=tmp)
     try:
         for i in range(shards):
             dep.procs.append(start_node(binary, tmp, f"shard{i}"))
         port = free_port()
         shard_urls = ",".join(p.url for p in dep.procs)
-        router = start_process(binary, "router", ["router", "--addr", f"127.0.0.1:{port}", "--shards", shard_urls], port, tmp / "router.log")
+        router = start_process(binary, "router", ["router", "--addr", f"127.0.0.1:{port}", "--shards", shard_urls,
+                                                         "--replication-factor", str(replication)], port, tmp / "router.log")
         dep.procs.append(router)
         wait_listening(router)
         wait_ready(router.url, 60, [router.popen])
@@ -690,6 +692,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--url", help="use this running node or router instead of starting one")
     p.add_argument("--cluster", type=int, default=0, metavar="N",
                    help="start N shards + a router AND a single node (one after the other) and measure both")
+    p.add_argument("--replication-factors", type=ints, default=[1],
+                   help="(--cluster) run the cluster once per replication factor, e.g. 1,2")
+    p.add_argument("--no-single", action="store_true", help="(--cluster) skip the single-node run")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--limit", type=int, help="only the first N base vectors (ground truth recomputed)")
     p.add_argument("--collection", default="bench")
@@ -755,14 +760,16 @@ def main(argv: list[str]) -> int:
     if args.url:
         rows += run_target(Deployment("url", args.url.rstrip("/")), args, data, log)
     else:
-        # Single node first, then (with --cluster) the cluster; never both running at once.
-        dep = start_single(binary)
-        try:
-            rows += run_target(dep, args, data, log)
-        finally:
-            dep.stop()
-        if args.cluster:
-            dep = start_cluster(binary, args.cluster)
+        # Single node first, then (with --cluster) the cluster once per
+        # replication factor; never two deployments running at once.
+        if not args.no_single:
+            dep = start_single(binary)
+            try:
+                rows += run_target(dep, args, data, log)
+            finally:
+                dep.stop()
+        for replication in (args.replication_factors if args.cluster else []):
+            dep = start_cluster(binary, args.cluster, replication)
             try:
                 rows += run_target(dep, args, data, log)
             finally:

@@ -816,3 +816,19 @@ def test_network_policies(render):
     rule = open_router.by_component("NetworkPolicy", "router")["spec"]["ingress"][0]
     assert "from" not in rule, "no clientsFrom: any client may reach the routers"
     assert render().all("NetworkPolicy") == []
+
+
+def test_replication_settings_reach_the_router_and_are_checked(helm, render):
+    r = render({"shards": {"replicas": 3}, "router": {"config": {"replicationFactor": 2, "writeQuorum": 1}}})
+    router = router_toml(r)["router"]
+    assert (router["replication_factor"], router["write_quorum"], router["repair_interval_ms"]) == (2, 1, 30000)
+    default = router_toml(render())["router"]
+    assert default["replication_factor"] == 1 and "write_quorum" not in default
+    # The placement annotation changes with the replication factor (an
+    # upgrade that changes it is refused like a shard count change).
+    annotation = lambda rendered: rendered.one("StatefulSet")["metadata"]["annotations"]["ruvector.io/placement"]
+    assert annotation(r) != annotation(render({"shards": {"replicas": 3}}))
+    too_many = helm_template(helm, {"shards": {"replicas": 2}, "router": {"config": {"replicationFactor": 3}}})
+    assert too_many.returncode != 0 and "exceeds shards.replicas" in too_many.stderr
+    quorum = helm_template(helm, {"router": {"config": {"replicationFactor": 2, "writeQuorum": 3}}})
+    assert quorum.returncode != 0 and "writeQuorum" in quorum.stderr

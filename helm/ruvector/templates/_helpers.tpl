@@ -114,9 +114,9 @@ pod DNS names. Their exact strings key the data placement. */}}
 {{- end -}}
 {{- end -}}
 
-{{/* What the placement of data depends on: the shard URLs and vnodes. */}}
+{{/* What the placement of data depends on: the shard URLs, vnodes (per-id ring) and the replication factor (partition copies). */}}
 {{- define "ruvector.placement" -}}
-{{- printf "%s\nvnodes=%d" (include "ruvector.shardUrls" . | trim) (int .Values.router.config.vnodes) | sha256sum | trunc 16 -}}
+{{- printf "%s\nvnodes=%d\nreplication=%d" (include "ruvector.shardUrls" . | trim) (int .Values.router.config.vnodes) (int .Values.router.config.replicationFactor) | sha256sum | trunc 16 -}}
 {{- end -}}
 
 {{/* API keys. */}}
@@ -259,6 +259,13 @@ request_timeout_ms = {{ int64 $c.requestTimeoutMs }}
 vnodes = {{ int64 $c.vnodes }}
 collection_cache_ms = {{ int64 $c.collectionCacheMs }}
 health_interval_ms = {{ int64 $c.healthIntervalMs }}
+# Copies of every partition (distinct shards); fixed for the data, like the
+# shard list. write_quorum: copies a write needs (absent: all of them).
+replication_factor = {{ int64 $c.replicationFactor }}
+{{- if not (kindIs "invalid" $c.writeQuorum) }}
+write_quorum = {{ int64 $c.writeQuorum }}
+{{- end }}
+repair_interval_ms = {{ int64 $c.repairIntervalMs }}
 
 [router.limits]
 {{- include "ruvector.limitsToml" . }}
@@ -388,6 +395,13 @@ livenessProbe:
 {{- define "ruvector.validate" -}}
 {{- if and .Values.auth.readOnlyApiKey (not .Values.auth.apiKey) (not .Values.auth.existingSecret) -}}
 {{- fail "auth.readOnlyApiKey needs auth.apiKey too: with only a read-only key nothing could ever be written" -}}
+{{- end -}}
+{{- $rc := .Values.router.config -}}
+{{- if and (eq .Values.mode "cluster") (gt (int $rc.replicationFactor) (int .Values.shards.replicas)) -}}
+{{- fail (printf "router.config.replicationFactor %d exceeds shards.replicas %d: copies live on distinct shards" (int $rc.replicationFactor) (int .Values.shards.replicas)) -}}
+{{- end -}}
+{{- if and (not (kindIs "invalid" $rc.writeQuorum)) (gt (int $rc.writeQuorum) (int $rc.replicationFactor)) -}}
+{{- fail "router.config.writeQuorum must not exceed router.config.replicationFactor" -}}
 {{- end -}}
 {{- if and .Values.router.autoscaling.enabled (lt (int .Values.router.autoscaling.maxReplicas) (int .Values.router.autoscaling.minReplicas)) -}}
 {{- fail "router.autoscaling.maxReplicas must be at least minReplicas" -}}
