@@ -125,6 +125,8 @@ fn two_copies_keep_reads_and_searches_up_while_a_shard_is_down() {
             assert_eq!(got.status, 200, "id {id} with shard {down} down: {}", got.body);
             assert_eq!(stored(&got.body), Some(vector(id, 0)));
         }
+        let info = call("GET", &format!("{}/collections/rep", r.url), None);
+        assert_eq!((info.status, info.body["size"].as_u64()), (200, Some(n)), "info with shard {down} down");
         let ids = call("GET", &format!("{}/collections/rep/ids?limit=10000", r.url), None);
         assert_eq!(ids.body["ids"].as_array().map(Vec::len), Some(n as usize), "ids with shard {down} down");
         shards.restart(down);

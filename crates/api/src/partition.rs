@@ -50,6 +50,9 @@ pub struct PartitionDigest {
     pub count: u64,
     /// Wrapping sum of [`stamp_hash`] over them.
     pub hash: u64,
+    /// Live vectors among them (stamps that are not tombstones).
+    #[serde(default)]
+    pub live: u64,
 }
 
 /// `GET /collections/{name}/digests`: one digest per partition, in

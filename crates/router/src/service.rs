@@ -35,7 +35,7 @@ use futures::StreamExt;
 use futures::future::join_all;
 use futures::stream::FuturesUnordered;
 use ruvector_api::{
-    ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, IdsPage, IdsQuery, MAX_PARTITIONS,
+    ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, Digests, IdsPage, IdsQuery, MAX_PARTITIONS,
     SearchHit, SearchRequest, StatusResponse, UpsertRequest, ValidUpsert, VectorRecord, partition_of,
     validate_collection_name,
 };
@@ -410,11 +410,61 @@ impl Service {
             }
         }))
         .await;
+        if let Some(info) = self.info_without_some_shards(name, &outcomes, credentials).await {
+            return Ok(info);
+        }
         let addresses: Vec<&str> = self.all_shards().map(|i| self.client.address(i)).collect();
         let mut info = decide::merge_info(name, outcomes, &addresses)?;
         self.count_once(&mut info);
         self.cache.put(name, Shape { dimension: info.dimension, metric: info.metric, partitions: info.partitions });
         Ok(info)
+    }
+
+    /// The info of a collection with copies while some shards are down:
+    /// when the shards that answered hold every partition, the size is the
+    /// sum over partitions of one live copy's count of live vectors (from
+    /// the digests). `None` when that does not apply.
+    async fn info_without_some_shards(
+        &self,
+        name: &str,
+        outcomes: &[InfoOutcome],
+        credentials: &Credentials,
+    ) -> Option<CollectionInfo> {
+        if self.replicas() < 2 || !outcomes.iter().any(|o| matches!(o, InfoOutcome::Unavailable(_))) {
+            return None;
+        }
+        let found: Vec<(usize, &CollectionInfo)> = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                InfoOutcome::Found(info) => Some((i, info)),
+                _ => None,
+            })
+            .collect();
+        let (_, first) = *found.first()?;
+        let partitions = first.partitions?;
+        let answered: Vec<usize> = found.iter().map(|(i, _)| *i).collect();
+        if !self.covers(name, partitions, &answered) {
+            return None;
+        }
+        let path = format!("/collections/{name}/digests");
+        let mut digests: Vec<Option<Digests>> = vec![None; self.client.len()];
+        for &shard in &answered {
+            let d = self.client.call_json(&self.metrics, shard, "info", Method::GET, &path, None, credentials).await;
+            digests[shard] = d.ok();
+        }
+        let table = self.ring.placement(name, partitions, self.replicas());
+        let mut size = 0u64;
+        for (p, copies) in table.iter().enumerate() {
+            let live = copies.iter().find_map(|&s| digests[s].as_ref().and_then(|d| d.partitions.get(p)))?;
+            size += live.live;
+        }
+        self.metrics.failover("info");
+        Some(CollectionInfo {
+            size,
+            max_level: found.iter().map(|(_, i)| i.max_level).max().unwrap_or(0),
+            ..first.clone()
+        })
     }
 
     /// `POST /collections/{name}/vectors`: validated once here, stamped

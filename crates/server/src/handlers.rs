@@ -247,6 +247,7 @@ pub(crate) async fn digests(State(state): State<AppState>, ApiPath(name): ApiPat
         for (id, version, deleted) in engine.stamps(&name)? {
             let d = &mut out[partition_of(&name, id, partitions) as usize];
             d.count += 1;
+            d.live += u64::from(!deleted);
             d.hash = d.hash.wrapping_add(stamp_hash(id, version, deleted));
         }
         Ok(out)
