@@ -95,6 +95,14 @@ fn two_copies_keep_reads_and_searches_up_while_a_shard_is_down() {
     // Every vector counted once, stored twice, on the copies placement says.
     assert_eq!(call("GET", &format!("{}/collections/rep", r.url), None).body["size"], n);
     let ring = Ring::new(&shards.urls, 16);
+    let cluster = call("GET", &format!("{}/cluster", r.url), None).body;
+    assert_eq!((cluster["replication_factor"].as_u64(), cluster["write_quorum"].as_u64()), (Some(2), Some(2)));
+    let placed = &cluster["collections"][0];
+    assert_eq!((placed["name"].as_str(), placed["partitions"].as_u64()), (Some("rep"), Some(32)));
+    for p in 0..32u32 {
+        let expected: Vec<&str> = ring.copies("rep", 32, p, 2).iter().map(|&s| shards.urls[s].as_str()).collect();
+        assert_eq!(placed["copies"][p as usize], json!(expected), "partition {p}");
+    }
     let mut total = 0;
     for url in &shards.urls {
         let size = call("GET", &format!("{url}/collections/rep"), None).body["size"].as_u64().expect("size");

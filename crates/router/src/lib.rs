@@ -46,7 +46,7 @@ pub use error::{HttpError, RouterError};
 pub use http::app;
 pub use repair::RepairReport;
 pub use ring::Ring;
-pub use service::{ClusterStatus, ShardStatus};
+pub use service::{ClusterStatus, CollectionPlacement, ShardStatus};
 
 use crate::metrics::Metrics;
 use crate::service::Service;

@@ -62,8 +62,26 @@ pub(crate) struct Searched<T> {
 /// `GET /cluster` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ClusterStatus {
+    /// Copies of every partition.
+    pub replication_factor: usize,
+    /// Copies a write needs before it is acknowledged.
+    pub write_quorum: usize,
     /// One entry per configured shard, in configuration order.
     pub shards: Vec<ShardStatus>,
+    /// Every partitioned collection any shard reported, by name.
+    pub collections: Vec<CollectionPlacement>,
+}
+
+/// Where one collection's partitions live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CollectionPlacement {
+    /// The collection.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: u32,
+    /// Row `p`: the shard addresses holding partition `p`, most preferred
+    /// first.
+    pub copies: Vec<Vec<String>>,
 }
 
 /// One shard in [`ClusterStatus`].
@@ -747,9 +765,10 @@ impl Service {
         .await;
     }
 
-    /// `GET /cluster`: every shard's liveness and vector count, checked now.
+    /// `GET /cluster`: every shard's liveness and vector count, and every
+    /// partitioned collection's placement, checked now.
     pub(crate) async fn cluster(&self) -> ClusterStatus {
-        let shards = join_all(self.all_shards().map(|shard| async move {
+        let answers = join_all(self.all_shards().map(|shard| async move {
             let list = self
                 .client
                 .call_json::<Vec<CollectionInfo>>(
@@ -762,16 +781,38 @@ impl Service {
                     &self.internal,
                 )
                 .await;
-            let vectors = list.ok().map(|l| l.iter().map(|c| c.size).fold(0u64, u64::saturating_add));
+            let vectors = list.as_ref().ok().map(|l| l.iter().map(|c| c.size).fold(0u64, u64::saturating_add));
             let health = self.client.health(shard);
-            ShardStatus {
+            let status = ShardStatus {
                 address: self.client.address(shard).to_owned(),
                 up: health.up,
                 last_error: health.last_error,
                 vectors,
-            }
+            };
+            (status, list.ok())
         }))
         .await;
-        ClusterStatus { shards }
+        let mut collections: Vec<CollectionPlacement> = Vec::new();
+        let mut shards = Vec::with_capacity(answers.len());
+        for (status, list) in answers {
+            shards.push(status);
+            for info in list.into_iter().flatten() {
+                let Some(partitions) = info.partitions else { continue };
+                if collections.iter().any(|c| c.name == info.name) {
+                    continue;
+                }
+                let table = self.ring.placement(&info.name, partitions, self.replicas());
+                let copies =
+                    table.iter().map(|row| row.iter().map(|&s| self.client.address(s).to_owned()).collect()).collect();
+                collections.push(CollectionPlacement { name: info.name, partitions, copies });
+            }
+        }
+        collections.sort_by(|a, b| a.name.cmp(&b.name));
+        ClusterStatus {
+            replication_factor: self.replicas(),
+            write_quorum: self.acks_needed(self.replicas()),
+            shards,
+            collections,
+        }
     }
 }
