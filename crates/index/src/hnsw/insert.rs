@@ -71,6 +71,9 @@ impl Hnsw {
             for &neighbour in &selected_ids {
                 self.add_link(inner, neighbour, node, l, scratch);
             }
+            if l == 0 {
+                self.ensure_in_link(inner, node, &selected_ids, scratch);
+            }
             entry_points.clear();
             entry_points.extend_from_slice(&found);
             scratch.sorted = found;
@@ -86,6 +89,32 @@ impl Hnsw {
             if self.entry_point().is_some_and(|e| e.node == entry.node && !inner.is_live(e.node)) {
                 self.set_entry_point(Some(Entry { node, level }));
             }
+        }
+    }
+
+    /// Makes sure some node links to `node` on layer 0 after its
+    /// neighbours re-selected their lists: when every back-link was pruned,
+    /// the new node would be unreachable until the next reachability pass
+    /// (found by nothing but a scan). The nearest neighbour then links to
+    /// `node` instead of to one of `node`'s own out-neighbours `x`, so `x`
+    /// stays reachable through `n0 → node → x`.
+    fn ensure_in_link(&self, inner: &Inner, node: u32, out: &[u32], scratch: &mut Scratch) {
+        let graph = &inner.graph;
+        for &n in out {
+            graph.neighbours_into(n, 0, &mut scratch.ids);
+            if scratch.ids.contains(&node) {
+                return;
+            }
+        }
+        let Some(&nearest) = out.first() else { return };
+        let _lock = graph.lock(nearest);
+        graph.neighbours_into(nearest, 0, &mut scratch.ids);
+        if scratch.ids.contains(&node) {
+            return;
+        }
+        if let Some(position) = scratch.ids.iter().position(|x| out.contains(x)) {
+            scratch.ids[position] = node;
+            graph.set_neighbours(nearest, 0, &scratch.ids);
         }
     }
 
