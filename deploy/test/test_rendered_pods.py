@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -370,9 +371,7 @@ def cluster(rendered: Rendered):
     finally:
         if sandbox is not None:
             sandbox.close()
-        for path in sorted(workdir.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        workdir.rmdir()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def routers(sandbox: Sandbox) -> list[RunningPod]:
@@ -521,6 +520,4 @@ def test_every_value_set_starts(render, value_set):
     finally:
         if sandbox is not None:
             sandbox.close()
-        for path in sorted(workdir.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        workdir.rmdir()
+        shutil.rmtree(workdir, ignore_errors=True)
