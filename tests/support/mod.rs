@@ -85,6 +85,13 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) and leaves the process be.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
     /// SIGTERM, then waits for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

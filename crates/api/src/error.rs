@@ -29,6 +29,8 @@
 //! | [`ApiError::MethodNotAllowed`] | 405 | `method_not_allowed` |
 //! | [`ApiError::CollectionExists`] | 409 | `collection_exists` |
 //! | [`ApiError::PayloadTooLarge`] | 413 | `payload_too_large` |
+//! | [`ApiError::PartitionNotHeld`] | 421 | `partition_not_held` |
+//! | [`ApiError::PartitionNotReady`] | 421 | `partition_not_ready` |
 //! | [`ApiError::Internal`] | 500 | `internal` |
 //! | [`ApiError::Unavailable`] | 503 | `unavailable` |
 //!
@@ -129,6 +131,15 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A shard asked about a partition placed elsewhere (421 Misdirected
+    /// Request: the asker's placement is not this shard's). Never a 404:
+    /// the vector may well exist, on another shard.
+    #[error("{0}")]
+    PartitionNotHeld(String),
+    /// A shard asked to read a partition it holds but is still filling
+    /// (catching up after a restart or missed writes): ask another copy.
+    #[error("{0}")]
+    PartitionNotReady(String),
     /// A fault of the server itself. The client sees only a generic message;
     /// `detail` is for the server's log.
     #[error("internal server error")]
@@ -165,13 +176,15 @@ impl ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::CollectionExists(_) => (StatusCode::CONFLICT, "collection_exists"),
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::PartitionNotHeld(_) => (StatusCode::MISDIRECTED_REQUEST, "partition_not_held"),
+            ApiError::PartitionNotReady(_) => (StatusCode::MISDIRECTED_REQUEST, "partition_not_ready"),
             ApiError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 
     /// Every code [`ApiError::code`] can return, in table order.
-    pub const CODES: [&'static str; 22] = [
+    pub const CODES: [&'static str; 24] = [
         "invalid_json",
         "invalid_body",
         "bad_request",
@@ -192,6 +205,8 @@ impl ApiError {
         "method_not_allowed",
         "collection_exists",
         "payload_too_large",
+        "partition_not_held",
+        "partition_not_ready",
         "internal",
         "unavailable",
     ];
@@ -289,6 +304,8 @@ impl ApiError {
             "method_not_allowed" => ApiError::MethodNotAllowed,
             "collection_exists" => ApiError::CollectionExists(msg),
             "payload_too_large" => ApiError::PayloadTooLarge { limit: trailing_number(&msg).unwrap_or(0) },
+            "partition_not_held" => ApiError::PartitionNotHeld(msg),
+            "partition_not_ready" => ApiError::PartitionNotReady(msg),
             "unavailable" => ApiError::Unavailable(msg),
             "internal" => ApiError::internal(format!("upstream internal error: {msg}")),
             _ => match status {
@@ -335,6 +352,8 @@ mod tests {
             ApiError::MethodNotAllowed,
             ApiError::CollectionExists("x".into()),
             ApiError::PayloadTooLarge { limit: 1024 },
+            ApiError::PartitionNotHeld("x".into()),
+            ApiError::PartitionNotReady("x".into()),
             ApiError::internal("disk on fire"),
             ApiError::Unavailable("x".into()),
         ]
@@ -364,6 +383,8 @@ mod tests {
             (405, "method_not_allowed"),
             (409, "collection_exists"),
             (413, "payload_too_large"),
+            (421, "partition_not_held"),
+            (421, "partition_not_ready"),
             (500, "internal"),
             (503, "unavailable"),
         ];

@@ -37,6 +37,7 @@ mod error;
 mod filter;
 mod json;
 mod limits;
+mod membership;
 mod metric;
 pub mod openapi;
 mod partition;
@@ -53,6 +54,11 @@ pub use error::{ApiError, ErrorBody};
 pub use filter::{Condition, Filter, MAX_CONDITIONS, MAX_IN_VALUES, Range};
 pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_error, parse_json, parse_vector_id};
 pub use limits::Limits;
+pub use membership::{
+    AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionHolding, HeldPartition, PartitionGeneration,
+    PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment, UNREADY_HEADER, format_unready,
+    parse_unready,
+};
 pub use metric::Metric;
 pub use openapi::ApiDoc;
 pub use partition::{

@@ -11,11 +11,11 @@
 //! | `api_key` | none | read-write key (checked here, forwarded to shards) |
 //! | `read_only_api_key` | none | read-only key (checked here, forwarded to shards) |
 //! | `collection_cache_ms` | 5000 | how long a collection's dimension/metric is cached (0: never) |
-//! | `health_interval_ms` | 5000 | period of the background shard health probe in [`crate::serve`] (0: off) |
+//! | `health_interval_ms` | 1000 | period of the background sync in [`crate::serve`]: shard health, assignments, catch-up of filling copies (0: off) |
 //! | `limits` | `Limits::default()` | the same request limits as a node (`[limits]` table) |
 //! | `replication_factor` | 1 | copies of every partition (on distinct shards) of collections created through a router |
 //! | `repair_interval_ms` | 30000 | period of the anti-entropy pass (0: off) |
-//! | `write_quorum` | all copies | durable copies a write needs before it is acknowledged (1..=`replication_factor`) |
+//! | `write_quorum` | 1 | durable copies a write needs before it is acknowledged (1..=`replication_factor`) |
 //!
 //! Invariant after [`RouterConfig::shard_addresses`] succeeded: at least one
 //! shard, every address an `http://` URL with a host and nothing after the
@@ -73,9 +73,11 @@ pub struct RouterConfig {
     /// upserts and searches at the router) are cached, in milliseconds.
     /// Default 5000; 0 disables the cache.
     pub collection_cache_ms: u64,
-    /// Period of the background `/ready` probe of every shard that keeps
-    /// the shard up/down gauge and `GET /cluster` fresh without traffic, in
-    /// milliseconds. Default 5000; 0 disables it.
+    /// Period of the background sync with every shard, in milliseconds:
+    /// it probes their health (the shard up/down gauge and `GET /cluster`
+    /// stay fresh without traffic), pushes their assignments and catches up
+    /// filling copies. Default 1000; 0 disables it (copies then stay
+    /// filling after a restart: only for tests).
     pub health_interval_ms: u64,
     /// Request limits, as on a node.
     pub limits: Limits,
@@ -84,9 +86,11 @@ pub struct RouterConfig {
     /// while a shard is down.
     pub replication_factor: usize,
     /// Copies that must durably apply a write before it is acknowledged;
-    /// `None` (default) means every copy. Fewer than all keeps writes
-    /// available while a copy is down, at the price of that copy missing
-    /// writes until it catches up (see docs/ARCHITECTURE.md).
+    /// `None` (default) means one. Every copy is sent the write in
+    /// parallel and the router waits for all that are up, so the quorum
+    /// only matters while a copy is down or failing: with 1, writes go on
+    /// and that copy is caught up when it is back (see
+    /// docs/ARCHITECTURE.md); with `replication_factor`, they fail instead.
     pub write_quorum: Option<usize>,
     /// Milliseconds between anti-entropy passes that bring diverged copies
     /// back in line (0: off; `POST /cluster/repair` runs one on demand).
@@ -108,11 +112,11 @@ impl RouterConfig {
     /// Default `collection_cache_ms`.
     pub const DEFAULT_COLLECTION_CACHE_MS: u64 = 5000;
     /// Default `health_interval_ms`.
-    pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 5000;
+    pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
 
-    /// Copies a write needs: `write_quorum`, or every copy.
+    /// Copies a write needs: `write_quorum`, or one.
     pub fn write_acks(&self) -> usize {
-        self.write_quorum.unwrap_or(self.replication_factor)
+        self.write_quorum.unwrap_or(1)
     }
 
     /// A configuration with every default and the given shards.

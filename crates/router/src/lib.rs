@@ -30,6 +30,7 @@ mod config;
 mod decide;
 mod error;
 mod http;
+mod membership;
 mod metrics;
 mod repair;
 mod ring;
@@ -44,6 +45,7 @@ use std::time::Duration;
 pub use config::RouterConfig;
 pub use error::{HttpError, RouterError};
 pub use http::app;
+pub use membership::SyncReport;
 pub use repair::RepairReport;
 pub use ring::Ring;
 pub use service::{ClusterStatus, CollectionPlacement, ShardStatus};
@@ -111,14 +113,16 @@ impl RouterState {
         &self.service.config.limits
     }
 
-    /// Probes every shard's `/ready` every `interval` until dropped, so
-    /// the shard-up gauge and `/cluster` stay fresh without traffic.
-    async fn health_loop(self, interval: Duration) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    /// Syncs shards' assignments and catches up filling copies every
+    /// `interval`, and at once when a request meets a filling copy or a
+    /// write misses one, until dropped. The sync's reads of every shard
+    /// double as the health probe: the shard-up gauge and `/cluster` stay
+    /// fresh without traffic.
+    async fn sync_loop(self, interval: Duration) {
         loop {
-            ticker.tick().await;
-            self.service.probe().await;
+            self.service.sync().await;
+            // A wake-up during the sync is kept by `Notify` for this wait.
+            let _ = tokio::time::timeout(interval, self.service.wake.notified()).await;
         }
     }
 
@@ -155,11 +159,11 @@ pub async fn serve(
     }
     tracing::info!(%bound, shards = ?state.shard_addresses(), "router started");
     let interval = state.config().health_interval_ms;
-    let health = (interval > 0).then(|| tokio::spawn(state.clone().health_loop(Duration::from_millis(interval))));
+    let sync = (interval > 0).then(|| tokio::spawn(state.clone().sync_loop(Duration::from_millis(interval))));
     let every = state.config().repair_interval_ms;
     let repair = (every > 0).then(|| tokio::spawn(state.clone().repair_loop(Duration::from_millis(every))));
     let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
-    for task in [health, repair].into_iter().flatten() {
+    for task in [sync, repair].into_iter().flatten() {
         task.abort();
     }
     served?;

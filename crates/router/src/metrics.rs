@@ -26,7 +26,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::RouterState;
 
@@ -77,6 +80,10 @@ pub(crate) struct Metrics {
     partial_results: IntCounter,
     failovers: IntCounterVec,
     repairs: IntCounterVec,
+    missed_writes: IntCounter,
+    missed_backlog: IntGauge,
+    partitions_filling: IntGaugeVec,
+    catchup_duration: Histogram,
 }
 
 /// Latency buckets from 100 µs to ~100 s.
@@ -158,6 +165,32 @@ impl Metrics {
             &["kind"],
         )?;
         registry.register(Box::new(repairs.clone()))?;
+        let missed_writes = IntCounter::new(
+            "ruvector_router_missed_writes_total",
+            "Writes acknowledged without one of their copies (down, skipped or failed): that copy is caught up later.",
+        )?;
+        let missed_backlog = IntGauge::new(
+            "ruvector_router_missed_write_backlog",
+            "Partition copies known to have missed writes and not yet caught up (this router's view).",
+        )?;
+        let partitions_filling = IntGaugeVec::new(
+            Opts::new(
+                "ruvector_router_partitions_filling",
+                "Partition copies a shard holds that are filling (not read until caught up), at the last sync.",
+            ),
+            &["shard"],
+        )?;
+        let catchup_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "ruvector_router_catchup_duration_seconds",
+                "Time to catch up one shard's filling partitions of one collection and make them ready.",
+            )
+            .buckets(latency_buckets()),
+        )?;
+        registry.register(Box::new(missed_writes.clone()))?;
+        registry.register(Box::new(missed_backlog.clone()))?;
+        registry.register(Box::new(partitions_filling.clone()))?;
+        registry.register(Box::new(catchup_duration.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         for shard in shards {
@@ -175,6 +208,10 @@ impl Metrics {
             partial_results,
             failovers,
             repairs,
+            missed_writes,
+            missed_backlog,
+            partitions_filling,
+            catchup_duration,
         })
     }
 
@@ -207,6 +244,26 @@ impl Metrics {
     pub(crate) fn repaired(&self, upserts: u64, deletes: u64) {
         self.repairs.with_label_values(&["upsert"]).inc_by(upserts);
         self.repairs.with_label_values(&["delete"]).inc_by(deletes);
+    }
+
+    /// Counts writes acknowledged without some copy.
+    pub(crate) fn missed_writes(&self, n: u64) {
+        self.missed_writes.inc_by(n);
+    }
+
+    /// Sets the number of partition copies waiting to be caught up.
+    pub(crate) fn set_missed_backlog(&self, n: usize) {
+        self.missed_backlog.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets a shard's count of filling partitions.
+    pub(crate) fn set_filling(&self, shard: &str, n: usize) {
+        self.partitions_filling.with_label_values(&[shard]).set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Records one catch-up.
+    pub(crate) fn catchup(&self, elapsed: Duration) {
+        self.catchup_duration.observe(elapsed.as_secs_f64());
     }
 
     /// Counts a search answered with partial results.

@@ -133,7 +133,7 @@ impl Service {
 
     /// Sends every copy in `copies` the newest write of each id any of them
     /// holds.
-    async fn repair_partition(
+    pub(crate) async fn repair_partition(
         &self,
         name: &str,
         partition: u32,

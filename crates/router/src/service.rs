@@ -28,6 +28,8 @@
 //! Writes wait for every shard they were sent to, so the 503 can name all
 //! that failed.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::http::Method;
@@ -36,11 +38,12 @@ use futures::future::join_all;
 use futures::stream::FuturesUnordered;
 use ruvector_api::{
     ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, Digests, IdsPage, IdsQuery, MAX_PARTITIONS,
-    SearchHit, SearchRequest, StatusResponse, UpsertRequest, ValidUpsert, VectorRecord, partition_of,
-    validate_collection_name,
+    PartitionState, SearchHit, SearchRequest, ShardAssignment, StatusResponse, UpsertRequest, ValidUpsert,
+    VectorRecord, partition_of, validate_collection_name,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
 
 use crate::cache::{Shape, ShapeCache};
 use crate::clock::Clock;
@@ -66,6 +69,9 @@ pub struct ClusterStatus {
     pub replication_factor: usize,
     /// Copies a write needs before it is acknowledged.
     pub write_quorum: usize,
+    /// The placement fingerprint pushed to shards (shard list and
+    /// replication factor).
+    pub placement: String,
     /// One entry per configured shard, in configuration order.
     pub shards: Vec<ShardStatus>,
     /// Every partitioned collection any shard reported, by name.
@@ -82,6 +88,10 @@ pub struct CollectionPlacement {
     /// Row `p`: the shard addresses holding partition `p`, most preferred
     /// first.
     pub copies: Vec<Vec<String>>,
+    /// Row `p`: the state of each copy in `copies` as its shard reports it
+    /// (`filling` or `ready`); `null` when the shard did not answer or has
+    /// not been assigned the partition yet.
+    pub states: Vec<Vec<Option<PartitionState>>>,
 }
 
 /// One shard in [`ClusterStatus`].
@@ -128,6 +138,19 @@ pub(crate) struct Service {
     cache: ShapeCache,
     pub(crate) internal: Credentials,
     clock: Clock,
+    /// Partition copies this router saw miss writes, by (shard,
+    /// collection), until a sync marks them filling.
+    pub(crate) suspects: Mutex<BTreeMap<(usize, String), BTreeSet<u32>>>,
+    /// Wakes the sync loop early.
+    pub(crate) wake: Notify,
+}
+
+/// A copy's 4xx that says "not here" rather than "bad request": the
+/// collection is missing on that shard (a wiped volume, refilled by the
+/// next sync) or the shard places the partition elsewhere. Another copy
+/// may take the write.
+fn copy_refusal(e: &ApiError) -> bool {
+    matches!(e.code(), "not_found" | "partition_not_held")
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -138,7 +161,17 @@ impl Service {
     pub(crate) fn new(config: RouterConfig, ring: Ring, client: ShardClient, metrics: Metrics) -> Self {
         let cache = ShapeCache::new(Duration::from_millis(config.collection_cache_ms));
         let internal = Credentials::internal(&config);
-        Service { config, ring, client, metrics, cache, internal, clock: Clock::new() }
+        Service {
+            config,
+            ring,
+            client,
+            metrics,
+            cache,
+            internal,
+            clock: Clock::new(),
+            suspects: Mutex::new(BTreeMap::new()),
+            wake: Notify::new(),
+        }
     }
 
     /// Copies per partition: the configured factor, at most one per shard.
@@ -162,14 +195,30 @@ impl Service {
     /// What a read of `name` may survive: failed shards whose partitions
     /// other answers cover, when the collection has copies.
     fn tolerance<'a>(&self, name: &'a str, shape: &Shape, allow_partial: bool) -> Tolerance<'a> {
-        let covering = shape.partitions.filter(|_| self.replicas() > 1).map(|p| (name, p));
-        Tolerance { allow_partial, covering }
+        Tolerance { allow_partial, covering: shape.partitions.map(|p| (name, p)) }
     }
 
-    /// Whether the shards in `answered` hold a copy of every partition.
-    fn covers(&self, name: &str, partitions: u32, answered: &[usize]) -> bool {
+    /// Whether the shards that `answered` (each with the partitions it left
+    /// out as filling) served a ready copy of every partition.
+    fn covers(&self, name: &str, partitions: u32, answered: &[(usize, &[u32])]) -> bool {
         let table = self.ring.placement(name, partitions, self.replicas());
-        table.iter().all(|copies| copies.iter().any(|s| answered.contains(s)))
+        table.iter().enumerate().all(|(p, copies)| {
+            copies.iter().any(|s| answered.iter().any(|(a, unready)| a == s && !unready.contains(&(p as u32))))
+        })
+    }
+
+    /// The shards a read of a partitioned collection asks: every shard the
+    /// router believes up, when those hold every partition (a shard known
+    /// to be down is not waited for); else all of them.
+    fn read_targets(&self, tolerance: &Tolerance<'_>) -> Vec<usize> {
+        let all: Vec<usize> = self.all_shards().collect();
+        let Some((name, partitions)) = tolerance.covering else { return all };
+        let up: Vec<(usize, &[u32])> = all.iter().filter(|&&s| self.client.is_up(s)).map(|&s| (s, &[][..])).collect();
+        if up.len() < all.len() && self.covers(name, partitions, &up) {
+            up.into_iter().map(|(s, _)| s).collect()
+        } else {
+            all
+        }
     }
 
     /// A summed info of a partitioned collection counted every copy: count
@@ -191,7 +240,8 @@ impl Service {
         0..self.client.len()
     }
 
-    /// Sends the same request to every shard; see the module docs for the
+    /// Sends the same request to every shard (but those known down, when
+    /// the others hold every partition); see the module docs for the
     /// fail-fast rules. Results come in completion order, tagged by shard.
     async fn gather<T: DeserializeOwned>(
         &self,
@@ -202,40 +252,75 @@ impl Service {
         credentials: &Credentials,
         tolerance: Tolerance<'_>,
     ) -> Result<Gathered<T>, ShardError> {
-        self.metrics.fanout(op, self.client.len());
-        let mut pending: FuturesUnordered<_> = self
-            .all_shards()
-            .map(|shard| {
+        let targets = self.read_targets(&tolerance);
+        self.metrics.fanout(op, targets.len());
+        let mut pending: FuturesUnordered<_> = targets
+            .iter()
+            .map(|&shard| {
                 let (method, body) = (method.clone(), body.clone());
                 async move {
-                    let r = self.client.call_json::<T>(&self.metrics, shard, op, method, path, body, credentials).await;
+                    let r = self
+                        .client
+                        .call_json_reply::<T>(&self.metrics, shard, op, method, path, body, credentials)
+                        .await;
                     (shard, r)
                 }
             })
             .collect();
         let survivable = tolerance.allow_partial || tolerance.covering.is_some();
-        let mut out = Gathered { ok: Vec::with_capacity(self.client.len()), failed: Vec::new() };
+        let mut out = Gathered { ok: Vec::with_capacity(targets.len()), failed: Vec::new() };
+        let mut unready: Vec<(usize, Vec<u32>)> = Vec::new();
         let mut first_failed = None;
+        let mut refused = None;
         while let Some((shard, result)) = pending.next().await {
             match result {
-                Ok(t) => out.ok.push((shard, t)),
+                Ok((t, left_out)) => {
+                    out.ok.push((shard, t));
+                    unready.push((shard, left_out));
+                }
                 Err(ShardError::Unavailable { message, .. }) if survivable => {
                     first_failed.get_or_insert(shard);
                     out.failed.push(message);
                 }
+                // A shard without the collection (a wiped volume): the
+                // others may cover it while the next sync refills it.
+                Err(ShardError::Rejected(e)) if tolerance.covering.is_some() && copy_refusal(&e) => {
+                    self.wake.notify_one();
+                    first_failed.get_or_insert(shard);
+                    out.failed.push(format!("shard {}: {e}", self.client.address(shard)));
+                    refused.get_or_insert(e);
+                }
                 Err(e) => return Err(e),
             }
         }
-        if out.failed.is_empty() {
+        if out.ok.is_empty()
+            && let Some(e) = refused
+        {
+            return Err(ShardError::Rejected(e));
+        }
+        let any_unready = unready.iter().any(|(_, u)| !u.is_empty());
+        if any_unready {
+            self.wake.notify_one();
+        }
+        if out.failed.is_empty() && !any_unready && targets.len() == self.client.len() {
             return Ok(out);
         }
         if let Some((name, partitions)) = tolerance.covering {
-            let answered: Vec<usize> = out.ok.iter().map(|(shard, _)| *shard).collect();
+            let answered: Vec<(usize, &[u32])> = unready.iter().map(|(s, u)| (*s, u.as_slice())).collect();
             if self.covers(name, partitions, &answered) {
-                self.metrics.failover(op);
+                if !out.failed.is_empty() || any_unready || targets.len() < self.client.len() {
+                    self.metrics.failover(op);
+                }
                 out.failed.clear();
                 return Ok(out);
             }
+            if out.failed.is_empty() {
+                out.failed.push(format!(
+                    "some partitions of {name:?} have no ready copy that answered (copies are catching up)"
+                ));
+            }
+        } else if out.failed.is_empty() {
+            return Ok(out);
         }
         if !tolerance.allow_partial || out.ok.is_empty() {
             return Err(ShardError::Unavailable { shard: first_failed.unwrap_or(0), message: out.failed.join("; ") });
@@ -350,7 +435,13 @@ impl Service {
             }
         }))
         .await;
-        decide::decide_create(&name, &outcomes)
+        let status = decide::decide_create(&name, &outcomes)?;
+        if let Some(partitions) = wanted.partitions
+            && outcomes.iter().all(|o| matches!(o, CreateOutcome::Created))
+        {
+            self.assign_fresh(&name, partitions).await;
+        }
+        Ok(status)
     }
 
     /// `DELETE /collections/{name}`.
@@ -462,7 +553,8 @@ impl Service {
         let (_, first) = *found.first()?;
         let partitions = first.partitions?;
         let answered: Vec<usize> = found.iter().map(|(i, _)| *i).collect();
-        if !self.covers(name, partitions, &answered) {
+        let served: Vec<(usize, &[u32])> = answered.iter().map(|&i| (i, &[][..])).collect();
+        if !self.covers(name, partitions, &served) {
             return None;
         }
         let path = format!("/collections/{name}/digests");
@@ -514,9 +606,33 @@ impl Service {
                 copy_sets.push(copies);
             }
         }
+        // A shard known to be down is not waited for when every write it
+        // would take still reaches its quorum without it; it is caught up
+        // later, like a copy whose write failed.
+        let skip: Vec<bool> = self
+            .all_shards()
+            .map(|shard| {
+                !self.client.is_up(shard)
+                    && copy_sets.iter().filter(|c| c.contains(&shard)).all(|c| {
+                        c.iter().filter(|&&s| s != shard && self.client.is_up(s)).count() >= self.acks_needed(c.len())
+                    })
+            })
+            .collect();
+        let touched: Vec<(usize, BTreeSet<u32>, u64)> = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(shard, p)| {
+                let partitions = match shape.partitions {
+                    Some(n) => p.iter().map(|r| partition_of(name, r.id, n)).collect(),
+                    None => BTreeSet::new(),
+                };
+                (shard, partitions, p.len() as u64)
+            })
+            .collect();
         let path = format!("/collections/{name}/vectors");
         let mut sends = Vec::new();
-        for (shard, vectors) in parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()) {
+        for (shard, vectors) in parts.into_iter().enumerate().filter(|(s, p)| !p.is_empty() && !skip[*s]) {
             let body = serde_json::to_vec(&ValidUpsert { vectors }).map_err(internal)?;
             let path = &path;
             sends.push(async move {
@@ -531,22 +647,40 @@ impl Service {
         let results = join_all(sends).await;
         let mut acked = Vec::new();
         let mut down = Vec::new();
+        let mut missing = None;
         for (shard, result) in results {
             match result {
                 Ok(_) => acked.push(shard),
                 Err(ShardError::Unavailable { message, .. }) => down.push(message),
+                // A copy without the collection (a wiped volume the next sync
+                // refills) or placed differently: a miss, unless no copy took it.
+                Err(ShardError::Rejected(e)) if copy_refusal(&e) => {
+                    down.push(format!("shard {}: {e}", self.client.address(shard)));
+                    missing.get_or_insert(e);
+                }
                 Err(e @ ShardError::Rejected(_)) => return Err(self.forward(name, e)),
             }
         }
         let short = copy_sets
             .iter()
             .any(|copies| copies.iter().filter(|s| acked.contains(s)).count() < self.acks_needed(copies.len()));
+        if short
+            && acked.is_empty()
+            && let Some(e) = missing
+        {
+            return Err(self.forward(name, ShardError::Rejected(e)));
+        }
         if short {
             return Err(decide::unavailable(
                 &down,
                 "the batch may have been applied on some copies; retrying the whole batch is safe \
                  (every write is versioned)",
             ));
+        }
+        for (shard, partitions, writes) in touched {
+            if !acked.contains(&shard) && shape.partitions.is_some() {
+                self.missed(shard, name, partitions, writes);
+            }
         }
         Ok(StatusResponse::inserted(total))
     }
@@ -563,6 +697,7 @@ impl Service {
         let shape = self.shape(name, credentials).await?;
         let path = format!("/collections/{name}/vectors/{id}");
         let mut down = Vec::new();
+        let mut not_found = None;
         for (attempt, shard) in self.copies_of(name, &shape, id).into_iter().enumerate() {
             self.metrics.fanout("get_vector", 1);
             match self.client.call_json(&self.metrics, shard, "get_vector", Method::GET, &path, None, credentials).await
@@ -574,10 +709,22 @@ impl Service {
                     return Ok(record);
                 }
                 Err(ShardError::Unavailable { message, .. }) => down.push(message),
+                // A copy catching up, or placed differently: the next copy.
+                Err(ShardError::Rejected(e)) if e.code().starts_with("partition_not_") => {
+                    self.wake.notify_one();
+                    down.push(e.to_string());
+                }
+                // A copy that missed the write answers 404; another may have it.
+                Err(ShardError::Rejected(e)) if e.code() == "not_found" => {
+                    not_found.get_or_insert(e);
+                }
                 Err(e) => return Err(self.forward(name, e)),
             }
         }
-        Err(decide::unavailable(&down, ""))
+        match not_found {
+            Some(e) => Err(self.forward(name, ShardError::Rejected(e))),
+            None => Err(decide::unavailable(&down, "")),
+        }
     }
 
     /// `DELETE /collections/{name}/vectors/{id}`: a versioned delete at
@@ -592,12 +739,17 @@ impl Service {
         validate_collection_name(name)?;
         let shape = self.shape(name, credentials).await?;
         let copies = self.copies_of(name, &shape, id);
+        let needed = self.acks_needed(copies.len());
+        let up = copies.iter().filter(|&&s| self.client.is_up(s)).count();
+        // As for upserts: a copy known down is skipped when the others suffice.
+        let targets: Vec<usize> = copies.iter().copied().filter(|&s| up < needed || self.client.is_up(s)).collect();
         let path = format!("/collections/{name}/vectors/{id}?version={}", self.clock.next());
-        self.metrics.fanout("delete_vector", copies.len());
-        let results = join_all(copies.iter().map(|&shard| {
+        self.metrics.fanout("delete_vector", targets.len());
+        let results = join_all(targets.iter().map(|&shard| {
             let path = &path;
             async move {
-                self.client
+                let r = self
+                    .client
                     .call_json::<StatusResponse>(
                         &self.metrics,
                         shard,
@@ -607,24 +759,33 @@ impl Service {
                         None,
                         credentials,
                     )
-                    .await
+                    .await;
+                (shard, r)
             }
         }))
         .await;
-        let (mut acks, mut existed) = (0, false);
+        let (mut acked, mut existed) = (Vec::new(), false);
         let mut down = Vec::new();
-        for result in results {
+        for (shard, result) in results {
             match result {
                 Ok(status) => {
-                    acks += 1;
+                    acked.push(shard);
                     existed |= status.status == StatusResponse::deleted().status;
                 }
                 Err(ShardError::Unavailable { message, .. }) => down.push(message),
+                Err(ShardError::Rejected(e)) if copy_refusal(&e) && copies.len() > 1 => {
+                    down.push(format!("shard {}: {e}", self.client.address(shard)));
+                }
                 Err(e) => return Err(self.forward(name, e)),
             }
         }
-        if acks < self.acks_needed(copies.len()) {
+        if acked.len() < needed {
             return Err(decide::unavailable(&down, "retrying the delete is safe (it is versioned)"));
+        }
+        if let Some(partitions) = shape.partitions {
+            for &shard in copies.iter().filter(|s| !acked.contains(s)) {
+                self.missed(shard, name, [partition_of(name, id, partitions)], 1);
+            }
         }
         if !existed {
             return Err(ApiError::not_found_vector(name, id));
@@ -725,8 +886,10 @@ impl Service {
         Ok(IdsPage::merge(pages.ok.into_iter().map(|(_, p)| p), q.limit))
     }
 
-    /// `GET /ready`: Ok as soon as one shard is ready; else 503 with every
-    /// shard's failure.
+    /// `GET /ready`: Ok as soon as one shard has recovered its data (it
+    /// answers `/cluster/assignment`; a shard's own `/ready` also waits for
+    /// its partitions to catch up, which needs this router); else 503 with
+    /// every shard's failure.
     pub(crate) async fn ready(&self) -> Result<StatusResponse, ApiError> {
         let timeout = READY_TIMEOUT.min(self.config.request_timeout());
         let mut pending: FuturesUnordered<_> = self
@@ -737,7 +900,7 @@ impl Service {
                     shard,
                     "ready",
                     Method::GET,
-                    "/ready",
+                    "/cluster/assignment",
                     None,
                     &self.internal,
                     Some(timeout),
@@ -753,16 +916,6 @@ impl Service {
             }
         }
         Err(ApiError::Unavailable(format!("no shard is ready: {}", failures.join("; "))))
-    }
-
-    /// Probes every shard's `/ready` (the background health loop); the
-    /// shard client records the outcomes.
-    pub(crate) async fn probe(&self) {
-        let timeout = READY_TIMEOUT.min(self.config.request_timeout());
-        join_all(self.all_shards().map(|shard| {
-            self.client.call(&self.metrics, shard, "probe", Method::GET, "/ready", None, &self.internal, Some(timeout))
-        }))
-        .await;
     }
 
     /// `GET /cluster`: every shard's liveness and vector count, and every
@@ -782,6 +935,19 @@ impl Service {
                 )
                 .await;
             let vectors = list.as_ref().ok().map(|l| l.iter().map(|c| c.size).fold(0u64, u64::saturating_add));
+            let assignment = self
+                .client
+                .call_json::<ShardAssignment>(
+                    &self.metrics,
+                    shard,
+                    "cluster",
+                    Method::GET,
+                    "/cluster/assignment",
+                    None,
+                    &self.internal,
+                )
+                .await
+                .ok();
             let health = self.client.health(shard);
             let status = ShardStatus {
                 address: self.client.address(shard).to_owned(),
@@ -789,14 +955,24 @@ impl Service {
                 last_error: health.last_error,
                 vectors,
             };
-            (status, list.ok())
+            (status, list.ok(), assignment)
         }))
         .await;
+        let state_of = |shard: usize, name: &str, p: usize| {
+            answers.get(shard).and_then(|(_, _, a)| a.as_ref()).and_then(|a| {
+                a.collections
+                    .iter()
+                    .find(|c| c.name == name)
+                    .and_then(|c| c.held.as_ref())
+                    .and_then(|h| h.iter().find(|h| h.partition as usize == p))
+                    .map(|h| h.state)
+            })
+        };
         let mut collections: Vec<CollectionPlacement> = Vec::new();
         let mut shards = Vec::with_capacity(answers.len());
-        for (status, list) in answers {
-            shards.push(status);
-            for info in list.into_iter().flatten() {
+        for (status, list, _) in &answers {
+            shards.push(status.clone());
+            for info in list.iter().flatten() {
                 let Some(partitions) = info.partitions else { continue };
                 if collections.iter().any(|c| c.name == info.name) {
                     continue;
@@ -804,13 +980,19 @@ impl Service {
                 let table = self.ring.placement(&info.name, partitions, self.replicas());
                 let copies =
                     table.iter().map(|row| row.iter().map(|&s| self.client.address(s).to_owned()).collect()).collect();
-                collections.push(CollectionPlacement { name: info.name, partitions, copies });
+                let states = table
+                    .iter()
+                    .enumerate()
+                    .map(|(p, row)| row.iter().map(|&s| state_of(s, &info.name, p)).collect())
+                    .collect();
+                collections.push(CollectionPlacement { name: info.name.clone(), partitions, copies, states });
             }
         }
         collections.sort_by(|a, b| a.name.cmp(&b.name));
         ClusterStatus {
             replication_factor: self.replicas(),
             write_quorum: self.acks_needed(self.replicas()),
+            placement: self.placement_id(),
             shards,
             collections,
         }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use ruvector_api::{ApiError, ErrorBody};
+use ruvector_api::{ApiError, ErrorBody, UNREADY_HEADER, parse_unready};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::{Metrics, ShardErrorKind};
@@ -93,6 +93,15 @@ impl Credentials {
     }
 }
 
+/// A shard's 2xx answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// The body.
+    pub(crate) bytes: Bytes,
+    /// Partitions it left out of a read because they are filling.
+    pub(crate) unready: Vec<u32>,
+}
+
 /// Health of one shard as last observed.
 #[derive(Debug)]
 struct Health {
@@ -144,6 +153,11 @@ impl ShardClient {
         Ok(ShardClient { http, shards })
     }
 
+    /// Whether shard `i` answered its last request or probe.
+    pub(crate) fn is_up(&self, i: usize) -> bool {
+        self.shards.get(i).is_some_and(|s| s.health.up.load(Ordering::Relaxed))
+    }
+
     /// Number of shards.
     pub(crate) fn len(&self) -> usize {
         self.shards.len()
@@ -180,6 +194,23 @@ impl ShardClient {
         credentials: &Credentials,
         timeout: Option<Duration>,
     ) -> Result<Bytes, ShardError> {
+        self.call_reply(metrics, shard, op, method, path, body, credentials, timeout).await.map(|r| r.bytes)
+    }
+
+    /// [`Self::call`], keeping the partitions the shard left out of a read
+    /// because they are filling (its `x-ruvector-unready-partitions` header).
+    #[allow(clippy::too_many_arguments, reason = "mirrors `call`")]
+    pub(crate) async fn call_reply(
+        &self,
+        metrics: &Metrics,
+        shard: usize,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        credentials: &Credentials,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, ShardError> {
         let address = self.address(shard).to_owned();
         let mut request = self.http.request(method, format!("{address}{path}"));
         for (name, value) in &credentials.0 {
@@ -195,15 +226,21 @@ impl ShardClient {
         let outcome = async {
             let response = request.send().await.map_err(|e| (kind_of(&e), describe(&e)))?;
             let status = response.status();
+            let unready = response.headers().get(UNREADY_HEADER).map(|v| v.to_str().ok().and_then(parse_unready));
             let bytes = response.bytes().await.map_err(|e| (kind_of(&e), describe(&e)))?;
-            Ok::<_, (ShardErrorKind, String)>((status, bytes))
+            Ok::<_, (ShardErrorKind, String)>((status, bytes, unready))
         }
         .await;
         metrics.shard_request(&address, op, start.elapsed());
         let result = match outcome {
             Err((kind, cause)) => Err((kind, cause)),
-            Ok((status, bytes)) if status.is_success() => Ok(bytes),
-            Ok((status, bytes)) => {
+            Ok((status, _, Some(None))) if status.is_success() => {
+                return Err(self.invalid_response(metrics, shard, "malformed unready-partitions header"));
+            }
+            Ok((status, bytes, unready)) if status.is_success() => {
+                Ok(Reply { bytes, unready: unready.flatten().unwrap_or_default() })
+            }
+            Ok((status, bytes, _)) => {
                 let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
                 if status.is_client_error() {
                     let body = body.unwrap_or_else(|| ErrorBody {
@@ -244,8 +281,25 @@ impl ShardClient {
         body: Option<Vec<u8>>,
         credentials: &Credentials,
     ) -> Result<T, ShardError> {
-        let bytes = self.call(metrics, shard, op, method, path, body, credentials, None).await?;
-        serde_json::from_slice(&bytes).map_err(|e| self.invalid_response(metrics, shard, &e.to_string()))
+        self.call_json_reply(metrics, shard, op, method, path, body, credentials).await.map(|(t, _)| t)
+    }
+
+    /// [`Self::call_json`] with the partitions the shard left out.
+    #[allow(clippy::too_many_arguments, reason = "mirrors `call`")]
+    pub(crate) async fn call_json_reply<T: DeserializeOwned>(
+        &self,
+        metrics: &Metrics,
+        shard: usize,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        credentials: &Credentials,
+    ) -> Result<(T, Vec<u32>), ShardError> {
+        let reply = self.call_reply(metrics, shard, op, method, path, body, credentials, None).await?;
+        let t =
+            serde_json::from_slice(&reply.bytes).map_err(|e| self.invalid_response(metrics, shard, &e.to_string()))?;
+        Ok((t, reply.unready))
     }
 
     /// Marks a 2xx answer that does not fit the API as a shard failure.

@@ -7,16 +7,18 @@
 //! is looked at, since validating a body needs the collection's dimension
 //! and metric), then the body or id (400), then the engine call.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{OriginalUri, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ruvector_api::{
-    ApiDoc, ApiError, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, DeleteQuery, Digests, IdsPage,
-    IdsQuery, OpenApi, PartitionDigest, SearchHit, SearchRequest, Stamps, StampsQuery, StatusResponse, UpsertRequest,
-    VectorRecord, VersionStamp, parse_json, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
+    ApiDoc, ApiError, AssignmentRequest, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, DeleteQuery,
+    Digests, IdsPage, IdsQuery, OpenApi, PartitionDigest, PartitionStateRequest, PartitionStateResponse, SearchHit,
+    SearchRequest, ShardAssignment, Stamps, StampsQuery, StatusResponse, UNREADY_HEADER, UpsertRequest, VectorRecord,
+    VersionStamp, format_unready, parse_json, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
 };
 use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError};
 
@@ -24,6 +26,7 @@ use crate::AppState;
 use crate::convert;
 use crate::error::{HttpError, api_error};
 use crate::extract::{ApiPath, ApiQuery, Body};
+use crate::membership::Gate;
 use crate::search;
 
 type Result<T> = std::result::Result<T, HttpError>;
@@ -132,7 +135,12 @@ pub(crate) async fn delete_collection(
     validate_collection_name(&name)?;
     let engine = state.ready_engine()?;
     let started = Instant::now();
-    blocking(move || engine.drop_collection(&name)).await?;
+    let dropped = name.clone();
+    blocking(move || engine.drop_collection(&dropped)).await?;
+    let forgetting = state.clone();
+    tokio::task::spawn_blocking(move || forgetting.membership().forget(&name))
+        .await
+        .map_err(|e| ApiError::internal(format!("assignment task failed: {e}")))??;
     state.metrics().observe_write("drop_collection", started.elapsed());
     Ok(Json(StatusResponse::deleted()))
 }
@@ -146,6 +154,7 @@ pub(crate) async fn upsert_vectors(
     let (engine, config) = collection(&state, &name)?;
     let metric = convert::metric_from_engine(config.metric);
     let valid = parse_json::<UpsertRequest>(&body)?.validate(config.dimension, metric, state.limits())?;
+    state.membership().check_write(&name, valid.vectors.iter().map(|v| v.id))?;
     let points = valid.vectors.into_iter().map(convert::point).collect::<std::result::Result<Vec<_>, _>>()?;
     let started = Instant::now();
     // Like a search: the write runs on this worker (`block_in_place`), one
@@ -163,6 +172,7 @@ pub(crate) async fn get_vector(
     validate_collection_name(&name)?;
     let id = parse_vector_id(&id)?;
     let engine = state.ready_engine()?;
+    state.membership().check_read(&name, id)?;
     let (point, name) = blocking(move || engine.get(&name, id).map(|p| (p, name))).await?;
     let point = point.ok_or_else(|| ApiError::not_found_vector(&name, id))?;
     Ok(Json(convert::record(point)?))
@@ -178,6 +188,7 @@ pub(crate) async fn delete_vector(
     let id = parse_vector_id(&id)?;
     let version = query.validate()?.unwrap_or(0);
     let engine = state.ready_engine()?;
+    state.membership().check_write(&name, [id])?;
     let started = Instant::now();
     let (outcome, name) = blocking(move || engine.delete_versioned(&name, id, version).map(|o| (o, name))).await?;
     state.metrics().observe_write("delete", started.elapsed());
@@ -194,11 +205,12 @@ pub(crate) async fn search(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     Body(body): Body,
-) -> Result<Json<Vec<SearchHit>>> {
+) -> Result<Response> {
     let (engine, config) = collection(&state, &name)?;
     let valid = parse_json::<SearchRequest>(&body)?.validate(config.dimension, state.limits())?;
-    let hits = compute(move || search::search(&engine, &name, config.ef_search, &valid)).await?;
-    Ok(Json(hits))
+    let (gate, unready) = filling_gate(&state, &name);
+    let hits = compute(move || search::search(&engine, &name, config.ef_search, &valid, gate.as_deref())).await?;
+    Ok(with_unready(Json(hits), &unready))
 }
 
 /// `POST /collections/{name}/search/batch`.
@@ -206,13 +218,39 @@ pub(crate) async fn search_batch(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     Body(body): Body,
-) -> Result<Json<Vec<Vec<SearchHit>>>> {
+) -> Result<Response> {
     let (engine, config) = collection(&state, &name)?;
     let valid = parse_json::<BatchSearchRequest>(&body)?.validate(config.dimension, state.limits())?;
-    let hits =
-        compute(move || valid.searches.iter().map(|s| search::search(&engine, &name, config.ef_search, s)).collect())
-            .await?;
-    Ok(Json(hits))
+    let (gate, unready) = filling_gate(&state, &name);
+    let hits: Vec<Vec<SearchHit>> = compute(move || {
+        valid.searches.iter().map(|s| search::search(&engine, &name, config.ef_search, s, gate.as_deref())).collect()
+    })
+    .await?;
+    Ok(with_unready(Json(hits), &unready))
+}
+
+/// The gate of `name` when some of its held partitions are filling (reads
+/// leave them out), and those partitions; `(None, [])` otherwise, so reads
+/// of a node used alone or fully caught up take the plain path.
+fn filling_gate(state: &AppState, name: &str) -> (Option<Arc<Gate>>, Vec<u32>) {
+    match state.membership().gate(name) {
+        Some(gate) => {
+            let filling = gate.filling();
+            if filling.is_empty() { (None, filling) } else { (Some(gate), filling) }
+        }
+        None => (None, Vec::new()),
+    }
+}
+
+/// `response` with the unready-partitions header when some were left out.
+fn with_unready(response: impl IntoResponse, unready: &[u32]) -> Response {
+    let mut response = response.into_response();
+    if !unready.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&format_unready(unready))
+    {
+        response.headers_mut().insert(UNREADY_HEADER, value);
+    }
+    response
 }
 
 /// `GET /collections/{name}/ids?after=&limit=`.
@@ -220,13 +258,31 @@ pub(crate) async fn list_ids(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<IdsQuery>,
-) -> Result<Json<IdsPage>> {
+) -> Result<Response> {
     validate_collection_name(&name)?;
     let q = query.validate(state.limits())?;
     let engine = state.ready_engine()?;
+    let (gate, unready) = filling_gate(&state, &name);
     // One id more than asked tells whether another page follows.
-    let ids = blocking(move || engine.ids(&name, q.after, q.limit.saturating_add(1))).await?;
-    Ok(Json(IdsPage::from_ascending(ids, q.limit)))
+    let want = q.limit.saturating_add(1);
+    let ids = blocking(move || {
+        let Some(gate) = gate else { return engine.ids(&name, q.after, want) };
+        // Filling partitions are left out: read on until `want` ids pass.
+        let mut out = Vec::with_capacity(want);
+        let mut after = q.after;
+        loop {
+            let page = engine.ids(&name, after, want)?;
+            let exhausted = page.len() < want;
+            after = page.last().copied().or(after);
+            out.extend(page.into_iter().filter(|&id| gate.readable(&name, id)));
+            if out.len() >= want || exhausted {
+                out.truncate(want);
+                return Ok(out);
+            }
+        }
+    })
+    .await?;
+    Ok(with_unready(Json(IdsPage::from_ascending(ids, q.limit)), &unready))
 }
 
 /// The partition count of a collection made with partitions; 400 for one
@@ -277,6 +333,48 @@ pub(crate) async fn stamps(
     .await?;
     stamps.sort_unstable_by_key(|s| s.id);
     Ok(Json(Stamps { stamps }))
+}
+
+/// The partitioned collections of `engine`: (name, partition count).
+fn partitioned(engine: &Engine) -> Vec<(String, u32)> {
+    engine.collections().into_iter().filter_map(|c| c.config.partitions.map(|p| (c.name, p))).collect()
+}
+
+/// `GET /cluster/assignment`.
+pub(crate) async fn get_assignment(State(state): State<AppState>) -> Result<Json<ShardAssignment>> {
+    let engine = state.ready_engine()?;
+    let collections = blocking(move || Ok(partitioned(&engine))).await?;
+    Ok(Json(state.membership().report(collections)))
+}
+
+/// `PUT /cluster/assignment`: the partitions routers assign this shard.
+pub(crate) async fn put_assignment(State(state): State<AppState>, Body(body): Body) -> Result<Json<ShardAssignment>> {
+    let engine = state.ready_engine()?;
+    let request = parse_json::<AssignmentRequest>(&body)?;
+    let collections = blocking(move || Ok(partitioned(&engine))).await?;
+    let (writer, known) = (state.clone(), collections.clone());
+    // Rewrites and syncs cluster.json: off the async workers.
+    tokio::task::spawn_blocking(move || {
+        writer.membership().assign(request, |name| known.iter().find(|(n, _)| n == name).map(|(_, p)| Some(*p)))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("assignment task failed: {e}")))??;
+    Ok(Json(state.membership().report(collections)))
+}
+
+/// `POST /cluster/partitions`: move held partitions to filling or ready.
+pub(crate) async fn set_partition_state(
+    State(state): State<AppState>,
+    Body(body): Body,
+) -> Result<Json<PartitionStateResponse>> {
+    state.ready_engine()?;
+    let request = parse_json::<PartitionStateRequest>(&body)?;
+    validate_collection_name(&request.collection)?;
+    let changed = state.membership().set_state(&request)?;
+    if !changed.is_empty() {
+        tracing::info!(collection = %request.collection, state = ?request.state, partitions = ?changed, "partition state");
+    }
+    Ok(Json(PartitionStateResponse { changed }))
 }
 
 /// Fallback: 404 JSON for every unknown route.

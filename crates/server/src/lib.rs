@@ -38,6 +38,7 @@ mod convert;
 mod error;
 mod extract;
 mod handlers;
+mod membership;
 mod metrics;
 mod router;
 mod search;

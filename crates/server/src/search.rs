@@ -23,21 +23,25 @@ use ruvector_engine::{Engine, EngineError};
 
 use crate::config::MAX_FILTER_CANDIDATES;
 use crate::convert;
+use crate::membership::Gate;
 
 /// First-round candidates per wanted hit, and the growth factor per round.
 const OVERSAMPLING: usize = 4;
 
 /// Runs one validated search on collection `name` whose default beam width
-/// is `ef_search`.
+/// is `ef_search`. With a `gate` (a shard whose partitions are partly
+/// filling), ids the gate does not let be read are skipped like ids that
+/// fail the filter.
 pub(crate) fn search(
     engine: &Engine,
     name: &str,
     ef_search: usize,
     s: &ValidSearch,
+    gate: Option<&Gate>,
 ) -> Result<Vec<SearchHit>, EngineError> {
-    let Some(filter) = &s.filter else {
+    if s.filter.is_none() && gate.is_none() {
         return Ok(convert::hits(engine.search(name, &s.vector, s.k, s.ef)?));
-    };
+    }
     let ef = s.effective_ef(ef_search);
     let mut want = s.k.saturating_mul(OVERSAMPLING).clamp(s.k, MAX_FILTER_CANDIDATES.max(s.k));
     // A candidate's verdict, kept across rounds (each round re-finds the
@@ -51,7 +55,11 @@ pub(crate) fn search(
             let pass = match verdicts.get(&n.id) {
                 Some(&pass) => pass,
                 None => {
-                    let pass = passes(engine, name, n.id, filter)?;
+                    let pass = gate.is_none_or(|g| g.readable(name, n.id))
+                        && match &s.filter {
+                            Some(filter) => passes(engine, name, n.id, filter)?,
+                            None => true,
+                        };
                     verdicts.insert(n.id, pass);
                     pass
                 }
@@ -122,7 +130,7 @@ mod tests {
             must_not: vec![],
         };
         let ids: Vec<u64> =
-            search(&engine, "line", 50, &query(even, 3)).expect("search").iter().map(|h| h.id).collect();
+            search(&engine, "line", 50, &query(even, 3), None).expect("search").iter().map(|h| h.id).collect();
         assert_eq!(ids, [100, 102, 98]);
 
         // Selective: only i >= 490 match; found by widening the search.
@@ -135,11 +143,11 @@ mod tests {
             must_not: vec![],
         };
         let ids: Vec<u64> =
-            search(&engine, "line", 50, &query(far.clone(), 5)).expect("search").iter().map(|h| h.id).collect();
+            search(&engine, "line", 50, &query(far.clone(), 5), None).expect("search").iter().map(|h| h.id).collect();
         assert_eq!(ids, [490, 491, 492, 493, 494]);
         // Fewer matches than k: all of them, nearest first.
         let ids: Vec<u64> =
-            search(&engine, "line", 50, &query(far, 50)).expect("search").iter().map(|h| h.id).collect();
+            search(&engine, "line", 50, &query(far, 50), None).expect("search").iter().map(|h| h.id).collect();
         assert_eq!(ids, (490..500).collect::<Vec<_>>());
     }
 }

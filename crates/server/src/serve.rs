@@ -107,6 +107,12 @@ pub async fn serve(
         engine.start_background_checkpoints(interval).map_err(ServerError::Io)?;
     }
     engine.set_observer(state.metrics().engine_observer());
+    if let Err(error) = state.load_membership(&config.data_dir) {
+        tracing::error!(%error, "cannot read the cluster assignment");
+        let _ = stop_tx.send(true);
+        let _ = server.await;
+        return Err(error);
+    }
     state.set_engine(Arc::clone(&engine));
 
     tokio::select! {

@@ -1,6 +1,9 @@
 //! [`AppState`]: what every handler shares — the engine (once recovery has
 //! finished), the limits, the API keys and the metrics.
 //!
+//! `/ready` also waits for every partition routers assigned this node to
+//! have caught up (see `membership`).
+//!
 //! The engine slot starts empty when [`crate::serve`] binds the listener
 //! before recovery; until [`AppState::set_engine`] fills it, collection
 //! routes and `/ready` answer 503 `{"error":"recovering","code":"unavailable"}`.
@@ -14,6 +17,7 @@ use ruvector_engine::Engine;
 
 use crate::ServerConfig;
 use crate::error::ServerError;
+use crate::membership::Membership;
 use crate::metrics::Metrics;
 use ruvector_api::ApiKeys;
 
@@ -29,6 +33,7 @@ struct Inner {
     limits: Limits,
     auth: ApiKeys,
     metrics: Metrics,
+    membership: OnceLock<Membership>,
     shutting_down: AtomicBool,
 }
 
@@ -43,6 +48,7 @@ impl AppState {
                 limits: config.limits,
                 auth,
                 metrics,
+                membership: OnceLock::new(),
                 shutting_down: AtomicBool::new(false),
             }),
         })
@@ -62,6 +68,21 @@ impl AppState {
             tracing::warn!("set_engine called twice; keeping the first engine");
         }
         self.inner.metrics.set_ready(!self.inner.shutting_down.load(Ordering::Acquire));
+    }
+
+    /// Loads the node's cluster assignment from `data_dir` (before the
+    /// node turns ready). Without it the node keeps an empty one in memory.
+    pub(crate) fn load_membership(&self, data_dir: &std::path::Path) -> Result<(), ServerError> {
+        let membership = Membership::load(data_dir).map_err(ServerError::Config)?;
+        if self.inner.membership.set(membership).is_err() {
+            tracing::warn!("cluster assignment loaded twice; keeping the first");
+        }
+        Ok(())
+    }
+
+    /// What routers assigned this node.
+    pub(crate) fn membership(&self) -> &Membership {
+        self.inner.membership.get_or_init(Membership::default)
     }
 
     /// The engine, once recovery has finished.
@@ -87,7 +108,12 @@ impl AppState {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(ApiError::Unavailable("shutting down".to_owned()));
         }
-        Ok(())
+        // A rolling restart must not stop the next copy of a partition
+        // while this one is still catching up.
+        match self.membership().filling() {
+            0 => Ok(()),
+            n => Err(ApiError::Unavailable(format!("catching up: {n} partition copies are filling"))),
+        }
     }
 
     pub(crate) fn limits(&self) -> &Limits {

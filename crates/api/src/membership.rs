@@ -1,0 +1,243 @@
+//! What a shard knows of the cluster, on the wire: which partitions of
+//! which collections it holds, their peers, and whether each is ready to
+//! be read.
+//!
+//! Shards start knowing nothing of each other. Routers compute the
+//! placement from their shard list and push each shard its part
+//! (`PUT /cluster/assignment`, [`AssignmentRequest`]); the shard keeps it
+//! in its data directory, so after a restart it knows what it holds
+//! before any router calls. `GET /cluster/assignment` ([`ShardAssignment`])
+//! reports it with every partition's state, and
+//! `POST /cluster/partitions` ([`PartitionStateRequest`]) moves partitions
+//! between `filling` and `ready`.
+//!
+//! A partition is **filling** from a restart (it may have missed writes
+//! while down), from a router's report that a write to it failed, or from
+//! a new assignment to a collection that already has data; it accepts
+//! writes but is not read. It turns **ready** when a router has caught it
+//! up from its peers. Every move to filling bumps the partition's
+//! `generation`; a move to ready names the generation its catch-up
+//! started from and is refused if another move to filling came between.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::partition::valid_partitions;
+use crate::{ApiError, validate_collection_name};
+
+/// Response header of a shard's search, batch search and id listing:
+/// the comma-separated partitions it holds but left out because they are
+/// filling. Absent when it left none out.
+pub const UNREADY_HEADER: &str = "x-ruvector-unready-partitions";
+
+/// Longest shard address accepted in an assignment.
+pub const MAX_PEER_LEN: usize = 512;
+
+/// Most peers per partition (copies − 1).
+pub const MAX_PEERS: usize = 16;
+
+/// Longest placement identifier.
+pub const MAX_PLACEMENT_LEN: usize = 128;
+
+/// Whether a partition copy may be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionState {
+    /// Accepts writes; reads go to another copy until it has caught up.
+    Filling,
+    /// Caught up: serves reads.
+    Ready,
+}
+
+/// One partition a router assigns a shard, and the other shards holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignedPartition {
+    /// The partition number.
+    pub partition: u32,
+    /// The base URLs of the other copies, most preferred first.
+    #[serde(default)]
+    pub peers: Vec<String>,
+}
+
+/// The partitions of one collection a shard holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionAssignment {
+    /// The collection.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: u32,
+    /// The partitions this shard holds, ascending.
+    pub held: Vec<AssignedPartition>,
+    /// The collection was created by this request's router just now, so no
+    /// copy can have missed a write: newly held partitions start ready
+    /// instead of filling.
+    #[serde(default)]
+    pub fresh: bool,
+}
+
+/// `PUT /cluster/assignment`: a shard's part of the placement, for the
+/// listed collections (others are left as they are).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentRequest {
+    /// Identifies the placement (the routers' shard list and replication
+    /// factor); reported back by `GET /cluster/assignment`.
+    pub placement: String,
+    /// The collections to assign.
+    pub collections: Vec<CollectionAssignment>,
+}
+
+impl AssignmentRequest {
+    /// Checks names, partition numbers and peer addresses.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let bad = |m: String| Err(ApiError::InvalidParameter(m));
+        if self.placement.is_empty() || self.placement.len() > MAX_PLACEMENT_LEN {
+            return bad(format!("placement must be 1 to {MAX_PLACEMENT_LEN} characters"));
+        }
+        for (i, c) in self.collections.iter().enumerate() {
+            validate_collection_name(&c.name)?;
+            if !valid_partitions(c.partitions) {
+                return bad(format!("collections[{i}].partitions must be a power of two up to 4096"));
+            }
+            let mut last = None;
+            for (j, p) in c.held.iter().enumerate() {
+                if p.partition >= c.partitions || last.is_some_and(|l| l >= p.partition) {
+                    return bad(format!(
+                        "collections[{i}].held[{j}].partition must be below {} and ascending",
+                        c.partitions
+                    ));
+                }
+                last = Some(p.partition);
+                if p.peers.len() > MAX_PEERS || p.peers.iter().any(|a| a.is_empty() || a.len() > MAX_PEER_LEN) {
+                    return bad(format!(
+                        "collections[{i}].held[{j}].peers: at most {MAX_PEERS} addresses of 1 to {MAX_PEER_LEN} characters"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One held partition as `GET /cluster/assignment` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeldPartition {
+    /// The partition number.
+    pub partition: u32,
+    /// The other copies.
+    pub peers: Vec<String>,
+    /// Whether it is read.
+    pub state: PartitionState,
+    /// Bumped by every move to filling.
+    pub generation: u64,
+}
+
+/// One partitioned collection of a shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CollectionHolding {
+    /// The collection.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: u32,
+    /// The partitions assigned to this shard; `null` when no router has
+    /// assigned any yet (the shard serves whatever it has).
+    pub held: Option<Vec<HeldPartition>>,
+}
+
+/// `GET /cluster/assignment`: every partitioned collection the shard has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ShardAssignment {
+    /// The placement last pushed; `null` before any router did.
+    pub placement: Option<String>,
+    /// By name.
+    pub collections: Vec<CollectionHolding>,
+}
+
+/// One partition in a [`PartitionStateRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionGeneration {
+    /// The partition number.
+    pub partition: u32,
+    /// For `ready`: the generation the catch-up started from (the move is
+    /// refused for this partition if it changed). Ignored for `filling`.
+    #[serde(default)]
+    pub generation: u64,
+}
+
+/// `POST /cluster/partitions`: move held partitions to a state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionStateRequest {
+    /// The collection.
+    pub collection: String,
+    /// The target state.
+    pub state: PartitionState,
+    /// The partitions.
+    pub partitions: Vec<PartitionGeneration>,
+}
+
+/// `POST /cluster/partitions` response: the partitions whose state is now
+/// the requested one (a `ready` refused for a changed generation, or a
+/// partition not held, is left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PartitionStateResponse {
+    /// Partition numbers.
+    pub changed: Vec<u32>,
+}
+
+/// Parses an [`UNREADY_HEADER`] value; `None` when malformed.
+pub fn parse_unready(value: &str) -> Option<Vec<u32>> {
+    if value.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    value.split(',').map(|p| p.trim().parse().ok()).collect()
+}
+
+/// Formats partitions for [`UNREADY_HEADER`].
+pub fn format_unready(partitions: &[u32]) -> String {
+    partitions.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(held: Vec<AssignedPartition>) -> AssignmentRequest {
+        AssignmentRequest {
+            placement: "p1".into(),
+            collections: vec![CollectionAssignment { name: "docs".into(), partitions: 8, held, fresh: false }],
+        }
+    }
+
+    #[test]
+    fn assignments_are_checked() {
+        let p = |partition| AssignedPartition { partition, peers: vec!["http://a:1".into()] };
+        assert!(request(vec![p(0), p(7)]).validate().is_ok());
+        for bad in [vec![p(8)], vec![p(3), p(3)], vec![p(4), p(2)]] {
+            let e = request(bad).validate().expect_err("bad partition");
+            assert!(e.to_string().contains("held["), "{e}");
+        }
+        let mut r = request(vec![p(1)]);
+        r.collections[0].partitions = 6;
+        assert!(r.validate().is_err());
+        let mut r = request(vec![p(1)]);
+        r.collections[0].held[0].peers.push(String::new());
+        assert!(r.validate().is_err());
+        let mut r = request(vec![]);
+        r.placement.clear();
+        assert!(r.validate().is_err());
+        let mut r = request(vec![]);
+        r.collections[0].name = "../x".into();
+        assert_eq!(r.validate().expect_err("name").code(), "invalid_name");
+    }
+
+    #[test]
+    fn unready_header_round_trips() {
+        assert_eq!(parse_unready(&format_unready(&[1, 5, 31])), Some(vec![1, 5, 31]));
+        assert_eq!(parse_unready(""), Some(vec![]));
+        assert_eq!(parse_unready("1,x"), None);
+    }
+}

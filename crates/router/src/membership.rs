@@ -1,0 +1,430 @@
+//! Telling shards what they hold, and catching copies up.
+//!
+//! Shards know nothing of each other; this router does, from its shard
+//! list. A sync ([`Service::sync`]), run every `health_interval_ms` and at
+//! once when a request meets a filling copy or a write missed one:
+//!
+//! 1. reads every shard's assignment (`GET /cluster/assignment`), which
+//!    lists the partitioned collections it has and, per held partition,
+//!    its peers, state and generation;
+//! 2. creates on a shard any partitioned collection other shards have and
+//!    it lacks (a wiped or replaced volume): its partitions then start
+//!    filling and are copied in whole by step 5;
+//! 3. pushes each shard its part of the placement where it differs
+//!    (`PUT /cluster/assignment`, with the placement's fingerprint);
+//! 4. marks filling the partitions this router saw miss writes (a copy
+//!    down, skipped or failing while the write was acknowledged by others);
+//! 5. catches up every filling partition: when a ready peer's digest equals
+//!    the copy's, nothing is missing; otherwise the copies' stamps are
+//!    merged ([`Service::repair_partition`]: each copy gets the newest write
+//!    of every id, a tombstone included); then the partition is made ready,
+//!    naming the generation the catch-up started from, so a miss reported
+//!    meanwhile (by any router) keeps it filling for the next sync.
+//!
+//! A filling copy with no peer reachable turns ready as it is (the only
+//! copy up serves, rather than none; writes only the missing copy took
+//! come back when it does, through the next sync or anti-entropy pass).
+//! Several routers may sync at once: every step is idempotent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hasher;
+use std::time::Instant;
+
+use axum::http::Method;
+use futures::future::join_all;
+use ruvector_api::{
+    AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionInfo, Digests, PartitionGeneration,
+    PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment, ValidCreate,
+};
+use serde::{Deserialize, Serialize};
+use siphasher::sip::SipHasher24;
+
+use crate::repair::RepairReport;
+use crate::service::Service;
+use crate::shard::ShardError;
+
+/// What one sync did (logged when it changed something).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Shards whose assignment was pushed.
+    pub assigned: usize,
+    /// Collections created on shards that lacked them.
+    pub created: usize,
+    /// Partition copies moved to filling for missed writes.
+    pub marked_filling: usize,
+    /// Partition copies made ready after catching up.
+    pub made_ready: usize,
+    /// Writes sent while catching up.
+    pub upserts: u64,
+    /// Tombstones sent while catching up.
+    pub deletes: u64,
+    /// Failures (retried by the next sync).
+    pub errors: Vec<String>,
+}
+
+impl Service {
+    /// The placement fingerprint shards are told: the sorted shard list
+    /// and the replication factor.
+    pub(crate) fn placement_id(&self) -> String {
+        let mut addresses: Vec<&str> = self.all_shards().map(|i| self.client.address(i)).collect();
+        addresses.sort_unstable();
+        let mut h = SipHasher24::new_with_keys(0, 0);
+        for a in &addresses {
+            h.write(a.as_bytes());
+            h.write(&[0xFF]);
+        }
+        h.write(&(self.replicas() as u64).to_le_bytes());
+        format!("r{}-{:016x}", self.replicas(), h.finish())
+    }
+
+    /// What shard `shard` should hold of a collection with `partitions`.
+    fn expected_held(&self, name: &str, partitions: u32, shard: usize) -> Vec<AssignedPartition> {
+        let table = self.ring.placement(name, partitions, self.replicas());
+        table
+            .iter()
+            .enumerate()
+            .filter(|(_, copies)| copies.contains(&shard))
+            .map(|(p, copies)| AssignedPartition {
+                partition: p as u32,
+                peers: copies.iter().filter(|&&s| s != shard).map(|&s| self.client.address(s).to_owned()).collect(),
+            })
+            .collect()
+    }
+
+    /// Pushes every shard its part of a collection this router just
+    /// created everywhere: no copy can have missed a write, so the
+    /// partitions start ready. Failures are left to the next sync.
+    pub(crate) async fn assign_fresh(&self, name: &str, partitions: u32) {
+        let placement = &self.placement_id();
+        join_all(self.all_shards().map(|shard| async move {
+            let request = AssignmentRequest {
+                placement: placement.to_owned(),
+                collections: vec![CollectionAssignment {
+                    name: name.to_owned(),
+                    partitions,
+                    held: self.expected_held(name, partitions, shard),
+                    fresh: true,
+                }],
+            };
+            self.put_assignment(shard, &request).await
+        }))
+        .await;
+    }
+
+    async fn put_assignment(&self, shard: usize, request: &AssignmentRequest) -> Result<ShardAssignment, ShardError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| ShardError::Rejected(ruvector_api::ApiError::internal(e.to_string())))?;
+        self.client
+            .call_json(&self.metrics, shard, "assign", Method::PUT, "/cluster/assignment", Some(body), &self.internal)
+            .await
+    }
+
+    /// Records that `shard` missed writes to `partitions` of `name`; the
+    /// next sync (woken now) marks them filling and catches them up.
+    pub(crate) fn missed(&self, shard: usize, name: &str, partitions: impl IntoIterator<Item = u32>, writes: u64) {
+        self.metrics.missed_writes(writes);
+        if let Ok(mut suspects) = self.suspects.lock() {
+            suspects.entry((shard, name.to_owned())).or_default().extend(partitions);
+            self.metrics.set_missed_backlog(suspects.values().map(BTreeSet::len).sum());
+        }
+        self.wake.notify_one();
+    }
+
+    /// One sync; see the module docs.
+    pub(crate) async fn sync(&self) -> SyncReport {
+        let mut report = SyncReport::default();
+        let mut held: Vec<Option<ShardAssignment>> = join_all(self.all_shards().map(|shard| {
+            self.client.call_json::<ShardAssignment>(
+                &self.metrics,
+                shard,
+                "sync",
+                Method::GET,
+                "/cluster/assignment",
+                None,
+                &self.internal,
+            )
+        }))
+        .await
+        .into_iter()
+        .map(|r| r.map_err(|e| report.errors.push(e.into_api().to_string())).ok())
+        .collect();
+        let mut collections: BTreeMap<String, u32> = BTreeMap::new();
+        for a in held.iter().flatten() {
+            for c in &a.collections {
+                collections.entry(c.name.clone()).or_insert(c.partitions);
+            }
+        }
+        if collections.is_empty() {
+            return report;
+        }
+        let placement = self.placement_id();
+        for shard in self.all_shards() {
+            let Some(current) = &held[shard] else { continue };
+            for name in collections.keys() {
+                if !current.collections.iter().any(|c| &c.name == name) {
+                    match self.create_missing(name, shard, &held).await {
+                        Ok(()) => report.created += 1,
+                        Err(e) => report.errors.push(e.into_api().to_string()),
+                    }
+                }
+            }
+            let mut wanted = Vec::new();
+            for (name, &partitions) in &collections {
+                let expected = self.expected_held(name, partitions, shard);
+                let have = current.collections.iter().find(|c| &c.name == name).and_then(|c| c.held.as_ref());
+                let same = have.is_some_and(|h| {
+                    h.len() == expected.len()
+                        && h.iter().zip(&expected).all(|(a, b)| a.partition == b.partition && a.peers == b.peers)
+                });
+                if !same || current.placement.as_deref() != Some(placement.as_str()) {
+                    wanted.push(CollectionAssignment { name: name.clone(), partitions, held: expected, fresh: false });
+                }
+            }
+            if wanted.is_empty() {
+                continue;
+            }
+            let request = AssignmentRequest { placement: placement.clone(), collections: wanted };
+            match self.put_assignment(shard, &request).await {
+                Ok(now) => {
+                    held[shard] = Some(now);
+                    report.assigned += 1;
+                }
+                Err(e) => report.errors.push(e.into_api().to_string()),
+            }
+        }
+        self.mark_missed(&mut held, &mut report).await;
+        for name in collections.keys() {
+            self.catch_up(name, &held, &mut report).await;
+        }
+        for shard in self.all_shards() {
+            let filling = held[shard].as_ref().map_or(0, |a| {
+                a.collections
+                    .iter()
+                    .flat_map(|c| c.held.iter().flatten())
+                    .filter(|p| p.state == PartitionState::Filling)
+                    .count()
+            });
+            self.metrics.set_filling(self.client.address(shard), filling);
+        }
+        if report.assigned + report.created + report.marked_filling + report.made_ready > 0 {
+            tracing::info!(?report, "cluster sync");
+        }
+        report
+    }
+
+    /// Creates collection `name` on `shard` with the configuration another
+    /// shard reports.
+    async fn create_missing(
+        &self,
+        name: &str,
+        shard: usize,
+        held: &[Option<ShardAssignment>],
+    ) -> Result<(), ShardError> {
+        let path = format!("/collections/{name}");
+        let mut last = None;
+        for source in self.all_shards().filter(|&s| s != shard && held[s].is_some()) {
+            match self
+                .client
+                .call_json::<CollectionInfo>(&self.metrics, source, "sync", Method::GET, &path, None, &self.internal)
+                .await
+            {
+                Ok(info) => {
+                    let create = ValidCreate {
+                        name: info.name,
+                        dimension: info.dimension,
+                        metric: info.metric,
+                        m: info.m,
+                        ef_construction: info.ef_construction,
+                        ef_search: info.ef_search,
+                        quantization: info.quantization,
+                        partitions: info.partitions,
+                    };
+                    let body = serde_json::to_vec(&create)
+                        .map_err(|e| ShardError::Rejected(ruvector_api::ApiError::internal(e.to_string())))?;
+                    return match self
+                        .client
+                        .call(
+                            &self.metrics,
+                            shard,
+                            "sync",
+                            Method::POST,
+                            "/collections",
+                            Some(body),
+                            &self.internal,
+                            None,
+                        )
+                        .await
+                    {
+                        Ok(_) => {
+                            tracing::warn!(
+                                collection = name,
+                                shard = self.client.address(shard),
+                                "created a missing collection; its partitions will be copied"
+                            );
+                            Ok(())
+                        }
+                        Err(ShardError::Rejected(e)) if e.code() == "collection_exists" => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ShardError::Unavailable { shard, message: format!("no shard describes {name:?}") }))
+    }
+
+    /// Step 4: partitions that missed writes become filling.
+    async fn mark_missed(&self, held: &mut [Option<ShardAssignment>], report: &mut SyncReport) {
+        let pending: Vec<((usize, String), BTreeSet<u32>)> = match self.suspects.lock() {
+            Ok(mut s) => std::mem::take(&mut *s).into_iter().collect(),
+            Err(_) => return,
+        };
+        let mut retry = Vec::new();
+        for ((shard, name), partitions) in pending {
+            if held.get(shard).is_none_or(Option::is_none) {
+                retry.push(((shard, name), partitions));
+                continue;
+            }
+            let request = PartitionStateRequest {
+                collection: name.clone(),
+                state: PartitionState::Filling,
+                partitions: partitions
+                    .iter()
+                    .map(|&partition| PartitionGeneration { partition, generation: 0 })
+                    .collect(),
+            };
+            match self.set_state(shard, &request).await {
+                Ok(changed) => {
+                    report.marked_filling += changed.len();
+                    // Mirror the shard's change in the view the catch-up uses.
+                    if let Some(a) = held[shard].as_mut()
+                        && let Some(c) = a.collections.iter_mut().find(|c| c.name == name)
+                    {
+                        for p in c.held.iter_mut().flatten().filter(|p| changed.contains(&p.partition)) {
+                            p.state = PartitionState::Filling;
+                            p.generation += 1;
+                        }
+                    }
+                }
+                Err(ShardError::Rejected(e)) => report.errors.push(e.to_string()),
+                Err(e) => {
+                    report.errors.push(e.into_api().to_string());
+                    retry.push(((shard, name), partitions));
+                }
+            }
+        }
+        if let Ok(mut s) = self.suspects.lock() {
+            for (key, partitions) in retry {
+                s.entry(key).or_default().extend(partitions);
+            }
+            self.metrics.set_missed_backlog(s.values().map(BTreeSet::len).sum());
+        }
+    }
+
+    async fn set_state(&self, shard: usize, request: &PartitionStateRequest) -> Result<Vec<u32>, ShardError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| ShardError::Rejected(ruvector_api::ApiError::internal(e.to_string())))?;
+        self.client
+            .call_json::<PartitionStateResponse>(
+                &self.metrics,
+                shard,
+                "sync",
+                Method::POST,
+                "/cluster/partitions",
+                Some(body),
+                &self.internal,
+            )
+            .await
+            .map(|r| r.changed)
+    }
+
+    /// Step 5 for one collection: every shard's filling partitions.
+    async fn catch_up(&self, name: &str, held: &[Option<ShardAssignment>], report: &mut SyncReport) {
+        let holding = |shard: usize| {
+            held.get(shard).and_then(Option::as_ref).and_then(|a| a.collections.iter().find(|c| c.name == name))
+        };
+        let filling: Vec<(usize, Vec<(u32, u64)>)> = self
+            .all_shards()
+            .filter_map(|shard| {
+                let parts: Vec<(u32, u64)> = holding(shard)?
+                    .held
+                    .iter()
+                    .flatten()
+                    .filter(|p| p.state == PartitionState::Filling)
+                    .map(|p| (p.partition, p.generation))
+                    .collect();
+                (!parts.is_empty()).then_some((shard, parts))
+            })
+            .collect();
+        if filling.is_empty() {
+            return;
+        }
+        let Some(partitions) = self.all_shards().find_map(|s| holding(s).map(|c| c.partitions)) else { return };
+        let path = format!("/collections/{name}/digests");
+        let digests: Vec<Option<Digests>> = join_all(self.all_shards().map(|shard| {
+            let path = &path;
+            async move {
+                if holding(shard).is_none() {
+                    return None;
+                }
+                self.client
+                    .call_json::<Digests>(&self.metrics, shard, "sync", Method::GET, path, None, &self.internal)
+                    .await
+                    .ok()
+            }
+        }))
+        .await;
+        let digest = |shard: usize, p: u32| digests[shard].as_ref().and_then(|d| d.partitions.get(p as usize)).copied();
+        let state = |shard: usize, p: u32| {
+            holding(shard).and_then(|c| c.held.iter().flatten().find(|h| h.partition == p)).map(|h| h.state)
+        };
+        for (shard, parts) in filling {
+            if digests[shard].is_none() {
+                continue;
+            }
+            let started = Instant::now();
+            let mut ready = Vec::new();
+            for (p, generation) in parts {
+                let copies = self.ring.copies(name, partitions, p, self.replicas());
+                let peers: Vec<usize> =
+                    copies.iter().copied().filter(|&s| s != shard && digests[s].is_some()).collect();
+                let in_sync = peers
+                    .iter()
+                    .any(|&s| state(s, p) == Some(PartitionState::Ready) && digest(s, p) == digest(shard, p));
+                if !in_sync && !peers.is_empty() {
+                    let mut involved = vec![shard];
+                    involved.extend(&peers);
+                    let mut merged = RepairReport::default();
+                    let result = self.repair_partition(name, p, &involved, &mut merged).await;
+                    report.upserts += merged.upserts;
+                    report.deletes += merged.deletes;
+                    self.metrics.repaired(merged.upserts, merged.deletes);
+                    if let Err(e) = result {
+                        report.errors.push(e.into_api().to_string());
+                        continue;
+                    }
+                } else if peers.is_empty() && copies.len() > 1 {
+                    tracing::warn!(
+                        collection = name,
+                        partition = p,
+                        shard = self.client.address(shard),
+                        "no other copy is reachable: the partition turns ready as it is"
+                    );
+                }
+                ready.push(PartitionGeneration { partition: p, generation });
+            }
+            if ready.is_empty() {
+                continue;
+            }
+            let request =
+                PartitionStateRequest { collection: name.to_owned(), state: PartitionState::Ready, partitions: ready };
+            match self.set_state(shard, &request).await {
+                Ok(changed) => {
+                    report.made_ready += changed.len();
+                    self.metrics.catchup(started.elapsed());
+                }
+                Err(e) => report.errors.push(e.into_api().to_string()),
+            }
+        }
+    }
+}

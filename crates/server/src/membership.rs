@@ -1,0 +1,403 @@
+//! The shard's side of the cluster: which partitions of which collections
+//! this node holds, their peers, and whether each is filling or ready
+//! (see `ruvector_api::membership` for the protocol).
+//!
+//! A node used on its own never receives an assignment and is unaffected:
+//! every check here passes when a collection has none. Once a router has
+//! assigned a collection:
+//!
+//! - a write or read of an id in a partition not held → 421
+//!   `partition_not_held` (the asker's placement differs from this node's);
+//! - a read by id of a filling partition → 421 `partition_not_ready`
+//!   (writes are taken: that is how a filling copy keeps up);
+//! - searches and id listings leave filling partitions out and name them
+//!   in the `x-ruvector-unready-partitions` header.
+//!
+//! The assignment is kept in `<data>/cluster.json` (written to a temporary
+//! file, synced, renamed), without states: on start every held partition
+//! that has peers is filling — the node cannot know what it missed while
+//! down — and one without peers (a single copy) is ready.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use ruvector_api::{
+    ApiError, AssignedPartition, AssignmentRequest, CollectionHolding, HeldPartition, PartitionState,
+    PartitionStateRequest, ShardAssignment, partition_of,
+};
+use serde::{Deserialize, Serialize};
+
+/// The file under the data directory.
+pub(crate) const FILE_NAME: &str = "cluster.json";
+
+/// One held partition.
+#[derive(Debug, Clone)]
+struct Part {
+    peers: Vec<String>,
+    state: PartitionState,
+    generation: u64,
+}
+
+/// The held partitions of one collection, and the answers to "may id X be
+/// read / written here" derived from them.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    partitions: u32,
+    parts: BTreeMap<u32, Part>,
+}
+
+impl Gate {
+    fn state(&self, id: u64, name: &str) -> Option<PartitionState> {
+        self.parts.get(&partition_of(name, id, self.partitions)).map(|p| p.state)
+    }
+
+    /// Whether a search or listing may return `id`.
+    pub(crate) fn readable(&self, name: &str, id: u64) -> bool {
+        self.state(id, name) == Some(PartitionState::Ready)
+    }
+
+    /// The held partitions that are filling (for the unready header).
+    pub(crate) fn filling(&self) -> Vec<u32> {
+        self.parts.iter().filter(|(_, p)| p.state == PartitionState::Filling).map(|(&n, _)| n).collect()
+    }
+}
+
+/// What `cluster.json` holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    placement: Option<String>,
+    collections: BTreeMap<String, PersistedCollection>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PersistedCollection {
+    partitions: u32,
+    held: Vec<AssignedPartition>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    placement: Option<String>,
+    gates: BTreeMap<String, Arc<Gate>>,
+}
+
+/// The node's assignment. Cheap reads (an `Arc` per collection).
+#[derive(Debug, Default)]
+pub(crate) struct Membership {
+    path: Option<PathBuf>,
+    state: RwLock<State>,
+}
+
+fn io_error(what: &str, path: &std::path::Path, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("{what} {}: {e}", path.display()))
+}
+
+impl Membership {
+    /// Loads `<data_dir>/cluster.json` if it exists: held partitions with
+    /// peers start filling.
+    pub(crate) fn load(data_dir: &std::path::Path) -> Result<Membership, String> {
+        let path = data_dir.join(FILE_NAME);
+        let persisted: Persisted = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let gates = persisted
+            .collections
+            .into_iter()
+            .map(|(name, c)| {
+                let parts = c
+                    .held
+                    .into_iter()
+                    .map(|a| {
+                        let state = if a.peers.is_empty() { PartitionState::Ready } else { PartitionState::Filling };
+                        (a.partition, Part { peers: a.peers, state, generation: 1 })
+                    })
+                    .collect();
+                (name, Arc::new(Gate { partitions: c.partitions, parts }))
+            })
+            .collect();
+        Ok(Membership { path: Some(path), state: RwLock::new(State { placement: persisted.placement, gates }) })
+    }
+
+    /// Held partitions that are filling, over every collection.
+    pub(crate) fn filling(&self) -> usize {
+        self.state.read().map_or(0, |s| s.gates.values().map(|g| g.filling().len()).sum())
+    }
+
+    /// The gate of collection `name`, if a router assigned it.
+    pub(crate) fn gate(&self, name: &str) -> Option<Arc<Gate>> {
+        self.state.read().ok()?.gates.get(name).cloned()
+    }
+
+    /// 421 `partition_not_held` when an id of `ids` is in a partition this
+    /// node does not hold.
+    pub(crate) fn check_write(&self, name: &str, ids: impl IntoIterator<Item = u64>) -> Result<(), ApiError> {
+        let Some(gate) = self.gate(name) else { return Ok(()) };
+        for id in ids {
+            if gate.state(id, name).is_none() {
+                return Err(not_held(name, id, &gate));
+            }
+        }
+        Ok(())
+    }
+
+    /// 421 when `id` may not be read here (not held, or filling).
+    pub(crate) fn check_read(&self, name: &str, id: u64) -> Result<(), ApiError> {
+        let Some(gate) = self.gate(name) else { return Ok(()) };
+        match gate.state(id, name) {
+            None => Err(not_held(name, id, &gate)),
+            Some(PartitionState::Filling) => Err(ApiError::PartitionNotReady(format!(
+                "partition {} of collection {name:?} (vector {id}) is catching up on this shard; read another copy",
+                partition_of(name, id, gate.partitions)
+            ))),
+            Some(PartitionState::Ready) => Ok(()),
+        }
+    }
+
+    /// `GET /cluster/assignment`, over the node's partitioned collections
+    /// (`name`, `partitions`).
+    pub(crate) fn report(&self, collections: Vec<(String, u32)>) -> ShardAssignment {
+        let Ok(state) = self.state.read() else {
+            return ShardAssignment { placement: None, collections: Vec::new() };
+        };
+        let collections = collections
+            .into_iter()
+            .map(|(name, partitions)| {
+                let held = state.gates.get(&name).map(|g| {
+                    g.parts
+                        .iter()
+                        .map(|(&partition, p)| HeldPartition {
+                            partition,
+                            peers: p.peers.clone(),
+                            state: p.state,
+                            generation: p.generation,
+                        })
+                        .collect()
+                });
+                CollectionHolding { name, partitions, held }
+            })
+            .collect();
+        ShardAssignment { placement: state.placement.clone(), collections }
+    }
+
+    /// `PUT /cluster/assignment`. `existing(name)` gives the partition count
+    /// of a collection this node has (`None`: it has no such collection).
+    /// Partitions newly held start filling unless the collection is fresh;
+    /// partitions still held keep their state; the file is rewritten.
+    pub(crate) fn assign(
+        &self,
+        request: AssignmentRequest,
+        existing: impl Fn(&str) -> Option<Option<u32>>,
+    ) -> Result<(), ApiError> {
+        request.validate()?;
+        for c in &request.collections {
+            match existing(&c.name) {
+                None => return Err(ApiError::not_found_collection(&c.name)),
+                Some(p) if p != Some(c.partitions) => {
+                    return Err(ApiError::InvalidParameter(format!(
+                        "collection {:?} has {} partitions here, not {}",
+                        c.name,
+                        p.map_or_else(|| "no".to_owned(), |p| p.to_string()),
+                        c.partitions
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
+        let mut next = state.gates.clone();
+        for c in request.collections {
+            let old = next.get(&c.name).cloned();
+            let parts = c
+                .held
+                .into_iter()
+                .map(|a| {
+                    let kept = old.as_ref().and_then(|g| g.parts.get(&a.partition));
+                    let part = match kept {
+                        Some(p) => Part { peers: a.peers, ..p.clone() },
+                        None if c.fresh || a.peers.is_empty() => {
+                            Part { peers: a.peers, state: PartitionState::Ready, generation: 1 }
+                        }
+                        None => Part { peers: a.peers, state: PartitionState::Filling, generation: 1 },
+                    };
+                    (a.partition, part)
+                })
+                .collect();
+            next.insert(c.name, Arc::new(Gate { partitions: c.partitions, parts }));
+        }
+        self.persist(&request.placement, &next)?;
+        state.placement = Some(request.placement);
+        state.gates = next;
+        Ok(())
+    }
+
+    /// `POST /cluster/partitions`: the partitions whose state changed or
+    /// already was the requested one.
+    pub(crate) fn set_state(&self, request: &PartitionStateRequest) -> Result<Vec<u32>, ApiError> {
+        let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
+        let Some(gate) = state.gates.get(&request.collection) else {
+            return Err(ApiError::PartitionNotHeld(format!(
+                "collection {:?} has no partitions assigned to this shard",
+                request.collection
+            )));
+        };
+        let mut gate = (**gate).clone();
+        let mut changed = Vec::new();
+        for p in &request.partitions {
+            let Some(part) = gate.parts.get_mut(&p.partition) else { continue };
+            match request.state {
+                PartitionState::Filling => {
+                    part.state = PartitionState::Filling;
+                    part.generation += 1;
+                }
+                PartitionState::Ready if part.generation == p.generation => part.state = PartitionState::Ready,
+                PartitionState::Ready => continue,
+            }
+            changed.push(p.partition);
+        }
+        state.gates.insert(request.collection.clone(), Arc::new(gate));
+        Ok(changed)
+    }
+
+    /// Forgets a dropped collection.
+    pub(crate) fn forget(&self, name: &str) -> Result<(), ApiError> {
+        let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
+        if !state.gates.contains_key(name) {
+            return Ok(());
+        }
+        let mut next = state.gates.clone();
+        next.remove(name);
+        let placement = state.placement.clone().unwrap_or_default();
+        self.persist(&placement, &next)?;
+        state.gates = next;
+        Ok(())
+    }
+
+    fn persist(&self, placement: &str, gates: &BTreeMap<String, Arc<Gate>>) -> Result<(), ApiError> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let persisted = Persisted {
+            placement: (!placement.is_empty()).then(|| placement.to_owned()),
+            collections: gates
+                .iter()
+                .map(|(name, g)| {
+                    let held = g
+                        .parts
+                        .iter()
+                        .map(|(&partition, p)| AssignedPartition { partition, peers: p.peers.clone() })
+                        .collect();
+                    (name.clone(), PersistedCollection { partitions: g.partitions, held })
+                })
+                .collect(),
+        };
+        let bytes = serde_json::to_vec_pretty(&persisted).map_err(|e| ApiError::internal(e.to_string()))?;
+        let tmp = path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| io_error("writing", path, e))
+    }
+}
+
+fn not_held(name: &str, id: u64, gate: &Gate) -> ApiError {
+    ApiError::PartitionNotHeld(format!(
+        "partition {} of collection {name:?} (vector {id}) is not held by this shard; the placement differs",
+        partition_of(name, id, gate.partitions)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use ruvector_api::{CollectionAssignment, PartitionGeneration};
+
+    use super::*;
+
+    fn assign(m: &Membership, held: &[u32], peers: &[&str], fresh: bool) -> Result<(), ApiError> {
+        let held = held
+            .iter()
+            .map(|&partition| AssignedPartition { partition, peers: peers.iter().map(|s| (*s).to_owned()).collect() })
+            .collect();
+        let request = AssignmentRequest {
+            placement: "p".into(),
+            collections: vec![CollectionAssignment { name: "docs".into(), partitions: 4, held, fresh }],
+        };
+        m.assign(request, |name| (name == "docs").then_some(Some(4)))
+    }
+
+    fn id_in(partition: u32) -> u64 {
+        (0..).find(|&id| partition_of("docs", id, 4) == partition).expect("an id")
+    }
+
+    #[test]
+    fn unassigned_collections_pass_every_check() {
+        let m = Membership::default();
+        assert!(m.check_read("docs", 1).is_ok());
+        assert!(m.check_write("docs", [1, 2, 3]).is_ok());
+        assert!(m.gate("docs").is_none());
+    }
+
+    #[test]
+    fn states_generations_and_restart() {
+        let dir = tempfile::tempdir().expect("dir");
+        let m = Membership::load(dir.path()).expect("load");
+        assign(&m, &[0, 2], &["http://b:1"], false).expect("assign");
+        assert_eq!(m.check_read("docs", id_in(0)).expect_err("filling").code(), "partition_not_ready");
+        assert_eq!(m.check_read("docs", id_in(1)).expect_err("not held").code(), "partition_not_held");
+        assert_eq!(m.check_write("docs", [id_in(1)]).expect_err("not held").code(), "partition_not_held");
+        assert!(m.check_write("docs", [id_in(0), id_in(2)]).is_ok());
+        let ready = |generation| PartitionStateRequest {
+            collection: "docs".into(),
+            state: PartitionState::Ready,
+            partitions: vec![PartitionGeneration { partition: 0, generation }],
+        };
+        assert_eq!(m.set_state(&ready(1)).expect("ready"), vec![0]);
+        assert!(m.check_read("docs", id_in(0)).is_ok());
+        // A move to filling in between refuses a catch-up's stale ready.
+        let filling = PartitionStateRequest { state: PartitionState::Filling, ..ready(0) };
+        assert_eq!(m.set_state(&filling).expect("filling"), vec![0]);
+        assert_eq!(m.set_state(&ready(1)).expect("stale"), Vec::<u32>::new());
+        assert_eq!(m.set_state(&ready(2)).expect("ready"), vec![0]);
+        // Re-assigning keeps states; a restart makes copies with peers filling.
+        assign(&m, &[0, 2], &["http://c:1"], false).expect("again");
+        assert!(m.check_read("docs", id_in(0)).is_ok());
+        let reloaded = Membership::load(dir.path()).expect("reload");
+        assert_eq!(reloaded.check_read("docs", id_in(0)).expect_err("filling").code(), "partition_not_ready");
+        assert_eq!(reloaded.gate("docs").expect("gate").filling(), vec![0, 2]);
+        reloaded.forget("docs").expect("forget");
+        assert!(Membership::load(dir.path()).expect("reload").gate("docs").is_none());
+    }
+
+    #[test]
+    fn fresh_and_single_copy_partitions_start_ready() {
+        let m = Membership::default();
+        assign(&m, &[1], &["http://b:1"], true).expect("fresh");
+        assert!(m.check_read("docs", id_in(1)).is_ok());
+        let m = Membership::default();
+        assign(&m, &[1], &[], false).expect("single copy");
+        assert!(m.check_read("docs", id_in(1)).is_ok());
+        let e = m
+            .assign(
+                AssignmentRequest {
+                    placement: "p".into(),
+                    collections: vec![CollectionAssignment {
+                        name: "other".into(),
+                        partitions: 4,
+                        held: vec![],
+                        fresh: false,
+                    }],
+                },
+                |_| None,
+            )
+            .expect_err("unknown collection");
+        assert_eq!(e.code(), "not_found");
+    }
+}
