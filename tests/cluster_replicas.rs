@@ -204,7 +204,7 @@ fn writer(url: String, base: u64, span: u64, stop: Arc<AtomicBool>, acked: Acked
         let id = base + (i * 7919) % span;
         let salt = 1000 + i;
         done += 1;
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             match send("DELETE", &format!("{url}/collections/rep/vectors/{id}"), None) {
                 Ok(r) if r.status == 200 || r.status == 404 => {
                     acked.lock().expect("acked").insert(id, None);
@@ -576,4 +576,112 @@ fn anti_entropy_repairs_copies_that_diverged_silently() {
     for id in doomed {
         assert_eq!(call("GET", &format!("{}/collections/rep/vectors/{id}", r.url), None).status, 404, "id {id}");
     }
+
+    // The copy that alone holds newer writes restarts: it is filling, and
+    // its catch-up copies *from* it to its peers before it turns ready.
+    let newer: Vec<Value> = (2000..2200u64)
+        .filter(on_1)
+        .map(|id| json!({"id": id, "vector": vector(id, 11), "version": version + 1}))
+        .collect();
+    let body = json!({ "vectors": newer }).to_string();
+    assert_eq!(call("POST", &format!("{}/collections/rep/vectors", shards.urls[1]), Some(&body)).status, 201);
+    let mut shards = shards;
+    let status = shards.nodes[1].take().expect("up").terminate();
+    assert!(status.success());
+    shards.restart(1);
+    copies_agree(&shards.urls, "rep", 32).expect("copies agree after the catch-up");
+    for id in (2000..2200u64).filter(on_1) {
+        let got = call("GET", &format!("{}/collections/rep/vectors/{id}", r.url), None);
+        assert_eq!(stored(&got.body), Some(vector(id, 11)), "id {id}");
+    }
+}
+
+/// Tombstones held by every copy of their partition in digests `count -
+/// live`, summed over one shard's partitions.
+fn tombstones_on(shard: &str, collection: &str) -> u64 {
+    let d = call("GET", &format!("{shard}/collections/{collection}/digests"), None).body;
+    d["partitions"]
+        .as_array()
+        .expect("digests")
+        .iter()
+        .map(|p| p["count"].as_u64().unwrap_or(0) - p["live"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Tombstones are purged once every copy holds them (past the grace);
+/// while a copy is down they are kept until the horizon, then purged
+/// anyway — and the copy, back after the horizon, drops the vectors its
+/// peers deleted meanwhile instead of bringing them back, and gets the
+/// writes it missed.
+#[test]
+fn tombstones_are_purged_and_a_copy_back_past_the_horizon_resurrects_nothing() {
+    let mut shards = Shards::start(3);
+    let list = shards.urls.join(",");
+    let r = Process::start_with_env(
+        &["router", "--addr", "127.0.0.1:0", "--shards", &list, "--replication-factor", "2"],
+        &[
+            ("RUVECTOR_ROUTER__REPAIR_INTERVAL_MS", "0"),
+            ("RUVECTOR_ROUTER__TOMBSTONE_GRACE_MS", "1"),
+            ("RUVECTOR_ROUTER__TOMBSTONE_HORIZON_MS", "1"),
+        ],
+    );
+    r.wait_ready();
+    let create = call("POST", &format!("{}/collections", r.url), Some(r#"{"name":"rep","dimension":4,"metric":"l2"}"#));
+    assert_eq!(create.status, 201);
+    assert_eq!(call("POST", &format!("{}/collections/rep/vectors", r.url), Some(&upsert_body(0..400, 0))).status, 201);
+    let tombstones = |shards: &Shards| shards.urls.iter().map(|u| tombstones_on(u, "rep")).sum::<u64>();
+
+    // Every copy up: deletes (of present and absent ids) leave tombstones
+    // on both copies, and one pass purges them all.
+    for id in (0..20).chain(5000..5010) {
+        let status = call("DELETE", &format!("{}/collections/rep/vectors/{id}", r.url), None).status;
+        assert!(status == 200 || status == 404);
+    }
+    assert_eq!(tombstones(&shards), 60, "30 deletes × 2 copies");
+    std::thread::sleep(Duration::from_millis(5));
+    let pass = call("POST", &format!("{}/cluster/repair", r.url), None).body;
+    assert_eq!(pass["tombstones_purged"], 60, "{pass}");
+    assert_eq!(tombstones(&shards), 0);
+    for id in 0..20 {
+        assert_eq!(call("GET", &format!("{}/collections/rep/vectors/{id}", r.url), None).status, 404);
+    }
+
+    // Shard 1 down: deletes and new writes it misses; past the horizon the
+    // live copies purge their tombstones anyway.
+    shards.nodes[1].take().expect("up").kill();
+    for id in 100..200 {
+        assert_eq!(call("DELETE", &format!("{}/collections/rep/vectors/{id}", r.url), None).status, 200);
+    }
+    assert_eq!(
+        call("POST", &format!("{}/collections/rep/vectors", r.url), Some(&upsert_body(400..500, 3))).status,
+        201
+    );
+    std::thread::sleep(Duration::from_millis(5));
+    let pass = call("POST", &format!("{}/cluster/repair", r.url), None).body;
+    assert!(pass["tombstones_purged"].as_u64().is_some_and(|n| n > 0), "{pass}");
+    let ring = Ring::new(&shards.urls, 16);
+    let on_1: Vec<u64> =
+        (100..200).filter(|&id| ring.copies("rep", 32, partition_of("rep", id, 32), 2).contains(&1)).collect();
+    assert!(!on_1.is_empty());
+
+    // Back (its volume still holds the deleted vectors): it catches up
+    // without bringing them back.
+    shards.restart(1);
+    wait_all_ready(&r.url);
+    copies_agree(&shards.urls, "rep", 32).expect("identical copies");
+    for id in 100..200 {
+        assert_eq!(call("GET", &format!("{}/collections/rep/vectors/{id}", r.url), None).status, 404, "id {id}");
+    }
+    for &id in &on_1 {
+        let direct = call("GET", &format!("{}/collections/rep/vectors/{id}", shards.urls[1]), None);
+        assert_eq!(direct.status, 404, "id {id} on the returning copy: {}", direct.body);
+    }
+    for id in 400..500 {
+        let got = call("GET", &format!("{}/collections/rep/vectors/{id}", r.url), None);
+        assert_eq!(stored(&got.body), Some(vector(id, 3)), "id {id}");
+    }
+    let info = call("GET", &format!("{}/collections/rep", r.url), None).body;
+    assert_eq!(info["size"], 400 - 20 - 100 + 100, "{info}");
+    let again = call("POST", &format!("{}/cluster/repair", r.url), None).body;
+    assert_eq!((again["partitions_diverged"].as_u64(), again["upserts"].as_u64()), (Some(0), Some(0)), "{again}");
 }

@@ -55,15 +55,15 @@ pub use filter::{Condition, Filter, MAX_CONDITIONS, MAX_IN_VALUES, Range};
 pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_error, parse_json, parse_vector_id};
 pub use limits::Limits;
 pub use membership::{
-    AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionHolding, HeldPartition, PartitionGeneration,
-    PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment, UNREADY_HEADER, format_unready,
-    parse_unready,
+    AssignedPartition, AssignmentRequest, CATCH_UP_HEADER, CollectionAssignment, CollectionHolding, HeldPartition,
+    PartitionGeneration, PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment,
+    UNREADY_HEADER, format_unready, parse_unready,
 };
 pub use metric::Metric;
 pub use openapi::ApiDoc;
 pub use partition::{
-    Digests, MAX_PARTITIONS, PartitionDigest, Stamps, StampsQuery, VersionStamp, partition_of, stamp_hash,
-    valid_partitions,
+    Digests, DigestsQuery, MAX_PARTITIONS, PartitionDigest, PurgeRequest, PurgeResponse, Stamps, StampsQuery,
+    VersionStamp, partition_of, stamp_hash, valid_partitions,
 };
 pub use search::{
     BatchSearchRequest, DEFAULT_K, PARTIAL_HEADER, SearchHit, SearchRequest, ValidBatchSearch, ValidSearch,

@@ -30,6 +30,10 @@ use crate::{ApiError, validate_collection_name};
 /// filling. Absent when it left none out.
 pub const UNREADY_HEADER: &str = "x-ruvector-unready-partitions";
 
+/// Request header a router's catch-up sets to read a vector from a copy
+/// that is itself filling (it may hold writes its peers lack).
+pub const CATCH_UP_HEADER: &str = "x-ruvector-catch-up";
+
 /// Longest shard address accepted in an assignment.
 pub const MAX_PEER_LEN: usize = 512;
 
@@ -132,6 +136,9 @@ pub struct HeldPartition {
     pub state: PartitionState,
     /// Bumped by every move to filling.
     pub generation: u64,
+    /// Tombstones older than this version were purged here (0: none).
+    #[serde(default)]
+    pub purged_before: u64,
 }
 
 /// One partitioned collection of a shard.

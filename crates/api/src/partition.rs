@@ -80,6 +80,68 @@ pub struct VersionStamp {
 pub struct Stamps {
     /// The stamps.
     pub stamps: Vec<VersionStamp>,
+    /// Tombstones older than this version were purged from this copy of
+    /// the partition: an id it lacks whose newest write elsewhere is older
+    /// was deleted here, not missed (0: nothing purged).
+    #[serde(default)]
+    pub purged_before: u64,
+}
+
+/// Query of `GET /collections/{name}/digests`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DigestsQuery {
+    /// Only stamps older than this version count (what tombstone purges
+    /// compare: writes in flight are newer).
+    #[param(value_type = Option<u64>)]
+    #[serde(default)]
+    pub before: Option<String>,
+}
+
+impl DigestsQuery {
+    /// The bound; `u64::MAX` when absent.
+    pub fn validate(self) -> Result<u64, crate::ApiError> {
+        match self.before {
+            None => Ok(u64::MAX),
+            Some(raw) => raw.parse::<u64>().ok().filter(|_| raw.bytes().all(|b| b.is_ascii_digit())).ok_or_else(|| {
+                crate::ApiError::InvalidParameter(format!("before must be a version number, got {raw:?}"))
+            }),
+        }
+    }
+}
+
+/// `POST /collections/{name}/tombstones/purge`: forget the tombstones
+/// older than `before` in these partitions of this copy (routers send it
+/// once every copy holds them, or past the tombstone horizon).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeRequest {
+    /// Version bound (exclusive).
+    pub before: u64,
+    /// Partition numbers.
+    pub partitions: Vec<u32>,
+}
+
+impl PurgeRequest {
+    /// Checks the partitions against the collection's count.
+    pub fn validate(&self, partitions: u32) -> Result<(), crate::ApiError> {
+        match self.partitions.iter().find(|&&p| p >= partitions.max(1)) {
+            Some(p) => Err(crate::ApiError::InvalidParameter(format!(
+                "partitions: {p} is not below the collection's {partitions}"
+            ))),
+            None if self.partitions.len() > MAX_PARTITIONS as usize => {
+                Err(crate::ApiError::InvalidParameter(format!("at most {MAX_PARTITIONS} partitions")))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// `POST /collections/{name}/tombstones/purge` response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PurgeResponse {
+    /// Tombstones forgotten.
+    pub purged: u64,
 }
 
 /// Query of `GET /collections/{name}/stamps`.

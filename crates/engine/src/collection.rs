@@ -203,6 +203,29 @@ impl Collection {
             .collect()
     }
 
+    /// The ids whose stamps are tombstones older than `before`, among
+    /// those `select` picks.
+    pub(crate) fn tombstones_before(&self, before: u64, select: impl Fn(u64) -> bool) -> Vec<u64> {
+        let versions = self.versions.read();
+        versions.iter().filter(|(id, s)| s.deleted && s.version < before && select(**id)).map(|(&id, _)| id).collect()
+    }
+
+    /// Drops the stamps of `ids` that are tombstones; returns how many.
+    pub(crate) fn apply_purge(&self, ids: &[u64]) -> usize {
+        let mut versions = self.versions.write();
+        let mut changed = self.changed_versions.lock();
+        let mut purged = 0;
+        for id in ids {
+            if versions.get(id).is_some_and(|s| s.deleted) {
+                versions.remove(id);
+                changed.insert(*id);
+                purged += 1;
+            }
+        }
+        self.tombstones.fetch_sub(purged, Ordering::Relaxed);
+        purged
+    }
+
     /// Records the stamps of applied writes (`version` 0 forgets the id's).
     fn stamp(&self, writes: impl Iterator<Item = (u64, u64, bool)>) {
         let mut versions = self.versions.write();

@@ -384,6 +384,39 @@ impl Engine {
         Ok(versions.iter().map(|(&id, s)| (id, s.version, s.deleted)).collect())
     }
 
+    /// Forgets the tombstones older than `before` of the ids `select`
+    /// picks (a replica's partitions whose every copy holds them); returns
+    /// how many. Logged (the purged ids), so replay and checkpoints agree.
+    pub fn purge_tombstones(
+        &self,
+        name: &str,
+        before: u64,
+        select: impl Fn(u64) -> bool,
+    ) -> Result<usize, EngineError> {
+        let collection = self.get_collection(name)?;
+        self.writable()?;
+        let (lsn, purged) = {
+            let _writer = collection.write_lock.lock();
+            if !self.is_current(&collection) {
+                return Err(EngineError::CollectionNotFound(name.to_owned()));
+            }
+            let ids = collection.tombstones_before(before, select);
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let record = WalRecord::PurgeTombstones { collection: name.to_owned(), ids };
+            let (lsn, bytes) = self.write_record(&record)?;
+            let WalRecord::PurgeTombstones { ids, .. } = &record else {
+                return Err(EngineError::Failed("a purge was logged as another record".into()));
+            };
+            let purged = collection.apply_purge(ids);
+            collection.note_applied(lsn, bytes);
+            (lsn, purged)
+        };
+        self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
+        Ok(purged)
+    }
+
     /// A page of ids in ascending order: up to `limit` ids greater than
     /// `after`.
     pub fn ids(&self, name: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, EngineError> {

@@ -545,6 +545,13 @@ fn replay(
                 c.note_applied(lsn, bytes);
             }
         }
+        WalRecord::PurgeTombstones { collection, ids } => {
+            let Some(c) = collections.get(&collection) else { return Ok(()) };
+            if !covered(c) {
+                c.apply_purge(&ids);
+                c.note_applied(lsn, bytes);
+            }
+        }
     }
     Ok(())
 }

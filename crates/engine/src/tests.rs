@@ -466,3 +466,37 @@ fn versions_order_writes_and_survive_every_kind_of_restart() {
     let engine = Engine::open(config).expect("reopen");
     check_versioned_state(&engine);
 }
+
+#[test]
+fn purged_tombstones_stay_purged_after_a_checkpoint_and_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = EngineConfig::new(dir.path());
+    config.compact_min_bytes = u64::MAX;
+    let engine = Engine::open(config.clone()).expect("open");
+    engine.create_collection("t", l2(2)).expect("create");
+    engine.upsert("t", (1..=6).map(|id| versioned(id, id as f32, 10)).collect()).expect("upsert");
+    for (id, version) in [(1, 20), (2, 30), (3, 40), (7, 25)] {
+        engine.delete_versioned("t", id, version).expect("delete");
+    }
+    engine.checkpoint().expect("full checkpoint with four tombstones");
+    // Below 35, of odd ids only: 1 and 7 go; 2 (even) and 3 (too new) stay.
+    assert_eq!(engine.purge_tombstones("t", 35, |id| id % 2 == 1).expect("purge"), 2);
+    let stamps = |engine: &Engine| {
+        let mut s = engine.stamps("t").expect("stamps");
+        s.sort_unstable();
+        s
+    };
+    let expected = vec![(2, 30, true), (3, 40, true), (4, 10, false), (5, 10, false), (6, 10, false)];
+    assert_eq!(stamps(&engine), expected);
+    assert_eq!(engine.collection("t").expect("info").tombstones, 2);
+    assert_eq!(engine.purge_tombstones("t", 35, |_| false).expect("nothing picked"), 0);
+    drop(engine);
+    // The purge is in the log: replayed over the full checkpoint.
+    let engine = Engine::open(config.clone()).expect("reopen");
+    assert_eq!(stamps(&engine), expected);
+    engine.checkpoint().expect("delta records the removals");
+    drop(engine);
+    let engine = Engine::open(config).expect("reopen");
+    assert_eq!(stamps(&engine), expected);
+    assert_eq!(engine.collection("t").expect("info").tombstones, 2);
+}

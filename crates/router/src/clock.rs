@@ -68,6 +68,12 @@ impl Clock {
     pub(crate) fn millis_of(version: u64) -> u64 {
         version >> MILLIS_SHIFT
     }
+
+    /// The smallest version stamped `ago` before now by a router whose
+    /// clock agrees with this one: what tombstone horizons compare with.
+    pub(crate) fn version_before(ago: std::time::Duration) -> u64 {
+        wall_millis().saturating_sub(ago.as_millis() as u64) << MILLIS_SHIFT
+    }
 }
 
 fn wall_millis() -> u64 {

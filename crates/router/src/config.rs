@@ -15,6 +15,8 @@
 //! | `limits` | `Limits::default()` | the same request limits as a node (`[limits]` table) |
 //! | `replication_factor` | 1 | copies of every partition (on distinct shards) of collections created through a router |
 //! | `repair_interval_ms` | 30000 | period of the anti-entropy pass (0: off) |
+//! | `tombstone_grace_ms` | 300000 | a tombstone held by every copy of its partition is purged once older than this (bounds how late a write may arrive) |
+//! | `tombstone_horizon_ms` | 86400000 | tombstones older than this are purged even while a copy of their partition is down; such a copy rejoins by dropping what its peers deleted (0: never) |
 //! | `write_quorum` | 1 | durable copies a write needs before it is acknowledged (1..=`replication_factor`) |
 //!
 //! Invariant after [`RouterConfig::shard_addresses`] succeeded: at least one
@@ -96,6 +98,18 @@ pub struct RouterConfig {
     /// back in line (0: off; `POST /cluster/repair` runs one on demand).
     /// Default 30 000.
     pub repair_interval_ms: u64,
+    /// Age (ms) after which a tombstone that every copy of its partition
+    /// holds is purged by the anti-entropy pass. It must exceed the longest
+    /// a write can be in flight (request timeouts): a write older than a
+    /// purged tombstone would otherwise bring the vector back. Default
+    /// 300 000 (5 minutes).
+    pub tombstone_grace_ms: u64,
+    /// Age (ms) after which tombstones are purged even while a copy of their
+    /// partition is unreachable (0: never). A copy that comes back later
+    /// drops every vector older than the purge that its peers lack (they
+    /// were deleted meanwhile) — and so loses writes only it had
+    /// acknowledged before going down. Default 86 400 000 (one day).
+    pub tombstone_horizon_ms: u64,
 }
 
 impl RouterConfig {
@@ -177,6 +191,12 @@ impl RouterConfig {
                 self.replication_factor
             ));
         }
+        if self.tombstone_horizon_ms != 0 && self.tombstone_horizon_ms < self.tombstone_grace_ms {
+            return bad(format!(
+                "tombstone_horizon_ms ({}) must be 0 or at least tombstone_grace_ms ({})",
+                self.tombstone_horizon_ms, self.tombstone_grace_ms
+            ));
+        }
         for (name, key) in [("api_key", &self.api_key), ("read_only_api_key", &self.read_only_api_key)] {
             if key.as_deref().is_some_and(|k| k.trim().is_empty()) {
                 return bad(format!("{name} must not be empty"));
@@ -230,6 +250,8 @@ impl Default for RouterConfig {
             replication_factor: 1,
             write_quorum: None,
             repair_interval_ms: 30_000,
+            tombstone_grace_ms: 300_000,
+            tombstone_horizon_ms: 86_400_000,
         }
     }
 }
@@ -250,6 +272,9 @@ impl std::fmt::Debug for RouterConfig {
             .field("read_only_api_key", &redact(&self.read_only_api_key))
             .field("collection_cache_ms", &self.collection_cache_ms)
             .field("health_interval_ms", &self.health_interval_ms)
+            .field("repair_interval_ms", &self.repair_interval_ms)
+            .field("tombstone_grace_ms", &self.tombstone_grace_ms)
+            .field("tombstone_horizon_ms", &self.tombstone_horizon_ms)
             .field("limits", &self.limits)
             .finish()
     }

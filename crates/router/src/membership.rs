@@ -364,9 +364,7 @@ impl Service {
         let digests: Vec<Option<Digests>> = join_all(self.all_shards().map(|shard| {
             let path = &path;
             async move {
-                if holding(shard).is_none() {
-                    return None;
-                }
+                holding(shard)?;
                 self.client
                     .call_json::<Digests>(&self.metrics, shard, "sync", Method::GET, path, None, &self.internal)
                     .await

@@ -18,12 +18,17 @@
 //! A copy that is down is skipped and repaired by a later pass.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::http::Method;
 use futures::future::join_all;
-use ruvector_api::{CollectionInfo, Digests, Stamps, StatusResponse, ValidUpsert, VectorRecord, VersionStamp};
+use ruvector_api::{
+    CollectionInfo, Digests, PartitionDigest, PurgeRequest, PurgeResponse, Stamps, StatusResponse, ValidUpsert,
+    VectorRecord, VersionStamp,
+};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
 use crate::service::Service;
 use crate::shard::ShardError;
 
@@ -41,8 +46,12 @@ pub struct RepairReport {
     pub partitions_diverged: usize,
     /// Versioned upserts sent to copies that lacked them.
     pub upserts: u64,
-    /// Versioned deletes sent to copies that lacked the tombstone.
+    /// Versioned deletes sent to copies that lacked the tombstone, and
+    /// deletes of vectors a copy kept past its peers' tombstone purge.
     pub deletes: u64,
+    /// Tombstones purged (every copy held them, or past the horizon).
+    #[serde(default)]
+    pub tombstones_purged: u64,
     /// Shards or requests that failed (those copies wait for a later pass).
     pub errors: Vec<String>,
 }
@@ -84,6 +93,7 @@ impl Service {
         for (name, partitions) in collections {
             report.collections += 1;
             self.repair_collection(&name, partitions, &mut report).await;
+            self.purge_collection(&name, partitions, &mut report).await;
         }
         self.metrics.repaired(report.upserts, report.deletes);
         if report.partitions_diverged > 0 {
@@ -131,8 +141,90 @@ impl Service {
         }
     }
 
+    /// Purges the tombstones of `name` that are safe to forget:
+    ///
+    /// - older than `tombstone_grace_ms` in partitions whose every copy
+    ///   answered with the same digest of the stamps older than that bound
+    ///   (every copy holds the same tombstones, and no write that old can
+    ///   still be in flight);
+    /// - older than `tombstone_horizon_ms` in partitions with a copy that did
+    ///   not answer, on the copies that did (the absent copy rejoins by
+    ///   dropping what they lack, see [`Service::repair_partition`]).
+    async fn purge_collection(&self, name: &str, partitions: u32, report: &mut RepairReport) {
+        let grace = Clock::version_before(Duration::from_millis(self.config.tombstone_grace_ms));
+        let path = format!("/collections/{name}/digests?before={grace}");
+        let digests: Vec<Option<Digests>> = join_all(self.all_shards().map(|shard| {
+            let path = &path;
+            async move {
+                self.client
+                    .call_json::<Digests>(&self.metrics, shard, "repair", Method::GET, path, None, &self.internal)
+                    .await
+                    .ok()
+            }
+        }))
+        .await;
+        let horizon = (self.config.tombstone_horizon_ms > 0)
+            .then(|| Clock::version_before(Duration::from_millis(self.config.tombstone_horizon_ms)));
+        // Per shard: (bound, partitions) to purge.
+        let mut agreed: Vec<Vec<u32>> = vec![Vec::new(); self.client.len()];
+        let mut past_horizon: Vec<Vec<u32>> = vec![Vec::new(); self.client.len()];
+        for p in 0..partitions {
+            let copies = self.ring.copies(name, partitions, p, self.replicas());
+            let seen: Vec<Option<PartitionDigest>> = copies
+                .iter()
+                .map(|&s| digests[s].as_ref().and_then(|d| d.partitions.get(p as usize)).copied())
+                .collect();
+            if seen.iter().all(Option::is_some) {
+                let first = seen[0];
+                if seen.iter().all(|d| *d == first) && first.is_some_and(|d| d.count > d.live) {
+                    copies.iter().for_each(|&s| agreed[s].push(p));
+                }
+            } else if horizon.is_some() {
+                copies.iter().filter(|&&s| digests[s].is_some()).for_each(|&s| past_horizon[s].push(p));
+            }
+        }
+        let mut sends = Vec::new();
+        for shard in self.all_shards() {
+            if !agreed[shard].is_empty() {
+                sends.push((shard, grace, std::mem::take(&mut agreed[shard])));
+            }
+            if let Some(horizon) = horizon
+                && !past_horizon[shard].is_empty()
+            {
+                sends.push((shard, horizon, std::mem::take(&mut past_horizon[shard])));
+            }
+        }
+        let results = join_all(
+            sends
+                .into_iter()
+                .map(|(shard, before, partitions)| async move { self.purge(name, shard, before, partitions).await }),
+        )
+        .await;
+        for result in results {
+            match result {
+                Ok(n) => report.tombstones_purged += n,
+                Err(e) => report.errors.push(e.into_api().to_string()),
+            }
+        }
+    }
+
+    async fn purge(&self, name: &str, shard: usize, before: u64, partitions: Vec<u32>) -> Result<u64, ShardError> {
+        let body = serde_json::to_vec(&PurgeRequest { before, partitions })
+            .map_err(|e| ShardError::Rejected(ruvector_api::ApiError::internal(e.to_string())))?;
+        let path = format!("/collections/{name}/tombstones/purge");
+        let r: PurgeResponse = self
+            .client
+            .call_json(&self.metrics, shard, "repair", Method::POST, &path, Some(body), &self.internal)
+            .await?;
+        Ok(r.purged)
+    }
+
     /// Sends every copy in `copies` the newest write of each id any of them
-    /// holds.
+    /// holds. First, copies whose tombstones were purged below an older
+    /// bound than another copy's (it was down past the horizon) are brought
+    /// to that bound: their vectors older than it that the copy with the
+    /// newest bound lacks were deleted meanwhile, so they are dropped, not
+    /// spread.
     pub(crate) async fn repair_partition(
         &self,
         name: &str,
@@ -142,11 +234,52 @@ impl Service {
     ) -> Result<(), ShardError> {
         let path = format!("/collections/{name}/stamps?partition={partition}");
         let mut held: Vec<HashMap<u64, VersionStamp>> = Vec::with_capacity(copies.len());
+        let mut purged: Vec<u64> = Vec::with_capacity(copies.len());
         for &shard in copies {
             let stamps: Stamps =
                 self.client.call_json(&self.metrics, shard, "repair", Method::GET, &path, None, &self.internal).await?;
             held.push(stamps.stamps.into_iter().map(|s| (s.id, s)).collect());
+            purged.push(stamps.purged_before);
         }
+        let (authority, bound) = purged.iter().copied().enumerate().max_by_key(|&(_, b)| b).unwrap_or((0, 0));
+        for (i, &shard) in copies.iter().enumerate() {
+            if purged[i] >= bound {
+                continue;
+            }
+            let dropped: Vec<VersionStamp> = held[i]
+                .values()
+                .filter(|s| s.version < bound && !held[authority].contains_key(&s.id))
+                .copied()
+                .collect();
+            for stamp in &dropped {
+                if !stamp.deleted {
+                    // Unversioned: removes the vector and forgets its stamp.
+                    let path = format!("/collections/{name}/vectors/{}", stamp.id);
+                    match self
+                        .client
+                        .call(&self.metrics, shard, "repair", Method::DELETE, &path, None, &self.internal, None)
+                        .await
+                    {
+                        Ok(_) => report.deletes += 1,
+                        Err(ShardError::Rejected(e)) if e.code() == "not_found" => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                held[i].remove(&stamp.id);
+            }
+            report.tombstones_purged += self.purge(name, shard, bound, vec![partition]).await?;
+            if !dropped.is_empty() {
+                tracing::warn!(
+                    collection = name,
+                    partition,
+                    shard = self.client.address(shard),
+                    dropped = dropped.len(),
+                    "a copy back from beyond the tombstone horizon dropped what its peers deleted meanwhile"
+                );
+            }
+        }
+        // The source may be filling itself (it can hold writes the others lack).
+        let catch_up = self.internal.for_catch_up();
         // The newest stamp of every id, and a copy that holds it.
         let mut newest: HashMap<u64, (VersionStamp, usize)> = HashMap::new();
         for (i, stamps) in held.iter().enumerate() {
@@ -160,7 +293,12 @@ impl Service {
         for (i, &target) in copies.iter().enumerate() {
             let behind: Vec<(VersionStamp, usize)> = newest
                 .values()
-                .filter(|(s, _)| held[i].get(&s.id).is_none_or(|mine| mine.version < s.version))
+                .filter(|(s, _)| match held[i].get(&s.id) {
+                    Some(mine) => mine.version < s.version,
+                    // A tombstone older than the purge bound was purged
+                    // here, not missed.
+                    None => !(s.deleted && s.version < bound),
+                })
                 .copied()
                 .collect();
             let mut upserts: Vec<VectorRecord> = Vec::new();
@@ -191,7 +329,7 @@ impl Service {
                         Method::GET,
                         &path,
                         None,
-                        &self.internal,
+                        &catch_up,
                     )
                     .await
                 {

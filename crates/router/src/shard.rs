@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use ruvector_api::{ApiError, ErrorBody, UNREADY_HEADER, parse_unready};
+use ruvector_api::{ApiError, CATCH_UP_HEADER, ErrorBody, UNREADY_HEADER, parse_unready};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::{Metrics, ShardErrorKind};
@@ -76,6 +76,13 @@ impl Credentials {
             }
         }
         Credentials(out)
+    }
+
+    /// These credentials plus the catch-up header (reads from a filling copy).
+    pub(crate) fn for_catch_up(&self) -> Self {
+        let mut headers = self.0.clone();
+        headers.push((HeaderName::from_static(CATCH_UP_HEADER), HeaderValue::from_static("1")));
+        Credentials(headers)
     }
 
     /// The router's own key: the read-write key, else the read-only one.

@@ -12,13 +12,14 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ruvector_api::{
-    ApiDoc, ApiError, AssignmentRequest, BatchSearchRequest, CollectionInfo, CreateCollectionRequest, DeleteQuery,
-    Digests, IdsPage, IdsQuery, OpenApi, PartitionDigest, PartitionStateRequest, PartitionStateResponse, SearchHit,
-    SearchRequest, ShardAssignment, Stamps, StampsQuery, StatusResponse, UNREADY_HEADER, UpsertRequest, VectorRecord,
-    VersionStamp, format_unready, parse_json, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
+    ApiDoc, ApiError, AssignmentRequest, BatchSearchRequest, CATCH_UP_HEADER, CollectionInfo, CreateCollectionRequest,
+    DeleteQuery, Digests, DigestsQuery, IdsPage, IdsQuery, OpenApi, PartitionDigest, PartitionStateRequest,
+    PartitionStateResponse, PurgeRequest, PurgeResponse, SearchHit, SearchRequest, ShardAssignment, Stamps,
+    StampsQuery, StatusResponse, UNREADY_HEADER, UpsertRequest, VectorRecord, VersionStamp, format_unready, parse_json,
+    parse_vector_id, partition_of, stamp_hash, validate_collection_name,
 };
 use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError};
 
@@ -168,11 +169,17 @@ pub(crate) async fn upsert_vectors(
 pub(crate) async fn get_vector(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Json<VectorRecord>> {
     validate_collection_name(&name)?;
     let id = parse_vector_id(&id)?;
     let engine = state.ready_engine()?;
-    state.membership().check_read(&name, id)?;
+    if headers.contains_key(CATCH_UP_HEADER) {
+        // A catch-up copying from this copy, filling or not.
+        state.membership().check_write(&name, [id])?;
+    } else {
+        state.membership().check_read(&name, id)?;
+    }
     let (point, name) = blocking(move || engine.get(&name, id).map(|p| (p, name))).await?;
     let point = point.ok_or_else(|| ApiError::not_found_vector(&name, id))?;
     Ok(Json(convert::record(point)?))
@@ -293,14 +300,23 @@ fn partitions_of(name: &str, config: &CollectionConfig) -> Result<u32> {
         .ok_or_else(|| ApiError::InvalidParameter(format!("collection {name:?} was created without partitions")).into())
 }
 
-/// `GET /collections/{name}/digests`: per partition, the count and hash of
-/// the version stamps this copy holds (replicas compare them).
-pub(crate) async fn digests(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Digests>> {
+/// `GET /collections/{name}/digests?before=V`: per partition, the count
+/// and hash of the version stamps this copy holds (older than `V` when
+/// given): what replicas compare.
+pub(crate) async fn digests(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DigestsQuery>,
+) -> Result<Json<Digests>> {
     let (engine, config) = collection(&state, &name)?;
     let partitions = partitions_of(&name, &config)?;
+    let before = query.validate()?;
     let digests = blocking(move || {
         let mut out = vec![PartitionDigest::default(); partitions as usize];
         for (id, version, deleted) in engine.stamps(&name)? {
+            if version >= before {
+                continue;
+            }
             let d = &mut out[partition_of(&name, id, partitions) as usize];
             d.count += 1;
             d.live += u64::from(!deleted);
@@ -310,6 +326,31 @@ pub(crate) async fn digests(State(state): State<AppState>, ApiPath(name): ApiPat
     })
     .await?;
     Ok(Json(Digests { partitions: digests }))
+}
+
+/// `POST /collections/{name}/tombstones/purge`: forget this copy's
+/// tombstones older than `before` in the given partitions, and remember
+/// the bound (reported by `stamps` as `purged_before`).
+pub(crate) async fn purge_tombstones(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    Body(body): Body,
+) -> Result<Json<PurgeResponse>> {
+    let (engine, config) = collection(&state, &name)?;
+    let partitions = partitions_of(&name, &config)?;
+    let request = parse_json::<PurgeRequest>(&body)?;
+    request.validate(partitions)?;
+    let chosen: std::collections::HashSet<u32> = request.partitions.iter().copied().collect();
+    let (purging, before) = (name.clone(), request.before);
+    let purged = blocking(move || {
+        engine.purge_tombstones(&purging, before, |id| chosen.contains(&partition_of(&purging, id, partitions)))
+    })
+    .await?;
+    let recorder = state.clone();
+    tokio::task::spawn_blocking(move || recorder.membership().note_purged(&name, &request.partitions, before))
+        .await
+        .map_err(|e| ApiError::internal(format!("assignment task failed: {e}")))??;
+    Ok(Json(PurgeResponse { purged: purged as u64 }))
 }
 
 /// `GET /collections/{name}/stamps?partition=P`: every version stamp of one
@@ -322,6 +363,7 @@ pub(crate) async fn stamps(
     let (engine, config) = collection(&state, &name)?;
     let partitions = partitions_of(&name, &config)?;
     let partition = query.validate(partitions)?;
+    let query_name = name.clone();
     let mut stamps = blocking(move || {
         Ok(engine
             .stamps(&name)?
@@ -332,7 +374,7 @@ pub(crate) async fn stamps(
     })
     .await?;
     stamps.sort_unstable_by_key(|s| s.id);
-    Ok(Json(Stamps { stamps }))
+    Ok(Json(Stamps { stamps, purged_before: state.membership().purged_before(&query_name, partition) }))
 }
 
 /// The partitioned collections of `engine`: (name, partition count).

@@ -38,6 +38,7 @@ struct Part {
     peers: Vec<String>,
     state: PartitionState,
     generation: u64,
+    purged_before: u64,
 }
 
 /// The held partitions of one collection, and the answers to "may id X be
@@ -75,6 +76,9 @@ struct Persisted {
 struct PersistedCollection {
     partitions: u32,
     held: Vec<AssignedPartition>,
+    /// Partition → the version below which its tombstones were purged.
+    #[serde(default)]
+    purged: BTreeMap<u32, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -113,7 +117,8 @@ impl Membership {
                     .into_iter()
                     .map(|a| {
                         let state = if a.peers.is_empty() { PartitionState::Ready } else { PartitionState::Filling };
-                        (a.partition, Part { peers: a.peers, state, generation: 1 })
+                        let purged_before = c.purged.get(&a.partition).copied().unwrap_or(0);
+                        (a.partition, Part { peers: a.peers, state, generation: 1, purged_before })
                     })
                     .collect();
                 (name, Arc::new(Gate { partitions: c.partitions, parts }))
@@ -174,6 +179,7 @@ impl Membership {
                             peers: p.peers.clone(),
                             state: p.state,
                             generation: p.generation,
+                            purged_before: p.purged_before,
                         })
                         .collect()
                 });
@@ -219,9 +225,11 @@ impl Membership {
                     let part = match kept {
                         Some(p) => Part { peers: a.peers, ..p.clone() },
                         None if c.fresh || a.peers.is_empty() => {
-                            Part { peers: a.peers, state: PartitionState::Ready, generation: 1 }
+                            Part { peers: a.peers, state: PartitionState::Ready, generation: 1, purged_before: 0 }
                         }
-                        None => Part { peers: a.peers, state: PartitionState::Filling, generation: 1 },
+                        None => {
+                            Part { peers: a.peers, state: PartitionState::Filling, generation: 1, purged_before: 0 }
+                        }
                     };
                     (a.partition, part)
                 })
@@ -262,6 +270,38 @@ impl Membership {
         Ok(changed)
     }
 
+    /// The version below which tombstones of `partition` were purged here.
+    pub(crate) fn purged_before(&self, name: &str, partition: u32) -> u64 {
+        self.gate(name).and_then(|g| g.parts.get(&partition).map(|p| p.purged_before)).unwrap_or(0)
+    }
+
+    /// Records a purge of `partitions` below `before` (kept in the file, so
+    /// the mark outlives restarts; the tombstones' removal itself reaches
+    /// disk with the next checkpoint).
+    pub(crate) fn note_purged(&self, name: &str, partitions: &[u32], before: u64) -> Result<(), ApiError> {
+        let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
+        let Some(gate) = state.gates.get(name) else { return Ok(()) };
+        let mut gate = (**gate).clone();
+        let mut moved = false;
+        for p in partitions {
+            if let Some(part) = gate.parts.get_mut(p)
+                && part.purged_before < before
+            {
+                part.purged_before = before;
+                moved = true;
+            }
+        }
+        if !moved {
+            return Ok(());
+        }
+        let mut next = state.gates.clone();
+        next.insert(name.to_owned(), Arc::new(gate));
+        let placement = state.placement.clone().unwrap_or_default();
+        self.persist(&placement, &next)?;
+        state.gates = next;
+        Ok(())
+    }
+
     /// Forgets a dropped collection.
     pub(crate) fn forget(&self, name: &str) -> Result<(), ApiError> {
         let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
@@ -288,7 +328,13 @@ impl Membership {
                         .iter()
                         .map(|(&partition, p)| AssignedPartition { partition, peers: p.peers.clone() })
                         .collect();
-                    (name.clone(), PersistedCollection { partitions: g.partitions, held })
+                    let purged = g
+                        .parts
+                        .iter()
+                        .filter(|(_, p)| p.purged_before > 0)
+                        .map(|(&n, p)| (n, p.purged_before))
+                        .collect();
+                    (name.clone(), PersistedCollection { partitions: g.partitions, held, purged })
                 })
                 .collect(),
         };

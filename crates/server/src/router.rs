@@ -47,6 +47,7 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .route("/collections/{name}/ids", get(handlers::list_ids))
         .route("/collections/{name}/digests", get(handlers::digests))
         .route("/collections/{name}/stamps", get(handlers::stamps))
+        .route("/collections/{name}/tombstones/purge", post(handlers::purge_tombstones))
         .route("/cluster/assignment", get(handlers::get_assignment).put(handlers::put_assignment))
         .route("/cluster/partitions", post(handlers::set_partition_state))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));

@@ -26,7 +26,7 @@ fn dir() -> PathBuf {
 /// A unique record for (thread, seq), of varying size.
 fn record(thread: u64, seq: u64, rng: &mut SmallRng) -> WalRecord {
     let tag = thread * 1000 + seq;
-    match rng.random_range(0..3) {
+    match rng.random_range(0..4) {
         0 => WalRecord::Upsert {
             collection: format!("t{thread}"),
             points: (0..rng.random_range(1..4))
@@ -44,6 +44,7 @@ fn record(thread: u64, seq: u64, rng: &mut SmallRng) -> WalRecord {
             let versions = if tag.is_multiple_of(2) { vec![tag + 1; ids.len()] } else { Vec::new() };
             WalRecord::Delete { collection: format!("t{thread}"), ids, versions }
         }
+        2 => WalRecord::PurgeTombstones { collection: format!("t{thread}"), ids: vec![tag; rng.random_range(1..20)] },
         _ => WalRecord::CreateCollection { name: format!("c{tag}"), config: vec![7; rng.random_range(0..50)] },
     }
 }
@@ -52,7 +53,7 @@ fn record(thread: u64, seq: u64, rng: &mut SmallRng) -> WalRecord {
 fn origin(r: &WalRecord) -> u64 {
     match r {
         WalRecord::Upsert { points, .. } => points[0].id,
-        WalRecord::Delete { ids, .. } => ids[0],
+        WalRecord::Delete { ids, .. } | WalRecord::PurgeTombstones { ids, .. } => ids[0],
         WalRecord::CreateCollection { name, .. } => name[1..].parse().expect("tag"),
         WalRecord::DropCollection { .. } => unreachable!("not generated"),
     }

@@ -11,6 +11,7 @@
 //! | 4 | `Delete`, unversioned | `str collection \| u32 n \| u64 × n ids` |
 //! | 5 | `Upsert` with versions | `str collection \| u32 n \|` n × (`u64 version \|` point) |
 //! | 6 | `Delete` with versions | `str collection \| u32 n \|` n × (`u64 id \| u64 version`) |
+//! | 7 | `PurgeTombstones` | `str collection \| u32 n \| u64 × n ids` |
 //!
 //! A point is `u64 id | u32 dim | u32 payload_len (u32::MAX = no payload) |
 //! f32 × dim | payload bytes`. Kinds 3 and 4 are what logs written before
@@ -64,6 +65,14 @@ pub enum WalRecord {
         /// `ids`; empty for an unversioned delete.
         versions: Vec<u64>,
     },
+    /// Tombstones were forgotten (every replica held them, or they passed
+    /// the horizon): the ids' stamps are dropped if still tombstones.
+    PurgeTombstones {
+        /// Collection name.
+        collection: String,
+        /// The ids whose tombstones were purged.
+        ids: Vec<u64>,
+    },
 }
 
 const KIND_CREATE: u8 = 1;
@@ -72,6 +81,7 @@ const KIND_UPSERT: u8 = 3;
 const KIND_DELETE: u8 = 4;
 const KIND_UPSERT_VERSIONED: u8 = 5;
 const KIND_DELETE_VERSIONED: u8 = 6;
+const KIND_PURGE_TOMBSTONES: u8 = 7;
 const NO_PAYLOAD: u32 = u32::MAX;
 
 /// Why a record body failed to decode (the caller adds file and offset).
@@ -106,6 +116,7 @@ impl WalRecord {
             WalRecord::Delete { collection, ids, versions } => {
                 4 + collection.len() + 4 + if versions.is_empty() { 8 } else { 16 } * ids.len()
             }
+            WalRecord::PurgeTombstones { collection, ids } => 4 + collection.len() + 4 + 8 * ids.len(),
         }
     }
 
@@ -162,6 +173,12 @@ impl WalRecord {
                     out.extend_from_slice(&version.to_le_bytes());
                 }
             }
+            WalRecord::PurgeTombstones { collection, ids } => {
+                out.push(KIND_PURGE_TOMBSTONES);
+                put_bytes(out, collection.as_bytes())?;
+                out.extend_from_slice(&len_u32(ids.len())?.to_le_bytes());
+                put_u64s(out, ids);
+            }
         }
         Ok(())
     }
@@ -193,12 +210,16 @@ impl WalRecord {
                 }
                 WalRecord::Upsert { collection, points }
             }
-            KIND_DELETE => {
+            kind @ (KIND_DELETE | KIND_PURGE_TOMBSTONES) => {
                 let collection = r.string()?;
                 let n = r.u32()? as usize;
                 let raw = r.take(n.checked_mul(8).ok_or(DecodeError("id count overflow"))?)?;
                 let ids = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-                WalRecord::Delete { collection, ids, versions: Vec::new() }
+                if kind == KIND_DELETE {
+                    WalRecord::Delete { collection, ids, versions: Vec::new() }
+                } else {
+                    WalRecord::PurgeTombstones { collection, ids }
+                }
             }
             KIND_DELETE_VERSIONED => {
                 let collection = r.string()?;
@@ -342,6 +363,8 @@ mod tests {
                 let (ids, versions) = pairs.into_iter().unzip();
                 WalRecord::Delete { collection, ids, versions }
             }),
+            (".{0,12}", prop::collection::vec(any::<u64>(), 0..20))
+                .prop_map(|(collection, ids)| WalRecord::PurgeTombstones { collection, ids }),
         ]
     }
 
