@@ -8,11 +8,17 @@ loopback ports, a cosine collection of the shared data set's dimension,
 --writes-only` for the write loads (--loads, --duration): write throughput
 and latency at R.
 
-With R >= 2, also the catch-up figure: a second router with
-`--write-quorum 1` keeps taking writes while shard 1 is SIGKILLed;
---missed vectors are written (`stream-bench --count`), shard 1 restarts on
-its data, and `POST /cluster/repair` is timed until the copies agree (a
-second pass must find nothing to repair).
+With R >= 2, also:
+
+- the catch-up figure: shard 1 is SIGKILLed, --missed vectors are written
+  through the router (default write quorum 1, `stream-bench --count`),
+  shard 1 restarts on its data, and the time until its `/ready` is 200 —
+  recovered *and* caught up by the router's sync — is reported, split into
+  recovery (its collection routes answer) and catch-up; the copies'
+  digests must then agree;
+- a rolling restart under load: two clients search, two upsert and delete
+  (threads here, over HTTP), while every shard in turn is SIGTERMed,
+  restarted and waited for; failed requests are counted (target 0).
 
     CARGO_TARGET_DIR=/work/target-bench cargo build --release -p ruvector-cli
     python3 bench/replicas.py --binary /work/target-bench/release/ruvector
@@ -29,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -83,6 +90,108 @@ class Proc:
             self.popen.wait(60)
 
 
+def wait_answering(url: str, timeout: float = 120.0) -> None:
+    """Until the node has recovered its data (collection routes answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http("GET", url + "/collections", timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not recover within {timeout} s")
+
+
+def digests_agree(urls: list[str], r: int) -> bool:
+    """Every partition's digest appears on exactly R shards (the copies)."""
+    seen: dict[int, list] = {}
+    for url in urls:
+        status, assignment = http("GET", url + "/cluster/assignment")
+        held = [p["partition"] for c in assignment["collections"] if c["name"] == "rep" for p in (c["held"] or [])]
+        status, d = http("GET", url + "/collections/rep/digests")
+        for p in held:
+            seen.setdefault(p, []).append(d["partitions"][p])
+    return all(len(v) == r and all(x == v[0] for x in v) for v in seen.values())
+
+
+def read_vectors(path: Path, n: int) -> list[list[float]]:
+    import struct
+    out = []
+    with open(path, "rb") as f:
+        for _ in range(n):
+            head = f.read(4)
+            if len(head) < 4:
+                break
+            (dim,) = struct.unpack("<i", head)
+            out.append(list(struct.unpack(f"<{dim}f", f.read(4 * dim))))
+    return out
+
+
+def rolling_restart(url: str, shards: list, tmp: Path, binary: Path, data: Path) -> dict:
+    """Every shard SIGTERMed, restarted, waited for (its /ready: caught up),
+    under two searching and two writing clients; failures counted."""
+    queries = read_vectors(data / "query.fvecs", 200)
+    vectors = read_vectors(data / "base.fvecs", 400)
+    stop = threading.Event()
+    counts = {"searches": 0, "search_failures": 0, "writes": 0, "write_failures": 0}
+    lock = threading.Lock()
+
+    def count(kind: str, ok: bool, detail) -> None:
+        with lock:
+            counts[kind + "es" if kind == "search" else kind + "s"] += 1
+            if not ok:
+                counts[kind + "_failures"] += 1
+                print(f"{kind} failed: {detail}", file=sys.stderr)
+
+    def searcher(seed: int) -> None:
+        i = seed
+        while not stop.is_set():
+            q = queries[i % len(queries)]
+            i += 1
+            try:
+                status, body = http("POST", url + "/collections/rep/search", {"vector": q, "k": 10}, timeout=30)
+                count("search", status == 200 and len(body) == 10, (status, body))
+            except OSError as e:
+                count("search", False, e)
+
+    def writer(base: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            vid = base + i % 400
+            try:
+                if i % 4 == 0:
+                    status, body = http("DELETE", f"{url}/collections/rep/vectors/{vid}", timeout=30)
+                    count("write", status in (200, 404), (status, body))
+                else:
+                    status, body = http("POST", url + "/collections/rep/vectors",
+                                        {"vectors": [{"id": vid, "vector": vectors[i % len(vectors)]}]}, timeout=30)
+                    count("write", status == 201, (status, body))
+            except OSError as e:
+                count("write", False, e)
+
+    threads = [threading.Thread(target=searcher, args=(s,)) for s in (0, 100)]
+    threads += [threading.Thread(target=writer, args=(b,)) for b in (9_000_000, 9_100_000)]
+    for t in threads:
+        t.start()
+    restarts = []
+    try:
+        time.sleep(2)
+        for i in range(len(shards)):
+            t0 = time.monotonic()
+            shards[i].kill(signal.SIGTERM)
+            shards[i] = Proc(binary, shards[i].args, tmp / f"s{i}.log")
+            wait_ready(shards[i].url)
+            restarts.append(round(time.monotonic() - t0, 2))
+            time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    return {**counts, "restart_seconds": restarts}
+
+
 def stream_bench(binary: Path, url: str, data: Path, extra: list[str]) -> str:
     cmd = [str(binary), "stream-bench", "--url", url, "--collection", "rep",
            "--base", str(data / "base.fvecs"), "--query", str(data / "query.fvecs"), *extra]
@@ -120,22 +229,20 @@ def run(args) -> dict:
             entry = {"preload_vectors": args.preload, "preload_seconds": round(preload_s, 2),
                      "preload_vectors_per_s": round(args.preload / preload_s, 1), "stream_bench": out}
             if r >= 2:
-                w1 = Proc(binary, ["router", "--addr", "127.0.0.1:0", "--shards", urls, "--replication-factor",
-                                   str(r), "--write-quorum", "1"], tmp / "router-w1.log", quiet)
-                wait_ready(w1.url)
                 shards[1].kill()
-                stream_bench(binary, w1.url, data, ["--count", str(args.missed), "--loads", "4x100",
-                                                    "--id-start", "5000000"])
-                shards[1] = Proc(binary, shards[1].args, tmp / "s1.log")
-                wait_ready(shards[1].url)
+                stream_bench(binary, router.url, data, ["--count", str(args.missed), "--loads", "4x100",
+                                                        "--id-start", "5000000"])
                 t0 = time.monotonic()
-                status, report = http("POST", w1.url + "/cluster/repair")
-                repair_s = time.monotonic() - t0
-                assert status == 200, report
-                status, again = http("POST", w1.url + "/cluster/repair")
-                assert again["partitions_diverged"] == 0, again
-                entry.update({"missed_writes": args.missed, "repair_seconds": round(repair_s, 2), "repair": report})
-                w1.kill(signal.SIGTERM)
+                shards[1] = Proc(binary, shards[1].args, tmp / "s1.log")
+                wait_answering(shards[1].url)
+                recovered_s = time.monotonic() - t0
+                wait_ready(shards[1].url)
+                ready_s = time.monotonic() - t0
+                agree = digests_agree([s.url for s in shards], r)
+                entry.update({"missed_writes": args.missed, "restart_to_recovered_seconds": round(recovered_s, 2),
+                              "restart_to_ready_seconds": round(ready_s, 2),
+                              "catch_up_seconds": round(ready_s - recovered_s, 2), "copies_agree": agree})
+                entry["rolling_restart"] = rolling_restart(router.url, shards, tmp, binary, data)
             results["replication"][str(r)] = entry
         finally:
             router.kill(signal.SIGTERM)

@@ -824,6 +824,10 @@ def test_replication_settings_reach_the_router_and_are_checked(helm, render):
     assert (router["replication_factor"], router["write_quorum"], router["repair_interval_ms"]) == (2, 1, 30000)
     default = router_toml(render())["router"]
     assert default["replication_factor"] == 1 and "write_quorum" not in default
+    assert (default["tombstone_grace_ms"], default["tombstone_horizon_ms"]) == (300000, 86400000)
+    assert default["health_interval_ms"] == 1000
+    tuned = render({"router": {"config": {"tombstoneGraceMs": 1000, "tombstoneHorizonMs": 0}}})
+    assert (router_toml(tuned)["router"]["tombstone_grace_ms"], router_toml(tuned)["router"]["tombstone_horizon_ms"]) == (1000, 0)
     # The placement annotation changes with the replication factor (an
     # upgrade that changes it is refused like a shard count change).
     annotation = lambda rendered: rendered.one("StatefulSet")["metadata"]["annotations"]["ruvector.io/placement"]

@@ -260,12 +260,14 @@ vnodes = {{ int64 $c.vnodes }}
 collection_cache_ms = {{ int64 $c.collectionCacheMs }}
 health_interval_ms = {{ int64 $c.healthIntervalMs }}
 # Copies of every partition (distinct shards); fixed for the data, like the
-# shard list. write_quorum: copies a write needs (absent: all of them).
+# shard list. write_quorum: copies a write needs (absent: 1).
 replication_factor = {{ int64 $c.replicationFactor }}
 {{- if not (kindIs "invalid" $c.writeQuorum) }}
 write_quorum = {{ int64 $c.writeQuorum }}
 {{- end }}
 repair_interval_ms = {{ int64 $c.repairIntervalMs }}
+tombstone_grace_ms = {{ int64 $c.tombstoneGraceMs }}
+tombstone_horizon_ms = {{ int64 $c.tombstoneHorizonMs }}
 
 [router.limits]
 {{- include "ruvector.limitsToml" . }}

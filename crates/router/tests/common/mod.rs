@@ -152,6 +152,13 @@ async fn ready() -> Response {
     json(StatusCode::OK, &StatusResponse::ok())
 }
 
+/// A node that has recovered answers its assignment; the fake holds no
+/// partitioned collection, so it reports none (the router's sync then has
+/// nothing to do).
+async fn assignment() -> Response {
+    json(StatusCode::OK, &ruvector_api::ShardAssignment { placement: None, collections: Vec::new() })
+}
+
 async fn list(State(s): State<Shared>) -> Response {
     let mut infos: Vec<CollectionInfo> = s.collections().values().map(info).collect();
     infos.sort_by(|a, b| a.name.cmp(&b.name));
@@ -259,6 +266,7 @@ impl FakeShard {
             .route("/collections/{name}/search", post(search))
             .route("/collections/{name}/search/batch", post(search_batch))
             .route("/collections/{name}/ids", get(ids))
+            .route("/cluster/assignment", get(assignment))
             .layer(from_fn_with_state(state.clone(), gate))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake shard");
