@@ -1,5 +1,6 @@
 //! ruvector's REST API, transport-agnostic: wire types (serde), their
-//! validation, the error body and the OpenAPI document.
+//! validation, the error body and the OpenAPI documents ([`ApiDoc`], the
+//! client API; [`node_openapi`], what a node serves).
 //!
 //! Shared by the single-node server and the cluster router, so both apply
 //! exactly the same rules. This crate knows nothing about the engine or the
@@ -40,6 +41,7 @@ mod limits;
 mod membership;
 mod metric;
 pub mod openapi;
+pub mod openapi_replica;
 mod partition;
 mod search;
 mod status;
@@ -61,6 +63,7 @@ pub use membership::{
 };
 pub use metric::Metric;
 pub use openapi::ApiDoc;
+pub use openapi_replica::{ReplicaDoc, node_openapi};
 pub use partition::{
     Digests, DigestsQuery, MAX_PARTITIONS, PartitionDigest, PurgeRequest, PurgeResponse, Stamps, StampsQuery,
     VersionStamp, partition_of, stamp_hash, valid_partitions,

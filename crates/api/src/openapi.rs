@@ -1,7 +1,14 @@
-//! The OpenAPI 3.1 document of the REST API, generated with `utoipa`.
+//! The OpenAPI 3.1 documents of the REST API, generated with `utoipa`.
 //!
-//! The server (and the router, which serves the same API) returns
-//! `ApiDoc::openapi()` as JSON at `GET /openapi.json`:
+//! [`ApiDoc`] is the client API that both a node and the router serve.
+//! Each process returns its own document as JSON at `GET /openapi.json`,
+//! listing exactly the routes it serves:
+//!
+//! - a node: [`node_openapi`](crate::node_openapi) — [`ApiDoc`] plus the
+//!   replication routes routers call on shards
+//!   ([`ReplicaDoc`](crate::ReplicaDoc));
+//! - the router: [`ApiDoc`] plus its `/cluster` routes (`RouterDoc` in the
+//!   router crate).
 //!
 //! ```
 //! use utoipa::OpenApi;
@@ -10,10 +17,10 @@
 //! ```
 //!
 //! The functions below are *markers*: they carry one `#[utoipa::path]`
-//! each and are never called; the handlers live in the server crate. Every
-//! route lists its request, success and error bodies; every error body is an
-//! [`ErrorBody`]. Routes that need an API key (when keys are configured)
-//! accept it as `Authorization: Bearer <key>`.
+//! each and are never called; the handlers live in the server and router
+//! crates. Every route lists its request, success and error bodies; every
+//! error body is an [`ErrorBody`]. Routes that need an API key (when keys
+//! are configured) accept it as `Authorization: Bearer <key>`.
 #![allow(dead_code, reason = "path markers exist only for their #[utoipa::path] attributes")]
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -25,7 +32,8 @@ use crate::{
     ValidBatchSearch, ValidCreate, ValidSearch, ValidUpsert, VectorInput, VectorRecord,
 };
 
-/// The OpenAPI document: `ApiDoc::openapi()`.
+/// The client API's OpenAPI document, common to a node and the router:
+/// `ApiDoc::openapi()`.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
@@ -108,10 +116,13 @@ impl Modify for BearerAuth {
 fn health() {}
 
 /// Readiness: 503 until recovery has finished (or while shutting down).
+///
+/// A shard of a cluster also answers 503 while any partition copy it holds
+/// is catching up; a router is ready while at least one shard is.
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses(
         (status = 200, description = "Ready to serve", body = StatusResponse),
-        (status = 503, description = "Recovering or shutting down", body = ErrorBody),
+        (status = 503, description = "Recovering, shutting down, or (a shard) catching up", body = ErrorBody),
     ))]
 fn ready() {}
 
@@ -184,11 +195,17 @@ fn delete_collection() {}
         (status = 403, description = "Read-only API key", body = ErrorBody),
         (status = 404, description = "No such collection", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 421, description = "Only on a shard of a cluster: an id's partition is not held by this shard (`partition_not_held`)", body = ErrorBody),
         (status = 503, description = "Not ready / a shard is down", body = ErrorBody),
     ))]
 fn upsert_vectors() {}
 
 /// Fetches one vector with its payload.
+///
+/// On a shard of a cluster, a copy that is catching up answers 421
+/// `partition_not_ready` unless the request carries the header
+/// `x-ruvector-catch-up` (sent by a router's catch-up, which may read a
+/// copy that is itself filling).
 #[utoipa::path(get, path = "/collections/{name}/vectors/{id}", tag = "vectors", security((), ("api_key" = [])),
     params(
         ("name" = String, Path, description = "Collection name"),
@@ -199,6 +216,7 @@ fn upsert_vectors() {}
         (status = 400, description = "Non-numeric id (`invalid_id`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such collection or vector", body = ErrorBody),
+        (status = 421, description = "Only on a shard of a cluster: the id's partition is not held by this shard (`partition_not_held`) or is catching up (`partition_not_ready`)", body = ErrorBody),
         (status = 503, description = "Not ready / the owning shard is down", body = ErrorBody),
     ))]
 fn get_vector() {}
@@ -216,6 +234,7 @@ fn get_vector() {}
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "Read-only API key", body = ErrorBody),
         (status = 404, description = "No such collection or vector", body = ErrorBody),
+        (status = 421, description = "Only on a shard of a cluster: the id's partition is not held by this shard (`partition_not_held`)", body = ErrorBody),
         (status = 503, description = "Not ready / the owning shard is down", body = ErrorBody),
     ))]
 fn delete_vector() {}
@@ -224,7 +243,7 @@ fn delete_vector() {}
 #[utoipa::path(get, path = "/collections/{name}/ids", tag = "vectors", security((), ("api_key" = [])),
     params(("name" = String, Path, description = "Collection name"), IdsQuery),
     responses(
-        (status = 200, description = "One page; `next_after` is null on the last", body = IdsPage),
+        (status = 200, description = "One page; `next_after` is null on the last. On a shard of a cluster, header `x-ruvector-unready-partitions` lists the partitions left out because their copy here is catching up.", body = IdsPage),
         (status = 400, description = "Bad `after` or `limit` (`invalid_parameter`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such collection", body = ErrorBody),
@@ -243,7 +262,7 @@ fn list_ids() {}
     params(("name" = String, Path, description = "Collection name")),
     request_body = SearchRequest,
     responses(
-        (status = 200, description = "Hits, nearest first (a bare array). Through the router with `allow_partial`, header `x-ruvector-partial: true` marks a result missing some shards.", body = Vec<SearchHit>),
+        (status = 200, description = "Hits, nearest first (a bare array). Through the router with `allow_partial`, header `x-ruvector-partial: true` marks a result missing some shards. On a shard of a cluster, header `x-ruvector-unready-partitions` lists the partitions left out because their copy here is catching up.", body = Vec<SearchHit>),
         (status = 400, description = "Malformed JSON or invalid query (`invalid_parameter` for k/ef, `dimension_mismatch`, `invalid_vector`, `invalid_filter`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such collection", body = ErrorBody),
@@ -257,7 +276,7 @@ fn search() {}
     params(("name" = String, Path, description = "Collection name")),
     request_body = BatchSearchRequest,
     responses(
-        (status = 200, description = "One hit list per search, in request order", body = Vec<Vec<SearchHit>>),
+        (status = 200, description = "One hit list per search, in request order. On a shard of a cluster, header `x-ruvector-unready-partitions` lists the partitions left out because their copy here is catching up.", body = Vec<Vec<SearchHit>>),
         (status = 400, description = "Malformed JSON or an invalid search, named by index (`invalid_batch`, …)", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 404, description = "No such collection", body = ErrorBody),
@@ -267,41 +286,64 @@ fn search() {}
 fn search_batch() {}
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::collections::BTreeSet;
+
     use serde_json::Value;
 
     use super::*;
+    use crate::{CATCH_UP_HEADER, UNREADY_HEADER};
+
+    /// The operations of the common client API, as (path, method).
+    pub(crate) const COMMON_ROUTES: [(&str, &str); 14] = [
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/collections", "get"),
+        ("/collections", "post"),
+        ("/collections/{name}", "get"),
+        ("/collections/{name}", "delete"),
+        ("/collections/{name}/vectors", "post"),
+        ("/collections/{name}/vectors/{id}", "get"),
+        ("/collections/{name}/vectors/{id}", "delete"),
+        ("/collections/{name}/search", "post"),
+        ("/collections/{name}/search/batch", "post"),
+        ("/collections/{name}/ids", "get"),
+    ];
+
+    /// `document` as JSON.
+    pub(crate) fn to_json(document: &utoipa::openapi::OpenApi) -> Value {
+        let json = document.to_pretty_json().expect("document serializes");
+        serde_json::from_str(&json).expect("document is valid JSON")
+    }
+
+    /// Every operation `document` lists, as (path, method).
+    pub(crate) fn operations(document: &Value) -> BTreeSet<(String, String)> {
+        const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+        let paths = document["paths"].as_object().expect("paths");
+        paths
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = item.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+                methods.into_iter().map(move |method| (path.clone(), method))
+            })
+            .inspect(|(path, method)| assert!(METHODS.contains(&method.as_str()), "{path}: unexpected key {method}"))
+            .collect()
+    }
+
+    /// `routes` as the set [`operations`] returns.
+    pub(crate) fn route_set(routes: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+        routes.iter().map(|&(path, method)| (path.to_owned(), method.to_owned())).collect()
+    }
 
     fn doc() -> Value {
-        let json = ApiDoc::openapi().to_pretty_json().expect("document serializes");
-        serde_json::from_str(&json).expect("document is valid JSON")
+        to_json(&ApiDoc::openapi())
     }
 
     #[test]
     fn every_route_is_listed() {
-        let doc = doc();
-        let routes = [
-            ("/health", "get"),
-            ("/ready", "get"),
-            ("/metrics", "get"),
-            ("/openapi.json", "get"),
-            ("/collections", "get"),
-            ("/collections", "post"),
-            ("/collections/{name}", "get"),
-            ("/collections/{name}", "delete"),
-            ("/collections/{name}/vectors", "post"),
-            ("/collections/{name}/vectors/{id}", "get"),
-            ("/collections/{name}/vectors/{id}", "delete"),
-            ("/collections/{name}/search", "post"),
-            ("/collections/{name}/search/batch", "post"),
-            ("/collections/{name}/ids", "get"),
-        ];
-        let paths = doc["paths"].as_object().expect("paths");
-        let listed: usize = paths.values().map(|p| p.as_object().map_or(0, |m| m.len())).sum();
-        assert_eq!(listed, routes.len(), "unexpected extra operations: {:?}", paths.keys().collect::<Vec<_>>());
-        for (path, method) in routes {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
-        }
+        assert_eq!(operations(&doc()), route_set(&COMMON_ROUTES));
     }
 
     #[test]
@@ -324,5 +366,31 @@ mod tests {
         let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
         assert_eq!(names, ["name", "after", "limit"]);
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    }
+
+    #[test]
+    fn shard_only_answers_are_described() {
+        let doc = doc();
+        for (path, method) in [
+            ("/collections/{name}/vectors", "post"),
+            ("/collections/{name}/vectors/{id}", "get"),
+            ("/collections/{name}/vectors/{id}", "delete"),
+        ] {
+            let misdirected =
+                doc["paths"][path][method]["responses"]["421"]["description"].as_str().unwrap_or_default();
+            assert!(misdirected.contains("partition_not_held"), "{method} {path}: {misdirected}");
+        }
+        let get = &doc["paths"]["/collections/{name}/vectors/{id}"]["get"];
+        let misdirected = get["responses"]["421"]["description"].as_str().unwrap_or_default();
+        assert!(misdirected.contains("partition_not_ready"), "{misdirected}");
+        assert!(get["description"].as_str().unwrap_or_default().contains(CATCH_UP_HEADER));
+        for (path, method) in [
+            ("/collections/{name}/search", "post"),
+            ("/collections/{name}/search/batch", "post"),
+            ("/collections/{name}/ids", "get"),
+        ] {
+            let ok = doc["paths"][path][method]["responses"]["200"]["description"].as_str().unwrap_or_default();
+            assert!(ok.contains(UNREADY_HEADER), "{method} {path}: {ok}");
+        }
     }
 }

@@ -9,8 +9,10 @@
 //! routing — matched routes are tagged with their template, collection
 //! routes check the API key, and anything else gets the 404 JSON fallback.
 //!
-//! Routes: the node's API (see `ruvector_api`) plus `GET /cluster`
-//! ([`crate::ClusterStatus`]). `GET /health` is the router's own liveness;
+//! Routes: the node's client API (see `ruvector_api`) plus `GET /cluster`
+//! ([`crate::ClusterStatus`]) and `POST /cluster/repair`
+//! ([`crate::RepairReport`]); `GET /openapi.json` lists exactly these
+//! (`crate::openapi`). `GET /health` is the router's own liveness;
 //! `GET /ready` is 200 while at least one shard is ready.
 
 use std::any::Any;
@@ -25,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ruvector_api::{
-    ApiError, BatchSearchRequest, CreateCollectionRequest, IdsQuery, OpenApi, PARTIAL_HEADER, SearchRequest,
-    StatusResponse, UpsertRequest, parse_json, parse_vector_id,
+    ApiError, BatchSearchRequest, CreateCollectionRequest, IdsQuery, PARTIAL_HEADER, SearchRequest, StatusResponse,
+    UpsertRequest, parse_json, parse_vector_id,
 };
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -186,8 +188,9 @@ async fn cluster(State(state): State<RouterState>) -> Json<crate::ClusterStatus>
     Json(state.service().cluster().await)
 }
 
+/// `GET /openapi.json`: the client API and the router's `/cluster` routes.
 async fn openapi() -> ApiResult<Response> {
-    let json = ruvector_api::ApiDoc::openapi().to_json().map_err(|e| ApiError::internal(format!("openapi: {e}")))?;
+    let json = crate::openapi::router_openapi().to_json().map_err(|e| ApiError::internal(format!("openapi: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 

@@ -14,14 +14,16 @@
 //!   naming it, or, with `"allow_partial": true` in a search, the live
 //!   shards' results and the `x-ruvector-partial: true` header;
 //! - `/health` (own liveness), `/ready` (at least one shard ready),
-//!   `/cluster` (per-shard status), `/metrics` (Prometheus), `/openapi.json`.
+//!   `/cluster` (per-shard status), `/cluster/repair` (an anti-entropy pass
+//!   now), `/metrics` (Prometheus), `/openapi.json` (the client API and the
+//!   `/cluster` routes).
 //!
 //! Entry points: [`serve`] (what the CLI runs) and [`app`] over a
 //! [`RouterState`] (what tests run on port 0). Module map: `config`
 //! (settings and defaults), `ring` (placement), `shard` (the HTTP client and
 //! shard health), `service` (the operations), `decide` (pure combination
 //! rules), `cache` (collection shapes for validation), `auth`, `metrics`,
-//! `http` (routes and handlers), `error`.
+//! `http` (routes and handlers), `openapi` (the served document), `error`.
 
 mod auth;
 mod cache;
@@ -32,6 +34,7 @@ mod error;
 mod http;
 mod membership;
 mod metrics;
+mod openapi;
 mod repair;
 mod ring;
 mod service;

@@ -36,7 +36,7 @@ use crate::shard::ShardError;
 const REPAIR_BATCH: usize = 256;
 
 /// What one anti-entropy pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RepairReport {
     /// Partitioned collections examined.
     pub collections: usize,

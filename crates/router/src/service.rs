@@ -63,7 +63,7 @@ pub(crate) struct Searched<T> {
 }
 
 /// `GET /cluster` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ClusterStatus {
     /// Copies of every partition.
     pub replication_factor: usize,
@@ -79,7 +79,7 @@ pub struct ClusterStatus {
 }
 
 /// Where one collection's partitions live.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CollectionPlacement {
     /// The collection.
     pub name: String,
@@ -95,7 +95,7 @@ pub struct CollectionPlacement {
 }
 
 /// One shard in [`ClusterStatus`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ShardStatus {
     /// The shard's base URL.
     pub address: String,

@@ -15,11 +15,11 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ruvector_api::{
-    ApiDoc, ApiError, AssignmentRequest, BatchSearchRequest, CATCH_UP_HEADER, CollectionInfo, CreateCollectionRequest,
-    DeleteQuery, Digests, DigestsQuery, IdsPage, IdsQuery, OpenApi, PartitionDigest, PartitionStateRequest,
+    ApiError, AssignmentRequest, BatchSearchRequest, CATCH_UP_HEADER, CollectionInfo, CreateCollectionRequest,
+    DeleteQuery, Digests, DigestsQuery, IdsPage, IdsQuery, PartitionDigest, PartitionStateRequest,
     PartitionStateResponse, PurgeRequest, PurgeResponse, SearchHit, SearchRequest, ShardAssignment, Stamps,
-    StampsQuery, StatusResponse, UNREADY_HEADER, UpsertRequest, VectorRecord, VersionStamp, format_unready, parse_json,
-    parse_vector_id, partition_of, stamp_hash, validate_collection_name,
+    StampsQuery, StatusResponse, UNREADY_HEADER, UpsertRequest, VectorRecord, VersionStamp, format_unready,
+    node_openapi, parse_json, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
 };
 use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError};
 
@@ -91,9 +91,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
-/// `GET /openapi.json`.
+/// `GET /openapi.json`: the client API and the node-only replication
+/// routes (`ruvector_api::node_openapi`).
 pub(crate) async fn openapi() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+    Json(node_openapi()).into_response()
 }
 
 /// `GET /collections`.

@@ -49,7 +49,9 @@ pub(crate) fn search(
     let mut verdicts: HashMap<u64, bool> = HashMap::new();
     loop {
         let candidates = engine.search(name, &s.vector, want, Some(ef.max(want)))?;
-        let exhausted = candidates.len() < want;
+        // Fewer candidates than asked means the collection is exhausted only
+        // if it holds no more (an approximate search can come back short).
+        let exhausted = candidates.len() < want && engine.collection(name)?.size <= candidates.len();
         let mut hits = Vec::with_capacity(s.k);
         for n in candidates {
             let pass = match verdicts.get(&n.id) {
@@ -118,6 +120,9 @@ mod tests {
             })
             .collect();
         engine.upsert("line", points).expect("upsert");
+        // As the node's maintenance thread does: link, and relink what
+        // concurrent linking of a 1-d batch left unreachable.
+        engine.maintain_fully().expect("maintain");
         let query = |filter: Filter, k: usize| ValidSearch {
             vector: vec![100.2],
             k,

@@ -1,0 +1,114 @@
+//! The router's OpenAPI document, served at `GET /openapi.json`
+//! ([`router_openapi`]): the client API every node serves
+//! (`ruvector_api::ApiDoc`) plus the routes only a router serves,
+//! `GET /cluster` and `POST /cluster/repair` ([`RouterDoc`]). A node's
+//! replication routes (`/cluster/assignment`, digests, stamps, …) are not
+//! listed: the router does not serve them.
+//!
+//! The functions below are markers for their `#[utoipa::path]` attributes;
+//! the handlers live in `http.rs`.
+#![allow(dead_code, reason = "path markers exist only for their #[utoipa::path] attributes")]
+
+use ruvector_api::{ApiDoc, ErrorBody, OpenApi, PartitionState};
+
+use crate::{ClusterStatus, CollectionPlacement, RepairReport, ShardStatus};
+
+/// The OpenAPI document of the router-only routes (tag `cluster`); the
+/// router serves it merged into `ApiDoc`, see [`router_openapi`].
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(cluster_status, repair),
+    components(schemas(ClusterStatus, CollectionPlacement, PartitionState, RepairReport, ShardStatus)),
+    tags(
+        (name = "cluster", description = "Router only: the shards, where partitions live, and anti-entropy repair")
+    )
+)]
+pub(crate) struct RouterDoc;
+
+/// The document the router serves at `GET /openapi.json`.
+pub(crate) fn router_openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi().merge_from(RouterDoc::openapi())
+}
+
+/// Every configured shard's status and where each partitioned
+/// collection's copies live, with their states. Needs no API key.
+#[utoipa::path(get, path = "/cluster", tag = "cluster",
+    responses((status = 200, description = "The cluster as the shards report it now", body = ClusterStatus)))]
+fn cluster_status() {}
+
+/// Runs one anti-entropy pass now: for every partitioned collection, the
+/// copies of each partition are compared by digest and those that
+/// disagree are sent what they lack. Shards that are down are skipped
+/// (listed in `errors`) and repaired by a later pass.
+#[utoipa::path(post, path = "/cluster/repair", tag = "cluster", security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "What the pass did", body = RepairReport),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only API key", body = ErrorBody),
+    ))]
+fn repair() {}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    fn doc() -> Value {
+        let json = router_openapi().to_pretty_json().expect("document serializes");
+        serde_json::from_str(&json).expect("document is valid JSON")
+    }
+
+    /// Every operation of `doc`, as (path, method).
+    fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+        let paths = doc["paths"].as_object().expect("paths");
+        paths
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = item.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+                methods.into_iter().map(move |method| (path.clone(), method))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_router_document_lists_the_client_api_and_the_cluster_routes() {
+        let doc = doc();
+        let listed = operations(&doc);
+        let common = operations(&serde_json::to_value(ApiDoc::openapi()).expect("serializes"));
+        let mut expected = common.clone();
+        expected.insert(("/cluster".to_owned(), "get".to_owned()));
+        expected.insert(("/cluster/repair".to_owned(), "post".to_owned()));
+        assert_eq!(listed, expected);
+        assert!(common.contains(&("/collections/{name}/search".to_owned(), "post".to_owned())));
+        // A node's replication routes are not the router's.
+        for path in ["/cluster/assignment", "/cluster/partitions", "/collections/{name}/digests"] {
+            assert!(doc["paths"][path].is_null(), "{path} listed");
+        }
+        assert_eq!(doc["paths"]["/cluster"]["get"]["tags"][0], "cluster");
+        assert!(doc["paths"]["/cluster"]["get"]["security"].is_null(), "/cluster needs no key");
+        assert!(doc["paths"]["/cluster/repair"]["post"]["responses"]["403"].is_object());
+    }
+
+    #[test]
+    fn the_router_document_references_the_cluster_schemas() {
+        let doc = doc();
+        let ok_ref = |path: &str, method: &str| {
+            doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].clone()
+        };
+        assert_eq!(ok_ref("/cluster", "get"), "#/components/schemas/ClusterStatus");
+        assert_eq!(ok_ref("/cluster/repair", "post"), "#/components/schemas/RepairReport");
+        for schema in
+            ["ClusterStatus", "CollectionPlacement", "ShardStatus", "PartitionState", "RepairReport", "ErrorBody"]
+        {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema} missing");
+        }
+        assert!(doc["components"]["schemas"]["SyncReport"].is_null(), "SyncReport is not served");
+        assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+        let states = &doc["components"]["schemas"]["CollectionPlacement"]["properties"]["states"];
+        assert_eq!(states["type"], "array", "{states}");
+        assert_eq!(states["items"]["type"], "array", "{states}");
+    }
+}
