@@ -685,3 +685,45 @@ fn tombstones_are_purged_and_a_copy_back_past_the_horizon_resurrects_nothing() {
     let again = call("POST", &format!("{}/cluster/repair", r.url), None).body;
     assert_eq!((again["partitions_diverged"].as_u64(), again["upserts"].as_u64()), (Some(0), Some(0)), "{again}");
 }
+
+/// A shard that restarts with no router running has recovered its data
+/// (`/started` 200) but is not ready (`/ready` 503, "catching up") and
+/// serves no read of its partitions (421); a router that comes up catches
+/// it up and `/ready` turns 200.
+#[test]
+fn a_restarted_copy_is_started_but_not_ready_until_a_router_catches_it_up() {
+    let mut shards = Shards::start(3);
+    let r = router(&shards.urls, &[]);
+    let create = call("POST", &format!("{}/collections", r.url), Some(r#"{"name":"rep","dimension":4,"metric":"l2"}"#));
+    assert_eq!(create.status, 201);
+    assert_eq!(call("POST", &format!("{}/collections/rep/vectors", r.url), Some(&upsert_body(0..100, 0))).status, 201);
+    drop(r);
+    let status = shards.nodes[1].take().expect("up").terminate();
+    assert!(status.success());
+    let node = Process::start(&[
+        "serve",
+        "--addr",
+        shards.urls[1].trim_start_matches("http://"),
+        "--data",
+        path_str(shards.dirs[1].path()),
+    ]);
+    support::wait_for(Duration::from_secs(60), || call("GET", &format!("{}/started", node.url), None).status == 200);
+    let ready = call("GET", &format!("{}/ready", node.url), None);
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.body["error"].as_str().is_some_and(|e| e.contains("catching up")), "{}", ready.body);
+    let ring = Ring::new(&shards.urls, 16);
+    let id =
+        (0..100u64).find(|&id| ring.copies("rep", 32, partition_of("rep", id, 32), 2).contains(&1)).expect("an id");
+    let read = call("GET", &format!("{}/collections/rep/vectors/{id}", node.url), None);
+    assert_eq!((read.status, read.body["code"].as_str()), (421, Some("partition_not_ready")), "{}", read.body);
+    let search = call(
+        "POST",
+        &format!("{}/collections/rep/search", node.url),
+        Some(&json!({"vector": vector(id, 0), "k": 3}).to_string()),
+    );
+    assert_eq!(search.status, 200);
+    assert!(search.headers.get("x-ruvector-unready-partitions").is_some(), "the filling partitions are named");
+    let _router = router(&shards.urls, &[]);
+    node.wait_ready();
+    assert_eq!(call("GET", &format!("{}/collections/rep/vectors/{id}", node.url), None).status, 200);
+}

@@ -374,8 +374,10 @@ def test_probes(render, value_set):
         assert paths["livenessProbe"] == "/health"
         assert "host" not in c["readinessProbe"]["httpGet"]
         if component in ("shard", "node"):
-            # Recovery gates startup: /ready stays 503 until the data is loaded.
-            assert paths["startupProbe"] == "/ready"
+            # Recovery gates startup: /started stays 503 until the data is
+            # loaded (/ready also waits for the partitions' catch-up, which
+            # needs a router: not a reason to restart the pod).
+            assert paths["startupProbe"] == "/started"
             s = c["startupProbe"]
             assert s["periodSeconds"] * s["failureThreshold"] >= 600, s
         else:

@@ -23,7 +23,8 @@ use utoipa::OpenApi;
 use crate::{
     ApiDoc, AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionHolding, Digests, DigestsQuery,
     ErrorBody, HeldPartition, PartitionDigest, PartitionGeneration, PartitionState, PartitionStateRequest,
-    PartitionStateResponse, PurgeRequest, PurgeResponse, ShardAssignment, Stamps, StampsQuery, VersionStamp,
+    PartitionStateResponse, PurgeRequest, PurgeResponse, ShardAssignment, Stamps, StampsQuery, StatusResponse,
+    VersionStamp,
 };
 
 /// The OpenAPI document of the node-only replication routes (tag
@@ -31,7 +32,7 @@ use crate::{
 /// [`node_openapi`].
 #[derive(Debug, OpenApi)]
 #[openapi(
-    paths(digests, stamps, purge_tombstones, get_assignment, put_assignment, set_partition_state),
+    paths(started, digests, stamps, purge_tombstones, get_assignment, put_assignment, set_partition_state),
     components(schemas(
         AssignedPartition,
         AssignmentRequest,
@@ -61,6 +62,16 @@ pub struct ReplicaDoc;
 pub fn node_openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi().merge_from(ReplicaDoc::openapi())
 }
+
+/// Startup: 200 once the node has recovered its data, whether or not its
+/// partitions have caught up (`/ready` also waits for that) — what a startup
+/// probe or a compose healthcheck asks, since catching up needs a router.
+#[utoipa::path(get, path = "/started", tag = "service",
+    responses(
+        (status = 200, description = "Recovered", body = StatusResponse),
+        (status = 503, description = "Recovering", body = ErrorBody),
+    ))]
+fn started() {}
 
 /// Per-partition digests of this copy: what routers compare.
 ///
@@ -175,9 +186,13 @@ mod tests {
     #[test]
     fn the_node_document_lists_every_route_a_node_serves() {
         let doc = to_json(&node_openapi());
-        let expected: Vec<(&str, &str)> = COMMON_ROUTES.iter().chain(&REPLICA_ROUTES).copied().collect();
+        let started = [("/started", "get")];
+        let expected: Vec<(&str, &str)> =
+            COMMON_ROUTES.iter().chain(&REPLICA_ROUTES).chain(&started).copied().collect();
         assert_eq!(operations(&doc), route_set(&expected));
-        assert_eq!(operations(&to_json(&ReplicaDoc::openapi())), route_set(&REPLICA_ROUTES));
+        let node_only: Vec<(&str, &str)> = REPLICA_ROUTES.iter().chain(&started).copied().collect();
+        assert_eq!(operations(&to_json(&ReplicaDoc::openapi())), route_set(&node_only));
+        assert_eq!(doc["paths"]["/started"]["get"]["tags"][0], "service");
         for (path, method) in REPLICA_ROUTES {
             assert_eq!(doc["paths"][path][method]["tags"][0], "replication", "{method} {path}");
         }

@@ -82,6 +82,14 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<StatusRe
     Ok(Json(StatusResponse::ok()))
 }
 
+/// `GET /started`: 200 once recovery has finished, whatever the partitions'
+/// catch-up or a shutdown say (startup probes: recovery may take minutes,
+/// catching up needs a router).
+pub(crate) async fn started(State(state): State<AppState>) -> Result<Json<StatusResponse>> {
+    state.ready_engine()?;
+    Ok(Json(StatusResponse::ok()))
+}
+
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     let text = tokio::task::spawn_blocking(move || state.metrics().render(state.engine().map(|e| &**e)))

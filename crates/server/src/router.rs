@@ -54,6 +54,7 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))
+        .route("/started", get(handlers::started))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))
         .merge(collections)

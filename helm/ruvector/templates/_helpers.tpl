@@ -367,7 +367,7 @@ annotations:
   {{- end }}
 {{- end -}}
 
-{{/* Probes; call with (dict "cfg" .Values.node "startupPath" "/ready"). */}}
+{{/* Probes; call with (dict "cfg" .Values.node "startupPath" "/started"). */}}
 {{- define "ruvector.probes" -}}
 startupProbe:
   httpGet:
