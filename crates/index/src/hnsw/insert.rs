@@ -64,10 +64,7 @@ impl Hnsw {
             search::select_neighbours(&found, self.params.m, pair, &mut selected);
             selected_ids.clear();
             selected_ids.extend(selected.iter().map(|c| c.node));
-            {
-                let _lock = inner.graph.lock(node);
-                inner.graph.set_neighbours(node, l, &selected_ids);
-            }
+            self.set_own_links(inner, node, l, &mut selected_ids, scratch);
             for &neighbour in &selected_ids {
                 self.add_link(inner, neighbour, node, l, scratch);
             }
@@ -90,6 +87,48 @@ impl Hnsw {
                 self.set_entry_point(Some(Entry { node, level }));
             }
         }
+    }
+
+    /// Sets `node`'s list on layer `l` to `selected`, keeping the links other
+    /// threads added meanwhile: a concurrent insert may already have chosen
+    /// `node` (reached through a layer above, where it is linked) and added
+    /// its back-link `node → other`; overwriting it would leave `other`
+    /// with one link fewer, and concurrent batches of close points (a 1-d
+    /// line linked by two threads) then split into unreachable pieces. When
+    /// the union is over the degree bound, the heuristic re-selects.
+    fn set_own_links(&self, inner: &Inner, node: u32, l: usize, selected: &mut Vec<u32>, scratch: &mut Scratch) {
+        let graph = &inner.graph;
+        let _lock = graph.lock(node);
+        graph.neighbours_into(node, l, &mut scratch.ids);
+        if scratch.ids.iter().all(|n| selected.contains(n)) {
+            graph.set_neighbours(node, l, selected);
+            return;
+        }
+        for &n in selected.iter() {
+            if !scratch.ids.contains(&n) {
+                scratch.ids.push(n);
+            }
+        }
+        let max_degree = graph.max_degree(l);
+        if scratch.ids.len() > max_degree {
+            let base = inner.vector(node);
+            let mut candidates: Vec<Candidate> = scratch
+                .ids
+                .iter()
+                .map(|&n| Candidate {
+                    distance: self.metric.ranking_distance(self.kernels, base, inner.vector(n)),
+                    node: n,
+                })
+                .collect();
+            candidates.sort_unstable();
+            let mut kept = Vec::with_capacity(max_degree);
+            search::select_neighbours(&candidates, max_degree, |a, b| self.pair_distance(inner, a, b), &mut kept);
+            scratch.ids.clear();
+            scratch.ids.extend(kept.iter().map(|c| c.node));
+        }
+        graph.set_neighbours(node, l, &scratch.ids);
+        selected.clear();
+        selected.extend_from_slice(&scratch.ids);
     }
 
     /// Makes sure some node links to `node` on layer 0 after its

@@ -308,3 +308,22 @@ fn concurrent_searches_inserts_and_deletes_match_brute_force_at_the_end() {
         assert_eq!(got, exact(&data, &q, 10, Metric::Euclidean));
     }
 }
+
+/// Two threads linking a batch of points on a line (the worst case for
+/// lost links: each node keeps about two neighbours) leave every node
+/// reachable without any reachability pass: a node's own list, set after
+/// other threads already linked back through it, keeps those links.
+#[test]
+fn concurrent_linking_of_a_line_leaves_every_node_reachable() {
+    for round in 0..12u64 {
+        let options = HnswOptions { background_maintenance: true, ..HnswOptions::default() };
+        let index = Hnsw::with_options(1, Metric::Euclidean, HnswParams::default(), options).expect("index");
+        let points: Vec<(u64, Vec<f32>)> = (0..600u64).map(|i| (i, vec![i as f32])).collect();
+        let batch: Vec<(u64, &[f32])> = points.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+        let slots = index.stage_batch(&batch).expect("stage");
+        index.link_slots(&slots, 2);
+        assert_eq!(index.unlinked(), 0);
+        let found = index.search_with_ef(&[100.2], 600, 600).expect("search").len();
+        assert_eq!(found, 600, "round {round}: {} of 600 nodes unreachable", 600 - found);
+    }
+}
