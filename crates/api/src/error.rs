@@ -31,6 +31,7 @@
 //! | [`ApiError::PayloadTooLarge`] | 413 | `payload_too_large` |
 //! | [`ApiError::PartitionNotHeld`] | 421 | `partition_not_held` |
 //! | [`ApiError::PartitionNotReady`] | 421 | `partition_not_ready` |
+//! | [`ApiError::StalePlacement`] | 421 | `stale_placement` |
 //! | [`ApiError::Internal`] | 500 | `internal` |
 //! | [`ApiError::Unavailable`] | 503 | `unavailable` |
 //!
@@ -140,6 +141,11 @@ pub enum ApiError {
     /// (catching up after a restart or missed writes): ask another copy.
     #[error("{0}")]
     PartitionNotReady(String),
+    /// A router's request made under an older placement epoch than the
+    /// shard's (the router has not seen a move yet): it refreshes its
+    /// placement from the shards and retries.
+    #[error("{0}")]
+    StalePlacement(String),
     /// A fault of the server itself. The client sees only a generic message;
     /// `detail` is for the server's log.
     #[error("internal server error")]
@@ -178,13 +184,14 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::PartitionNotHeld(_) => (StatusCode::MISDIRECTED_REQUEST, "partition_not_held"),
             ApiError::PartitionNotReady(_) => (StatusCode::MISDIRECTED_REQUEST, "partition_not_ready"),
+            ApiError::StalePlacement(_) => (StatusCode::MISDIRECTED_REQUEST, "stale_placement"),
             ApiError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 
     /// Every code [`ApiError::code`] can return, in table order.
-    pub const CODES: [&'static str; 24] = [
+    pub const CODES: [&'static str; 25] = [
         "invalid_json",
         "invalid_body",
         "bad_request",
@@ -207,6 +214,7 @@ impl ApiError {
         "payload_too_large",
         "partition_not_held",
         "partition_not_ready",
+        "stale_placement",
         "internal",
         "unavailable",
     ];
@@ -306,6 +314,7 @@ impl ApiError {
             "payload_too_large" => ApiError::PayloadTooLarge { limit: trailing_number(&msg).unwrap_or(0) },
             "partition_not_held" => ApiError::PartitionNotHeld(msg),
             "partition_not_ready" => ApiError::PartitionNotReady(msg),
+            "stale_placement" => ApiError::StalePlacement(msg),
             "unavailable" => ApiError::Unavailable(msg),
             "internal" => ApiError::internal(format!("upstream internal error: {msg}")),
             _ => match status {
@@ -354,6 +363,7 @@ mod tests {
             ApiError::PayloadTooLarge { limit: 1024 },
             ApiError::PartitionNotHeld("x".into()),
             ApiError::PartitionNotReady("x".into()),
+            ApiError::StalePlacement("x".into()),
             ApiError::internal("disk on fire"),
             ApiError::Unavailable("x".into()),
         ]
@@ -385,6 +395,7 @@ mod tests {
             (413, "payload_too_large"),
             (421, "partition_not_held"),
             (421, "partition_not_ready"),
+            (421, "stale_placement"),
             (500, "internal"),
             (503, "unavailable"),
         ];

@@ -57,8 +57,8 @@ pub use filter::{Condition, Filter, MAX_CONDITIONS, MAX_IN_VALUES, Range};
 pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_error, parse_json, parse_vector_id};
 pub use limits::Limits;
 pub use membership::{
-    AssignedPartition, AssignmentRequest, CATCH_UP_HEADER, CollectionAssignment, CollectionHolding, HeldPartition,
-    PartitionGeneration, PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment,
+    AssignedPartition, AssignmentRequest, CATCH_UP_HEADER, CollectionAssignment, CollectionHolding, EPOCH_HEADER,
+    HeldPartition, PartitionGeneration, PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment,
     UNREADY_HEADER, format_unready, parse_unready,
 };
 pub use metric::Metric;

@@ -30,6 +30,11 @@ use crate::{ApiError, validate_collection_name};
 /// filling. Absent when it left none out.
 pub const UNREADY_HEADER: &str = "x-ruvector-unready-partitions";
 
+/// Request header a router sets on every data request to a shard: the
+/// placement epoch it routes by. A shard that has seen a newer epoch
+/// answers 421 `stale_placement`; the router refreshes and retries.
+pub const EPOCH_HEADER: &str = "x-ruvector-epoch";
+
 /// Request header a router's catch-up sets to read a vector from a copy
 /// that is itself filling (it may hold writes its peers lack).
 pub const CATCH_UP_HEADER: &str = "x-ruvector-catch-up";
@@ -89,6 +94,11 @@ pub struct AssignmentRequest {
     /// Identifies the placement (the routers' shard list and replication
     /// factor); reported back by `GET /cluster/assignment`.
     pub placement: String,
+    /// The placement epoch: raised by every change of where partitions
+    /// live. A request with an older epoch than the shard's is refused
+    /// (421 `stale_placement`); 0 is only accepted by a shard at 0.
+    #[serde(default)]
+    pub epoch: u64,
     /// The collections to assign.
     pub collections: Vec<CollectionAssignment>,
 }
@@ -158,6 +168,9 @@ pub struct CollectionHolding {
 pub struct ShardAssignment {
     /// The placement last pushed; `null` before any router did.
     pub placement: Option<String>,
+    /// The newest placement epoch this shard has seen (0: none).
+    #[serde(default)]
+    pub epoch: u64,
     /// By name.
     pub collections: Vec<CollectionHolding>,
 }
@@ -215,6 +228,7 @@ mod tests {
     fn request(held: Vec<AssignedPartition>) -> AssignmentRequest {
         AssignmentRequest {
             placement: "p1".into(),
+            epoch: 1,
             collections: vec![CollectionAssignment { name: "docs".into(), partitions: 8, held, fresh: false }],
         }
     }

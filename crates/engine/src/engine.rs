@@ -417,6 +417,50 @@ impl Engine {
         Ok(purged)
     }
 
+    /// Removes every point, and forgets every stamp, of the ids `select`
+    /// picks (the partitions a replica moved to another shard): one logged
+    /// unversioned delete of the present ids, one logged purge of the
+    /// tombstones left. Returns how many points went.
+    pub fn drop_where(&self, name: &str, select: impl Fn(u64) -> bool) -> Result<usize, EngineError> {
+        let collection = self.get_collection(name)?;
+        self.writable()?;
+        let (lsn, dropped) = {
+            let _writer = collection.write_lock.lock();
+            if !self.is_current(&collection) {
+                return Err(EngineError::CollectionNotFound(name.to_owned()));
+            }
+            let ids: Vec<u64> = collection.index.ids().into_iter().filter(|&id| select(id)).collect();
+            let dropped = ids.len();
+            let mut lsn = None;
+            if !ids.is_empty() {
+                let record = WalRecord::Delete { collection: name.to_owned(), ids, versions: Vec::new() };
+                let (at, bytes) = self.write_record(&record)?;
+                let WalRecord::Delete { ids, versions, .. } = &record else {
+                    return Err(EngineError::Failed("a delete was logged as another record".into()));
+                };
+                collection.apply_delete(ids, versions);
+                collection.note_applied(at, bytes);
+                lsn = Some(at);
+            }
+            let tombstones = collection.tombstones_before(u64::MAX, &select);
+            if !tombstones.is_empty() {
+                let record = WalRecord::PurgeTombstones { collection: name.to_owned(), ids: tombstones };
+                let (at, bytes) = self.write_record(&record)?;
+                let WalRecord::PurgeTombstones { ids, .. } = &record else {
+                    return Err(EngineError::Failed("a purge was logged as another record".into()));
+                };
+                collection.apply_purge(ids);
+                collection.note_applied(at, bytes);
+                lsn = Some(at);
+            }
+            (lsn, dropped)
+        };
+        if let Some(lsn) = lsn {
+            self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
+        }
+        Ok(dropped)
+    }
+
     /// A page of ids in ascending order: up to `limit` ids greater than
     /// `after`.
     pub fn ids(&self, name: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, EngineError> {

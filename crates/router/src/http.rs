@@ -229,13 +229,30 @@ async fn delete_collection(
     Ok(Json(state.service().delete_collection(&name, &Credentials::from_client(&headers)).await?))
 }
 
+/// Evaluates `$op` (an operation's future); when a shard refuses it as
+/// routed by an older placement (`stale_placement`: another router moved
+/// partitions), refreshes the router's view from the shards and evaluates
+/// it once more.
+macro_rules! fenced {
+    ($service:expr, $op:expr) => {{
+        match $op.await {
+            Err(e) if e.code() == "stale_placement" => {
+                $service.note_stale().await;
+                $op.await
+            }
+            other => other,
+        }
+    }};
+}
+
 async fn upsert_vectors(
     State(state): State<RouterState>,
     headers: HeaderMap,
     ApiPath(name): ApiPath<String>,
     JsonBody(request): JsonBody<UpsertRequest>,
 ) -> ApiResult<(StatusCode, Json<StatusResponse>)> {
-    let inserted = state.service().upsert(&name, request, &Credentials::from_client(&headers)).await?;
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    let inserted = fenced!(service, service.upsert(&name, request.clone(), &credentials))?;
     Ok((StatusCode::CREATED, Json(inserted)))
 }
 
@@ -245,7 +262,8 @@ async fn get_vector(
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let id = parse_vector_id(&id)?;
-    let record = state.service().get_vector(&name, id, &Credentials::from_client(&headers)).await?;
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    let record = fenced!(service, service.get_vector(&name, id, &credentials))?;
     Ok(Json(record).into_response())
 }
 
@@ -255,7 +273,8 @@ async fn delete_vector(
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<StatusResponse>> {
     let id = parse_vector_id(&id)?;
-    Ok(Json(state.service().delete_vector(&name, id, &Credentials::from_client(&headers)).await?))
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    Ok(Json(fenced!(service, service.delete_vector(&name, id, &credentials))?))
 }
 
 /// A search answer: the bare JSON array, plus `x-ruvector-partial: true`
@@ -274,7 +293,8 @@ async fn search(
     ApiPath(name): ApiPath<String>,
     JsonBody(request): JsonBody<SearchRequest>,
 ) -> ApiResult<Response> {
-    Ok(searched(state.service().search(&name, request, &Credentials::from_client(&headers)).await?))
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    Ok(searched(fenced!(service, service.search(&name, request.clone(), &credentials))?))
 }
 
 async fn search_batch(
@@ -283,7 +303,8 @@ async fn search_batch(
     ApiPath(name): ApiPath<String>,
     JsonBody(request): JsonBody<BatchSearchRequest>,
 ) -> ApiResult<Response> {
-    Ok(searched(state.service().search_batch(&name, request, &Credentials::from_client(&headers)).await?))
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    Ok(searched(fenced!(service, service.search_batch(&name, request.clone(), &credentials))?))
 }
 
 async fn list_ids(
@@ -292,6 +313,7 @@ async fn list_ids(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<IdsQuery>,
 ) -> ApiResult<Response> {
-    let page = state.service().ids(&name, query, &Credentials::from_client(&headers)).await?;
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    let page = fenced!(service, service.ids(&name, query.clone(), &credentials))?;
     Ok(Json(page).into_response())
 }

@@ -32,6 +32,7 @@ mod config;
 mod decide;
 mod error;
 mod http;
+mod layout;
 mod membership;
 mod metrics;
 mod openapi;

@@ -26,8 +26,9 @@
 //! come back when it does, through the next sync or anti-entropy pass).
 //! Several routers may sync at once: every step is idempotent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hasher;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::Method;
@@ -39,7 +40,9 @@ use ruvector_api::{
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher24;
 
+use crate::layout::current_rows;
 use crate::repair::RepairReport;
+use crate::ring::Placement;
 use crate::service::Service;
 use crate::shard::ShardError;
 
@@ -54,6 +57,12 @@ pub struct SyncReport {
     pub marked_filling: usize,
     /// Partition copies made ready after catching up.
     pub made_ready: usize,
+    /// Partitions that got new copies (a move started).
+    #[serde(default)]
+    pub moves_started: usize,
+    /// Partitions that lost their old copies (a move finished).
+    #[serde(default)]
+    pub moves_finished: usize,
     /// Writes sent while catching up.
     pub upserts: u64,
     /// Tombstones sent while catching up.
@@ -77,11 +86,10 @@ impl Service {
         format!("r{}-{:016x}", self.replicas(), h.finish())
     }
 
-    /// What shard `shard` should hold of a collection with `partitions`.
-    fn expected_held(&self, name: &str, partitions: u32, shard: usize) -> Vec<AssignedPartition> {
-        let table = self.ring.placement(name, partitions, self.replicas());
-        table
-            .iter()
+    /// What shard `shard` holds of a collection whose copies are `rows`:
+    /// each partition it is in, with the other copies as peers.
+    fn held_in(&self, rows: &Placement, shard: usize) -> Vec<AssignedPartition> {
+        rows.iter()
             .enumerate()
             .filter(|(_, copies)| copies.contains(&shard))
             .map(|(p, copies)| AssignedPartition {
@@ -96,17 +104,23 @@ impl Service {
     /// partitions start ready. Failures are left to the next sync.
     pub(crate) async fn assign_fresh(&self, name: &str, partitions: u32) {
         let placement = &self.placement_id();
-        join_all(self.all_shards().map(|shard| async move {
-            let request = AssignmentRequest {
-                placement: placement.to_owned(),
-                collections: vec![CollectionAssignment {
-                    name: name.to_owned(),
-                    partitions,
-                    held: self.expected_held(name, partitions, shard),
-                    fresh: true,
-                }],
-            };
-            self.put_assignment(shard, &request).await
+        let rows = self.desired(name, partitions);
+        let epoch = self.layouts.epoch();
+        join_all(self.all_shards().map(|shard| {
+            let rows = &rows;
+            async move {
+                let request = AssignmentRequest {
+                    placement: placement.to_owned(),
+                    epoch,
+                    collections: vec![CollectionAssignment {
+                        name: name.to_owned(),
+                        partitions,
+                        held: self.held_in(rows, shard),
+                        fresh: true,
+                    }],
+                };
+                self.put_assignment(shard, &request).await
+            }
         }))
         .await;
     }
@@ -130,10 +144,9 @@ impl Service {
         self.wake.notify_one();
     }
 
-    /// One sync; see the module docs.
-    pub(crate) async fn sync(&self) -> SyncReport {
-        let mut report = SyncReport::default();
-        let mut held: Vec<Option<ShardAssignment>> = join_all(self.all_shards().map(|shard| {
+    /// Every shard's assignment (`None` for a shard that did not answer).
+    async fn read_assignments(&self, report: &mut SyncReport) -> Vec<Option<ShardAssignment>> {
+        join_all(self.all_shards().map(|shard| {
             self.client.call_json::<ShardAssignment>(
                 &self.metrics,
                 shard,
@@ -147,17 +160,70 @@ impl Service {
         .await
         .into_iter()
         .map(|r| r.map_err(|e| report.errors.push(e.into_api().to_string())).ok())
-        .collect();
-        let mut collections: BTreeMap<String, u32> = BTreeMap::new();
+        .collect()
+    }
+
+    /// The partitioned collections the reports name.
+    fn collections_of(held: &[Option<ShardAssignment>]) -> BTreeMap<String, u32> {
+        let mut collections = BTreeMap::new();
         for a in held.iter().flatten() {
             for c in &a.collections {
                 collections.entry(c.name.clone()).or_insert(c.partitions);
             }
         }
+        collections
+    }
+
+    /// The current copies of every partition of every collection, from
+    /// the reports; unknown addresses go to `report.errors`.
+    fn current_layout(
+        &self,
+        held: &[Option<ShardAssignment>],
+        collections: &BTreeMap<String, u32>,
+        report: &mut SyncReport,
+    ) -> HashMap<String, (u32, Arc<Placement>)> {
+        let index_of = |a: &str| self.all_shards().find(|&i| self.client.address(i) == a);
+        let mut tables = HashMap::new();
+        for (name, &partitions) in collections {
+            let desired = self.desired(name, partitions);
+            let (mut rows, unknown) = current_rows(name, partitions, held, index_of, &desired);
+            // A partition no shard holds (never assigned, or every copy
+            // lost): where it should be.
+            for (row, want) in rows.iter_mut().zip(desired.iter()) {
+                if row.is_empty() {
+                    row.clone_from(want);
+                }
+            }
+            for address in unknown {
+                report.errors.push(format!(
+                    "shard {address} holds partitions of {name:?} but is not in this router's shard list"
+                ));
+            }
+            tables.insert(name.clone(), (partitions, Arc::new(rows)));
+        }
+        tables
+    }
+
+    /// Rebuilds this router's view of the placement from the shards (after
+    /// a shard answered `stale_placement`: another router moved data).
+    pub(crate) async fn refresh(&self) {
+        let mut report = SyncReport::default();
+        let held = self.read_assignments(&mut report).await;
+        let collections = Self::collections_of(&held);
+        let tables = self.current_layout(&held, &collections, &mut report);
+        let epoch = held.iter().flatten().map(|a| a.epoch).max().unwrap_or(0);
+        self.layouts.replace(epoch, tables);
+        self.client.set_epoch(self.layouts.epoch());
+    }
+
+    /// One sync; see the module docs.
+    pub(crate) async fn sync(&self) -> SyncReport {
+        let mut report = SyncReport::default();
+        let mut held = self.read_assignments(&mut report).await;
+        let collections = Self::collections_of(&held);
         if collections.is_empty() {
             return report;
         }
-        let placement = self.placement_id();
         for shard in self.all_shards() {
             let Some(current) = &held[shard] else { continue };
             for name in collections.keys() {
@@ -168,22 +234,59 @@ impl Service {
                     }
                 }
             }
+        }
+        let errors_before = report.errors.len();
+        let mut tables = self.current_layout(&held, &collections, &mut report);
+        if report.errors.len() > errors_before {
+            // Shards name copies on shards this router does not know: its
+            // shard list is behind the cluster's (an older router during a
+            // rolling upgrade). Route what it can; change nothing.
+            let epoch = held.iter().flatten().map(|a| a.epoch).max().unwrap_or(0);
+            self.layouts.replace(epoch, tables);
+            self.client.set_epoch(self.layouts.epoch());
+            tracing::warn!(errors = ?report.errors, "this router's shard list is behind the cluster's; not moving anything");
+            return report;
+        }
+        let seen_epoch = held.iter().flatten().map(|a| a.epoch).max().unwrap_or(0).max(self.layouts.epoch());
+        let everyone_current = held.iter().all(|a| a.as_ref().is_some_and(|a| a.epoch == seen_epoch));
+        let mut moved = false;
+        for (name, (partitions, rows)) in tables.iter_mut() {
+            let next = self.plan(name, *partitions, rows, &held, everyone_current, &mut report).await;
+            if next != **rows {
+                *rows = Arc::new(next);
+                moved = true;
+            }
+        }
+        let epoch = if moved { seen_epoch + 1 } else { seen_epoch.max(1) };
+        // Route by the new copies before telling the shards: an added copy
+        // is filling (not read until ready), a removed one was merged into
+        // the ready copies that remain.
+        self.layouts.replace(epoch, tables.clone());
+        self.client.set_epoch(self.layouts.epoch());
+        let placement = self.placement_id();
+        for shard in self.all_shards() {
+            let Some(current) = &held[shard] else { continue };
             let mut wanted = Vec::new();
-            for (name, &partitions) in &collections {
-                let expected = self.expected_held(name, partitions, shard);
+            for (name, (partitions, rows)) in &tables {
+                let expected = self.held_in(rows, shard);
                 let have = current.collections.iter().find(|c| &c.name == name).and_then(|c| c.held.as_ref());
                 let same = have.is_some_and(|h| {
                     h.len() == expected.len()
                         && h.iter().zip(&expected).all(|(a, b)| a.partition == b.partition && a.peers == b.peers)
                 });
-                if !same || current.placement.as_deref() != Some(placement.as_str()) {
-                    wanted.push(CollectionAssignment { name: name.clone(), partitions, held: expected, fresh: false });
+                if !same || current.epoch != epoch || current.placement.as_deref() != Some(placement.as_str()) {
+                    wanted.push(CollectionAssignment {
+                        name: name.clone(),
+                        partitions: *partitions,
+                        held: expected,
+                        fresh: false,
+                    });
                 }
             }
             if wanted.is_empty() {
                 continue;
             }
-            let request = AssignmentRequest { placement: placement.clone(), collections: wanted };
+            let request = AssignmentRequest { placement: placement.clone(), epoch, collections: wanted };
             match self.put_assignment(shard, &request).await {
                 Ok(now) => {
                     held[shard] = Some(now);
@@ -192,6 +295,8 @@ impl Service {
                 Err(e) => report.errors.push(e.into_api().to_string()),
             }
         }
+        self.layouts.replace(epoch, tables);
+        self.client.set_epoch(self.layouts.epoch());
         self.mark_missed(&mut held, &mut report).await;
         for name in collections.keys() {
             self.catch_up(name, &held, &mut report).await;
@@ -206,10 +311,85 @@ impl Service {
             });
             self.metrics.set_filling(self.client.address(shard), filling);
         }
-        if report.assigned + report.created + report.marked_filling + report.made_ready > 0 {
+        if report.assigned
+            + report.created
+            + report.marked_filling
+            + report.made_ready
+            + report.moves_started
+            + report.moves_finished
+            > 0
+        {
             tracing::info!(?report, "cluster sync");
         }
         report
+    }
+
+    /// The next copies of each partition of `name`, one safe step from
+    /// `rows` toward the desired placement:
+    ///
+    /// - a partition no shard holds yet gets its desired copies;
+    /// - a partition missing desired copies gets them added, filling (the
+    ///   catch-up fills them; every copy takes writes meanwhile);
+    /// - a partition whose desired copies are all ready and that still has
+    ///   others loses those, after a last merge of every copy (writes that
+    ///   reached only an old copy), once every shard has the current
+    ///   epoch (no router writes by an older placement any more).
+    async fn plan(
+        &self,
+        name: &str,
+        partitions: u32,
+        rows: &Placement,
+        held: &[Option<ShardAssignment>],
+        everyone_current: bool,
+        report: &mut SyncReport,
+    ) -> Placement {
+        let desired = self.desired(name, partitions);
+        let state = |shard: usize, p: usize| {
+            held.get(shard)
+                .and_then(Option::as_ref)
+                .and_then(|a| a.collections.iter().find(|c| c.name == name))
+                .and_then(|c| c.held.as_ref())
+                .and_then(|h| h.iter().find(|h| h.partition as usize == p))
+                .map(|h| h.state)
+        };
+        let mut next = rows.clone();
+        for (p, want) in desired.iter().enumerate() {
+            let Some(row) = next.get_mut(p) else { continue };
+            if row.is_empty() {
+                row.clone_from(want);
+                continue;
+            }
+            let missing: Vec<usize> = want.iter().copied().filter(|s| !row.contains(s)).collect();
+            if !missing.is_empty() {
+                row.extend(missing);
+                report.moves_started += 1;
+                continue;
+            }
+            if row.len() == want.len() || !everyone_current {
+                continue;
+            }
+            if !want.iter().all(|&s| state(s, p) == Some(PartitionState::Ready)) {
+                continue;
+            }
+            let reachable: Vec<usize> =
+                row.iter().copied().filter(|&s| held.get(s).is_some_and(Option::is_some)).collect();
+            if reachable.len() < row.len() {
+                // An old copy is unreachable: it may hold writes the new
+                // ones lack; wait for it.
+                continue;
+            }
+            let mut merged = RepairReport::default();
+            let result = self.repair_partition(name, p as u32, &reachable, &mut merged).await;
+            report.upserts += merged.upserts;
+            report.deletes += merged.deletes;
+            if let Err(e) = result {
+                report.errors.push(e.into_api().to_string());
+                continue;
+            }
+            row.clone_from(want);
+            report.moves_finished += 1;
+        }
+        next
     }
 
     /// Creates collection `name` on `shard` with the configuration another
@@ -383,7 +563,7 @@ impl Service {
             let started = Instant::now();
             let mut ready = Vec::new();
             for (p, generation) in parts {
-                let copies = self.ring.copies(name, partitions, p, self.replicas());
+                let copies = self.table(name, partitions).get(p as usize).cloned().unwrap_or_default();
                 let peers: Vec<usize> =
                     copies.iter().copied().filter(|&s| s != shard && digests[s].is_some()).collect();
                 let in_sync = peers

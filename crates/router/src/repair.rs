@@ -118,8 +118,10 @@ impl Service {
         .collect();
         for partition in 0..partitions {
             let live: Vec<usize> = self
-                .ring
-                .copies(name, partitions, partition, self.replicas())
+                .table(name, partitions)
+                .get(partition as usize)
+                .cloned()
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|&s| digests.get(s).is_some_and(Option::is_some))
                 .collect();
@@ -169,7 +171,7 @@ impl Service {
         let mut agreed: Vec<Vec<u32>> = vec![Vec::new(); self.client.len()];
         let mut past_horizon: Vec<Vec<u32>> = vec![Vec::new(); self.client.len()];
         for p in 0..partitions {
-            let copies = self.ring.copies(name, partitions, p, self.replicas());
+            let copies = self.table(name, partitions).get(p as usize).cloned().unwrap_or_default();
             let seen: Vec<Option<PartitionDigest>> = copies
                 .iter()
                 .map(|&s| digests[s].as_ref().and_then(|d| d.partitions.get(p as usize)).copied())

@@ -29,7 +29,7 @@
 //! that failed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::Method;
@@ -48,7 +48,9 @@ use tokio::sync::Notify;
 use crate::cache::{Shape, ShapeCache};
 use crate::clock::Clock;
 use crate::decide::{self, CreateOutcome, DeleteOutcome, InfoOutcome};
+use crate::layout::Layouts;
 use crate::metrics::Metrics;
+use crate::ring::Placement;
 use crate::shard::{Credentials, ShardClient, ShardError};
 use crate::{Ring, RouterConfig};
 
@@ -143,6 +145,8 @@ pub(crate) struct Service {
     pub(crate) suspects: Mutex<BTreeMap<(usize, String), BTreeSet<u32>>>,
     /// Wakes the sync loop early.
     pub(crate) wake: Notify,
+    /// Where partitions are now (see [`crate::layout`]).
+    pub(crate) layouts: Layouts,
 }
 
 /// A copy's 4xx that says "not here" rather than "bad request": the
@@ -171,6 +175,7 @@ impl Service {
             clock: Clock::new(),
             suspects: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
+            layouts: Layouts::default(),
         }
     }
 
@@ -179,10 +184,22 @@ impl Service {
         self.config.replication_factor.clamp(1, self.client.len().max(1))
     }
 
+    /// Where the partitions of `name` should be: the placement over the
+    /// configured shards.
+    pub(crate) fn desired(&self, name: &str, partitions: u32) -> Arc<Placement> {
+        self.ring.placement(name, partitions, self.replicas())
+    }
+
+    /// Where the partitions of `name` are now: the shards' reports (every
+    /// copy, filling ones included), else the desired placement.
+    pub(crate) fn table(&self, name: &str, partitions: u32) -> Arc<Placement> {
+        self.layouts.table(name, partitions).unwrap_or_else(|| self.desired(name, partitions))
+    }
+
     /// The shards holding `id` of collection `name`, most preferred first.
     fn copies_of(&self, name: &str, shape: &Shape, id: u64) -> Vec<usize> {
         match shape.partitions {
-            Some(p) => self.ring.copies(name, p, partition_of(name, id, p), self.replicas()),
+            Some(p) => self.table(name, p).get(partition_of(name, id, p) as usize).cloned().unwrap_or_default(),
             None => vec![self.ring.owner(name, id)],
         }
     }
@@ -201,7 +218,7 @@ impl Service {
     /// Whether the shards that `answered` (each with the partitions it left
     /// out as filling) served a ready copy of every partition.
     fn covers(&self, name: &str, partitions: u32, answered: &[(usize, &[u32])]) -> bool {
-        let table = self.ring.placement(name, partitions, self.replicas());
+        let table = self.table(name, partitions);
         table.iter().enumerate().all(|(p, copies)| {
             copies.iter().any(|s| answered.iter().any(|(a, unready)| a == s && !unready.contains(&(p as u32))))
         })
@@ -328,6 +345,13 @@ impl Service {
         Ok(out)
     }
 
+    /// A shard refused a request as routed by an older placement: refresh
+    /// the view from the shards (the caller retries once).
+    pub(crate) async fn note_stale(&self) {
+        self.metrics.failover("stale_placement");
+        self.refresh().await;
+    }
+
     /// A shard error to the client's error, dropping the cached shape of
     /// `name` when a shard no longer knows the collection.
     fn forward(&self, name: &str, e: ShardError) -> ApiError {
@@ -341,6 +365,19 @@ impl Service {
     /// The dimension and metric of `name`: cached, else from the first
     /// shard that answers (all are asked concurrently).
     async fn shape(&self, name: &str, credentials: &Credentials) -> Result<Shape, ApiError> {
+        let shape = self.shape_of(name, credentials).await?;
+        if let Some(partitions) = shape.partitions
+            && self.layouts.table(name, partitions).is_none()
+        {
+            // Not seen in any shard report yet (a router just started, or
+            // the collection is new): learn where its partitions are now
+            // rather than assume the desired placement.
+            self.refresh().await;
+        }
+        Ok(shape)
+    }
+
+    async fn shape_of(&self, name: &str, credentials: &Credentials) -> Result<Shape, ApiError> {
         if let Some(shape) = self.cache.get(name) {
             return Ok(shape);
         }
@@ -471,6 +508,7 @@ impl Service {
         }))
         .await;
         self.cache.invalidate(name);
+        self.layouts.forget(name);
         decide::decide_delete(name, &outcomes)
     }
 
@@ -563,7 +601,7 @@ impl Service {
             let d = self.client.call_json(&self.metrics, shard, "info", Method::GET, &path, None, credentials).await;
             digests[shard] = d.ok();
         }
-        let table = self.ring.placement(name, partitions, self.replicas());
+        let table = self.table(name, partitions);
         let mut size = 0u64;
         for (p, copies) in table.iter().enumerate() {
             let live = copies.iter().find_map(|&s| digests[s].as_ref().and_then(|d| d.partitions.get(p)))?;
@@ -977,7 +1015,7 @@ impl Service {
                 if collections.iter().any(|c| c.name == info.name) {
                     continue;
                 }
-                let table = self.ring.placement(&info.name, partitions, self.replicas());
+                let table = self.table(&info.name, partitions);
                 let copies =
                     table.iter().map(|row| row.iter().map(|&s| self.client.address(s).to_owned()).collect()).collect();
                 let states = table

@@ -23,12 +23,12 @@
 //! in `Unavailable` is down, with its cause kept as `last_error`.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use ruvector_api::{ApiError, CATCH_UP_HEADER, ErrorBody, UNREADY_HEADER, parse_unready};
+use ruvector_api::{ApiError, CATCH_UP_HEADER, EPOCH_HEADER, ErrorBody, UNREADY_HEADER, parse_unready};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::{Metrics, ShardErrorKind};
@@ -136,6 +136,9 @@ pub(crate) struct ShardHealth {
 pub(crate) struct ShardClient {
     http: reqwest::Client,
     shards: Vec<Shard>,
+    /// The placement epoch this router routes by, sent with every request
+    /// (`x-ruvector-epoch`; 0: not sent) so shards can fence stale routers.
+    epoch: AtomicU64,
 }
 
 impl ShardClient {
@@ -157,7 +160,12 @@ impl ShardClient {
                 health: Health { up: AtomicBool::new(true), last_error: Mutex::new(None) },
             })
             .collect();
-        Ok(ShardClient { http, shards })
+        Ok(ShardClient { http, shards, epoch: AtomicU64::new(0) })
+    }
+
+    /// Sets the placement epoch sent with every request (never lowered).
+    pub(crate) fn set_epoch(&self, epoch: u64) {
+        self.epoch.fetch_max(epoch, Ordering::Relaxed);
     }
 
     /// Whether shard `i` answered its last request or probe.
@@ -220,6 +228,10 @@ impl ShardClient {
     ) -> Result<Reply, ShardError> {
         let address = self.address(shard).to_owned();
         let mut request = self.http.request(method, format!("{address}{path}"));
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        if epoch > 0 {
+            request = request.header(EPOCH_HEADER, epoch);
+        }
         for (name, value) in &credentials.0 {
             request = request.header(name, value);
         }

@@ -250,11 +250,11 @@ pub(crate) async fn search_batch(
 /// of a node used alone or fully caught up take the plain path.
 fn filling_gate(state: &AppState, name: &str) -> (Option<Arc<Gate>>, Vec<u32>) {
     match state.membership().gate(name) {
-        Some(gate) => {
-            let filling = gate.filling();
-            if filling.is_empty() { (None, filling) } else { (Some(gate), filling) }
+        Some(gate) if gate.filters() => {
+            let left_out = gate.left_out();
+            (Some(gate), left_out)
         }
-        None => (None, Vec::new()),
+        _ => (None, Vec::new()),
     }
 }
 
@@ -402,15 +402,37 @@ pub(crate) async fn get_assignment(State(state): State<AppState>) -> Result<Json
 pub(crate) async fn put_assignment(State(state): State<AppState>, Body(body): Body) -> Result<Json<ShardAssignment>> {
     let engine = state.ready_engine()?;
     let request = parse_json::<AssignmentRequest>(&body)?;
-    let collections = blocking(move || Ok(partitioned(&engine))).await?;
+    let lister = Arc::clone(&engine);
+    let collections = blocking(move || Ok(partitioned(&lister))).await?;
     let (writer, known) = (state.clone(), collections.clone());
-    // Rewrites and syncs cluster.json: off the async workers.
+    // Rewrites and syncs cluster.json, then drops the data of partitions
+    // moved away: off the async workers.
     tokio::task::spawn_blocking(move || {
-        writer.membership().assign(request, |name| known.iter().find(|(n, _)| n == name).map(|(_, p)| Some(*p)))
+        let released =
+            writer.membership().assign(request, |name| known.iter().find(|(n, _)| n == name).map(|(_, p)| Some(*p)))?;
+        drop_released(&writer, &engine, released)
     })
     .await
     .map_err(|e| ApiError::internal(format!("assignment task failed: {e}")))??;
     Ok(Json(state.membership().report(collections)))
+}
+
+/// Drops the points and stamps of partitions this node no longer holds,
+/// then forgets them as released. Blocking.
+pub(crate) fn drop_released(
+    state: &AppState,
+    engine: &Engine,
+    released: Vec<crate::membership::Released>,
+) -> std::result::Result<(), ApiError> {
+    for r in released {
+        let chosen: std::collections::HashSet<u32> = r.released.iter().copied().collect();
+        let dropped = engine
+            .drop_where(&r.collection, |id| chosen.contains(&partition_of(&r.collection, id, r.partitions)))
+            .map_err(api_error)?;
+        state.membership().release_done(&r.collection, &r.released)?;
+        tracing::info!(collection = %r.collection, partitions = ?r.released, dropped, "dropped partitions moved to other shards");
+    }
+    Ok(())
 }
 
 /// `POST /cluster/partitions`: move held partitions to filling or ready.

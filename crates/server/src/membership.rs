@@ -18,16 +18,40 @@
 //! that has peers is filling — the node cannot know what it missed while
 //! down — and one without peers (a single copy) is ready.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use ruvector_api::{
-    ApiError, AssignedPartition, AssignmentRequest, CollectionHolding, HeldPartition, PartitionState,
+    ApiError, AssignedPartition, AssignmentRequest, CollectionHolding, EPOCH_HEADER, HeldPartition, PartitionState,
     PartitionStateRequest, ShardAssignment, partition_of,
 };
 use serde::{Deserialize, Serialize};
+
+/// Middleware of the collection routes: a request a router routed by an
+/// older placement epoch (`x-ruvector-epoch`) than this node has seen gets
+/// 421 `stale_placement` before anything else happens; a malformed epoch
+/// is a 400.
+pub(crate) async fn fence(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let epoch = match req.headers().get(EPOCH_HEADER).map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok())) {
+        None => None,
+        Some(Some(epoch)) => Some(epoch),
+        Some(None) => {
+            let e = ApiError::BadRequest(format!("{EPOCH_HEADER} must be a placement epoch (a number)"));
+            return crate::error::HttpError(e).into_response();
+        }
+    };
+    match state.membership().check_epoch(epoch) {
+        Ok(()) => next.run(req).await,
+        Err(e) => crate::error::HttpError(e).into_response(),
+    }
+}
 
 /// The file under the data directory.
 pub(crate) const FILE_NAME: &str = "cluster.json";
@@ -47,6 +71,9 @@ struct Part {
 pub(crate) struct Gate {
     partitions: u32,
     parts: BTreeMap<u32, Part>,
+    /// Partitions moved away whose data is still being dropped here: never
+    /// read (not held), and their ids are left out of searches.
+    released: BTreeSet<u32>,
 }
 
 impl Gate {
@@ -63,12 +90,39 @@ impl Gate {
     pub(crate) fn filling(&self) -> Vec<u32> {
         self.parts.iter().filter(|(_, p)| p.state == PartitionState::Filling).map(|(&n, _)| n).collect()
     }
+
+    /// Every partition reads leave out although their data is here: the
+    /// filling ones and the released ones (a router that has not seen the
+    /// move yet must not count on them). Ascending.
+    pub(crate) fn left_out(&self) -> Vec<u32> {
+        let mut out = self.filling();
+        out.extend(&self.released);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether reads must be filtered: some held partition is filling, or
+    /// the data of a released one is still here.
+    pub(crate) fn filters(&self) -> bool {
+        !self.released.is_empty() || self.parts.values().any(|p| p.state == PartitionState::Filling)
+    }
+}
+
+/// Partitions of a collection to drop from this node (moved elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Released {
+    pub(crate) collection: String,
+    pub(crate) partitions: u32,
+    pub(crate) released: Vec<u32>,
 }
 
 /// What `cluster.json` holds.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Persisted {
     placement: Option<String>,
+    #[serde(default)]
+    epoch: u64,
     collections: BTreeMap<String, PersistedCollection>,
 }
 
@@ -79,11 +133,15 @@ struct PersistedCollection {
     /// Partition → the version below which its tombstones were purged.
     #[serde(default)]
     purged: BTreeMap<u32, u64>,
+    /// Partitions moved away whose data is not dropped yet.
+    #[serde(default)]
+    released: BTreeSet<u32>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     placement: Option<String>,
+    epoch: u64,
     gates: BTreeMap<String, Arc<Gate>>,
 }
 
@@ -121,10 +179,11 @@ impl Membership {
                         (a.partition, Part { peers: a.peers, state, generation: 1, purged_before })
                     })
                     .collect();
-                (name, Arc::new(Gate { partitions: c.partitions, parts }))
+                (name, Arc::new(Gate { partitions: c.partitions, parts, released: c.released }))
             })
             .collect();
-        Ok(Membership { path: Some(path), state: RwLock::new(State { placement: persisted.placement, gates }) })
+        let state = State { placement: persisted.placement, epoch: persisted.epoch, gates };
+        Ok(Membership { path: Some(path), state: RwLock::new(state) })
     }
 
     /// Held partitions that are filling, over every collection.
@@ -166,7 +225,7 @@ impl Membership {
     /// (`name`, `partitions`).
     pub(crate) fn report(&self, collections: Vec<(String, u32)>) -> ShardAssignment {
         let Ok(state) = self.state.read() else {
-            return ShardAssignment { placement: None, collections: Vec::new() };
+            return ShardAssignment { placement: None, epoch: 0, collections: Vec::new() };
         };
         let collections = collections
             .into_iter()
@@ -186,7 +245,51 @@ impl Membership {
                 CollectionHolding { name, partitions, held }
             })
             .collect();
-        ShardAssignment { placement: state.placement.clone(), collections }
+        ShardAssignment { placement: state.placement.clone(), epoch: state.epoch, collections }
+    }
+
+    /// 421 `stale_placement` when a router routes by an older epoch than
+    /// this node has seen (`None`: not a router's request, or an old one).
+    pub(crate) fn check_epoch(&self, epoch: Option<u64>) -> Result<(), ApiError> {
+        let Some(asked) = epoch else { return Ok(()) };
+        let current = self.state.read().map_or(0, |s| s.epoch);
+        if asked < current {
+            return Err(ApiError::StalePlacement(format!(
+                "the request was routed by placement epoch {asked}, this shard has seen epoch {current}: \
+                 refresh the placement and retry"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Released partitions whose data is still to be dropped.
+    pub(crate) fn pending_releases(&self) -> Vec<Released> {
+        let Ok(state) = self.state.read() else { return Vec::new() };
+        state
+            .gates
+            .iter()
+            .filter(|(_, g)| !g.released.is_empty())
+            .map(|(name, g)| Released {
+                collection: name.clone(),
+                partitions: g.partitions,
+                released: g.released.iter().copied().collect(),
+            })
+            .collect()
+    }
+
+    /// Records that the data of `released` partitions of `name` is gone.
+    pub(crate) fn release_done(&self, name: &str, released: &[u32]) -> Result<(), ApiError> {
+        let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
+        let Some(gate) = state.gates.get(name) else { return Ok(()) };
+        let mut gate = (**gate).clone();
+        // A partition assigned back meanwhile is held again, not released.
+        gate.released.retain(|p| !released.contains(p));
+        let mut next = state.gates.clone();
+        next.insert(name.to_owned(), Arc::new(gate));
+        let placement = state.placement.clone().unwrap_or_default();
+        self.persist(&placement, state.epoch, &next)?;
+        state.gates = next;
+        Ok(())
     }
 
     /// `PUT /cluster/assignment`. `existing(name)` gives the partition count
@@ -197,7 +300,7 @@ impl Membership {
         &self,
         request: AssignmentRequest,
         existing: impl Fn(&str) -> Option<Option<u32>>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<Released>, ApiError> {
         request.validate()?;
         for c in &request.collections {
             match existing(&c.name) {
@@ -214,7 +317,14 @@ impl Membership {
             }
         }
         let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
+        if request.epoch < state.epoch {
+            return Err(ApiError::StalePlacement(format!(
+                "assignment of placement epoch {} is older than this shard's {}",
+                request.epoch, state.epoch
+            )));
+        }
         let mut next = state.gates.clone();
+        let mut newly_released = Vec::new();
         for c in request.collections {
             let old = next.get(&c.name).cloned();
             let parts = c
@@ -233,13 +343,29 @@ impl Membership {
                     };
                     (a.partition, part)
                 })
-                .collect();
-            next.insert(c.name, Arc::new(Gate { partitions: c.partitions, parts }));
+                .collect::<BTreeMap<u32, Part>>();
+            // Partitions held before and not now moved away: their data goes.
+            let mut released: BTreeSet<u32> = old.as_ref().map(|g| g.released.clone()).unwrap_or_default();
+            let dropped: Vec<u32> = old
+                .as_ref()
+                .map(|g| g.parts.keys().filter(|p| !parts.contains_key(p)).copied().collect())
+                .unwrap_or_default();
+            released.extend(&dropped);
+            released.retain(|p| !parts.contains_key(p));
+            if !released.is_empty() {
+                newly_released.push(Released {
+                    collection: c.name.clone(),
+                    partitions: c.partitions,
+                    released: released.iter().copied().collect(),
+                });
+            }
+            next.insert(c.name, Arc::new(Gate { partitions: c.partitions, parts, released }));
         }
-        self.persist(&request.placement, &next)?;
+        self.persist(&request.placement, request.epoch, &next)?;
         state.placement = Some(request.placement);
+        state.epoch = request.epoch;
         state.gates = next;
-        Ok(())
+        Ok(newly_released)
     }
 
     /// `POST /cluster/partitions`: the partitions whose state changed or
@@ -297,7 +423,7 @@ impl Membership {
         let mut next = state.gates.clone();
         next.insert(name.to_owned(), Arc::new(gate));
         let placement = state.placement.clone().unwrap_or_default();
-        self.persist(&placement, &next)?;
+        self.persist(&placement, state.epoch, &next)?;
         state.gates = next;
         Ok(())
     }
@@ -311,15 +437,16 @@ impl Membership {
         let mut next = state.gates.clone();
         next.remove(name);
         let placement = state.placement.clone().unwrap_or_default();
-        self.persist(&placement, &next)?;
+        self.persist(&placement, state.epoch, &next)?;
         state.gates = next;
         Ok(())
     }
 
-    fn persist(&self, placement: &str, gates: &BTreeMap<String, Arc<Gate>>) -> Result<(), ApiError> {
+    fn persist(&self, placement: &str, epoch: u64, gates: &BTreeMap<String, Arc<Gate>>) -> Result<(), ApiError> {
         let Some(path) = &self.path else { return Ok(()) };
         let persisted = Persisted {
             placement: (!placement.is_empty()).then(|| placement.to_owned()),
+            epoch,
             collections: gates
                 .iter()
                 .map(|(name, g)| {
@@ -334,7 +461,10 @@ impl Membership {
                         .filter(|(_, p)| p.purged_before > 0)
                         .map(|(&n, p)| (n, p.purged_before))
                         .collect();
-                    (name.clone(), PersistedCollection { partitions: g.partitions, held, purged })
+                    (
+                        name.clone(),
+                        PersistedCollection { partitions: g.partitions, held, purged, released: g.released.clone() },
+                    )
                 })
                 .collect(),
         };
@@ -368,15 +498,48 @@ mod tests {
     use super::*;
 
     fn assign(m: &Membership, held: &[u32], peers: &[&str], fresh: bool) -> Result<(), ApiError> {
+        assign_at(m, held, peers, fresh, 0).map(|_| ())
+    }
+
+    fn assign_at(
+        m: &Membership,
+        held: &[u32],
+        peers: &[&str],
+        fresh: bool,
+        epoch: u64,
+    ) -> Result<Vec<Released>, ApiError> {
         let held = held
             .iter()
             .map(|&partition| AssignedPartition { partition, peers: peers.iter().map(|s| (*s).to_owned()).collect() })
             .collect();
         let request = AssignmentRequest {
             placement: "p".into(),
+            epoch,
             collections: vec![CollectionAssignment { name: "docs".into(), partitions: 4, held, fresh }],
         };
         m.assign(request, |name| (name == "docs").then_some(Some(4)))
+    }
+
+    #[test]
+    fn epochs_fence_and_moved_partitions_are_released() {
+        let dir = tempfile::tempdir().expect("dir");
+        let m = Membership::load(dir.path()).expect("load");
+        assert!(assign_at(&m, &[0, 2], &[], true, 3).expect("assign").is_empty());
+        assert!(m.check_epoch(Some(3)).is_ok() && m.check_epoch(None).is_ok() && m.check_epoch(Some(9)).is_ok());
+        assert_eq!(m.check_epoch(Some(2)).expect_err("stale").code(), "stale_placement");
+        assert_eq!(assign_at(&m, &[0], &[], true, 2).expect_err("older").code(), "stale_placement");
+        // Partition 0 moves away at epoch 4: released, not readable, kept
+        // across a restart until its data is dropped.
+        let released = assign_at(&m, &[2], &[], false, 4).expect("move");
+        assert_eq!(released, vec![Released { collection: "docs".into(), partitions: 4, released: vec![0] }]);
+        assert_eq!(m.check_read("docs", id_in(0)).expect_err("gone").code(), "partition_not_held");
+        assert!(m.gate("docs").expect("gate").filters(), "its ids are filtered out of reads");
+        let reloaded = Membership::load(dir.path()).expect("reload");
+        assert_eq!(reloaded.pending_releases(), released);
+        assert_eq!(reloaded.report(vec![("docs".into(), 4)]).epoch, 4);
+        reloaded.release_done("docs", &[0]).expect("done");
+        assert!(reloaded.pending_releases().is_empty());
+        assert!(!reloaded.gate("docs").expect("gate").filters());
     }
 
     fn id_in(partition: u32) -> u64 {
@@ -434,6 +597,7 @@ mod tests {
             .assign(
                 AssignmentRequest {
                     placement: "p".into(),
+                    epoch: 0,
                     collections: vec![CollectionAssignment {
                         name: "other".into(),
                         partitions: 4,

@@ -26,7 +26,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::HttpError;
-use crate::{AppState, auth, handlers, metrics};
+use crate::{AppState, auth, handlers, membership, metrics};
 
 /// The HTTP app over `state`. `serve` runs it; tests drive it with
 /// `tower::ServiceExt::oneshot`.
@@ -50,6 +50,7 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .route("/collections/{name}/tombstones/purge", post(handlers::purge_tombstones))
         .route("/cluster/assignment", get(handlers::get_assignment).put(handlers::put_assignment))
         .route("/cluster/partitions", post(handlers::set_partition_state))
+        .route_layer(from_fn_with_state(state.clone(), membership::fence))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/health", get(handlers::health))

@@ -114,6 +114,16 @@ pub async fn serve(
         return Err(error);
     }
     state.set_engine(Arc::clone(&engine));
+    // A move that ended while the node was down: drop what it released.
+    let pending = state.membership().pending_releases();
+    if !pending.is_empty() {
+        let (dropper, engine) = (state.clone(), Arc::clone(&engine));
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = crate::handlers::drop_released(&dropper, &engine, pending) {
+                tracing::warn!(%error, "dropping released partitions failed; the next assignment retries");
+            }
+        });
+    }
 
     tokio::select! {
         _ = &mut requested_rx => {}

@@ -1,0 +1,260 @@
+//! Growing a cluster online, through real processes: a collection loaded
+//! through a router over three shards, then the router restarted with a
+//! fourth (what `helm upgrade --set shards.replicas=4` does) while clients
+//! search, read, upsert, re-upsert and delete. The new shard gets the
+//! collection by itself, partitions move to it (new copy filled, then the
+//! old one dropped), and afterwards every acknowledged write is present
+//! once, on every copy, every acknowledged delete is absent, sizes are
+//! exact and the placement is balanced — with no failed request.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ruvector_api::partition_of;
+use serde_json::{Value, json};
+use support::{Process, call, send};
+
+const DIM: usize = 4;
+const NAME: &str = "grow";
+
+/// A distinct pseudo-random vector per (id, salt) (splitmix64).
+fn vector(id: u64, salt: u64) -> Vec<f32> {
+    (0..DIM as u64)
+        .map(|d| {
+            let mut z = (id << 8 ^ salt << 40 ^ d).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+fn upsert_body(ids: impl IntoIterator<Item = u64>, salt: u64) -> String {
+    let vectors: Vec<Value> = ids.into_iter().map(|id| json!({"id": id, "vector": vector(id, salt)})).collect();
+    json!({ "vectors": vectors }).to_string()
+}
+
+fn stored(body: &Value) -> Option<Vec<f32>> {
+    body["vector"].as_array()?.iter().map(|x| x.as_f64().map(|x| x as f32)).collect()
+}
+
+fn router(shards: &[String], replicas: usize) -> Process {
+    let list = shards.join(",");
+    let r = Process::start_with_env(
+        &["router", "--addr", "127.0.0.1:0", "--shards", &list, "--replication-factor", &replicas.to_string()],
+        &[("RUVECTOR_ROUTER__REPAIR_INTERVAL_MS", "0")],
+    );
+    r.wait_ready();
+    r
+}
+
+/// Acknowledged state per id: the salt of the last acknowledged upsert,
+/// or `None` after an acknowledged delete.
+type Acked = Arc<Mutex<HashMap<u64, Option<u64>>>>;
+
+/// Upserts (pairs of ids, fresh salt) and deletes over `base..base + span`
+/// through the router at `url` until `stop`; returns (requests, failures).
+fn writer(url: String, base: u64, span: u64, stop: Arc<AtomicBool>, acked: Acked) -> (u64, u64) {
+    let (mut done, mut failed) = (0u64, 0u64);
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let id = base + (i * 7919) % span;
+        done += 1;
+        if i.is_multiple_of(4) {
+            match send("DELETE", &format!("{url}/collections/{NAME}/vectors/{id}"), None) {
+                Ok(r) if r.status == 200 || r.status == 404 => {
+                    acked.lock().expect("acked").insert(id, None);
+                }
+                other => {
+                    failed += 1;
+                    eprintln!("delete {id}: {:?}", other.map(|r| (r.status, r.body)));
+                }
+            }
+        } else {
+            let ids = [id, base + (id + 1 - base) % span];
+            let salt = 1000 + i;
+            match send("POST", &format!("{url}/collections/{NAME}/vectors"), Some(&upsert_body(ids, salt))) {
+                Ok(r) if r.status == 201 => {
+                    let mut acked = acked.lock().expect("acked");
+                    for id in ids {
+                        acked.insert(id, Some(salt));
+                    }
+                }
+                other => {
+                    failed += 1;
+                    eprintln!("upsert {ids:?}: {:?}", other.map(|r| (r.status, r.body)));
+                }
+            }
+        }
+    }
+    (done, failed)
+}
+
+/// The copies of every partition as the router reports them, by shard
+/// index, once every copy is ready, each partition has `replicas` of them
+/// and every shard holds its share; `None` while partitions still move.
+fn settled(router_url: &str, shards: &[String], replicas: usize) -> Option<Vec<Vec<usize>>> {
+    let c = call("GET", &format!("{router_url}/cluster"), None).body;
+    let placed = c["collections"].as_array()?.iter().find(|c| c["name"] == NAME)?.clone();
+    let rows: Vec<Vec<usize>> = placed["copies"]
+        .as_array()?
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| shards.iter().position(|s| Some(s.as_str()) == a.as_str()))
+                .collect()
+        })
+        .collect();
+    let ready =
+        placed["states"].as_array()?.iter().all(|row| row.as_array().is_some_and(|r| r.iter().all(|s| s == "ready")));
+    let balanced =
+        (0..shards.len()).all(|s| rows.iter().filter(|r| r.contains(&s)).count() == 32 * replicas / shards.len());
+    (ready && balanced && rows.iter().all(|r| r.len() == replicas)).then_some(rows)
+}
+
+fn grow_from_three_to_four(replicas: usize) {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let nodes: Vec<Process> = dirs.iter().map(|d| Process::node(d.path())).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let n = 3000u64;
+    {
+        let three = router(&urls[..3], replicas);
+        let create = call(
+            "POST",
+            &format!("{}/collections", three.url),
+            Some(&json!({"name": NAME, "dimension": DIM, "metric": "l2"}).to_string()),
+        );
+        assert_eq!(create.status, 201, "{}", create.body);
+        for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+            let up = call(
+                "POST",
+                &format!("{}/collections/{NAME}/vectors", three.url),
+                Some(&upsert_body(chunk.to_vec(), 0)),
+            );
+            assert_eq!(up.status, 201, "{}", up.body);
+        }
+        assert_eq!(
+            call("GET", &format!("{}/collections/{NAME}", urls[3]), None).status,
+            404,
+            "shard 4 knows nothing yet"
+        );
+    }
+    // The router comes back with four shards.
+    let r = router(&urls, replicas);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reads, read_failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let readers: Vec<_> = (0..2u64)
+        .map(|c| {
+            let (stop, reads, failures, url) = (stop.clone(), reads.clone(), read_failures.clone(), r.url.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let id = (i * 104_729 + c) % n;
+                    let reply = if c == 0 {
+                        let body = json!({"vector": vector(id, 0), "k": 5, "ef": 200}).to_string();
+                        send("POST", &format!("{url}/collections/{NAME}/search"), Some(&body))
+                    } else {
+                        send("GET", &format!("{url}/collections/{NAME}/vectors/{id}"), None)
+                    };
+                    let ok = reply.as_ref().is_ok_and(|r| {
+                        r.status == 200
+                            && if c == 0 {
+                                let hits: Vec<u64> =
+                                    r.body.as_array().into_iter().flatten().filter_map(|h| h["id"].as_u64()).collect();
+                                let mut unique = hits.clone();
+                                unique.sort_unstable();
+                                unique.dedup();
+                                hits.len() == 5 && unique.len() == 5 && hits[0] == id
+                            } else {
+                                stored(&r.body) == Some(vector(id, 0))
+                            }
+                    });
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("read {id}: {:?}", reply.map(|r| (r.status, r.body)));
+                    }
+                }
+            })
+        })
+        .collect();
+    let acked: Acked = Arc::default();
+    let writers: Vec<_> = [10_000u64, 20_000]
+        .into_iter()
+        .map(|base| {
+            let (stop, acked, url) = (stop.clone(), acked.clone(), r.url.clone());
+            std::thread::spawn(move || writer(url, base, 300, stop, acked))
+        })
+        .collect();
+    support::wait_for(Duration::from_secs(120), || settled(&r.url, &urls, replicas).is_some());
+    let settled_at = reads.load(Ordering::Relaxed);
+    support::wait_for(Duration::from_secs(30), || reads.load(Ordering::Relaxed) > settled_at + 50);
+    stop.store(true, Ordering::Relaxed);
+    for t in readers {
+        t.join().expect("reader");
+    }
+    let (mut writes, mut write_failures) = (0, 0);
+    for w in writers {
+        let (d, f) = w.join().expect("writer");
+        writes += d;
+        write_failures += f;
+    }
+    let (reads, read_failures) = (reads.load(Ordering::Relaxed), read_failures.load(Ordering::Relaxed));
+    eprintln!("R={replicas}: {reads} reads ({read_failures} failed), {writes} writes ({write_failures} failed)");
+    assert_eq!(read_failures, 0, "{read_failures} of {reads} reads failed while partitions moved");
+    assert_eq!(write_failures, 0, "{write_failures} of {writes} writes failed while partitions moved");
+
+    // Balanced: every shard holds 32·R/4 partition copies.
+    let rows = settled(&r.url, &urls, replicas).expect("settled");
+    for shard in 0..4 {
+        let held = rows.iter().filter(|row| row.contains(&shard)).count();
+        assert_eq!(held, 32 * replicas / 4, "shard {shard} holds {held} partition copies");
+    }
+    // Every acknowledged write on every copy (and nowhere else), every
+    // acknowledged delete absent; the original vectors intact.
+    let acked = acked.lock().expect("acked");
+    let expected: Vec<(u64, Option<u64>)> =
+        (0..n).map(|id| (id, Some(0))).chain(acked.iter().map(|(&id, &s)| (id, s))).collect();
+    let mut live = 0u64;
+    for (id, state) in expected {
+        let row = &rows[partition_of(NAME, id, 32) as usize];
+        let routed = call("GET", &format!("{}/collections/{NAME}/vectors/{id}", r.url), None);
+        match state {
+            Some(salt) => {
+                live += 1;
+                assert_eq!(stored(&routed.body), Some(vector(id, salt)), "id {id}: {}", routed.body);
+                for &s in row {
+                    let direct = call("GET", &format!("{}/collections/{NAME}/vectors/{id}", urls[s]), None);
+                    assert_eq!(stored(&direct.body), Some(vector(id, salt)), "id {id} on shard {s}: {}", direct.body);
+                }
+            }
+            None => assert_eq!(routed.status, 404, "deleted id {id}: {}", routed.body),
+        }
+    }
+    let info = call("GET", &format!("{}/collections/{NAME}", r.url), None).body;
+    assert_eq!(info["size"], live, "{info}");
+    // Each shard holds exactly its partitions' vectors: moved-away data is gone.
+    let total: u64 = urls
+        .iter()
+        .map(|u| call("GET", &format!("{u}/collections/{NAME}"), None).body["size"].as_u64().expect("size"))
+        .sum();
+    assert_eq!(total, live * replicas as u64, "copies across shards");
+}
+
+#[test]
+fn one_copy_grows_from_three_shards_to_four_online() {
+    grow_from_three_to_four(1);
+}
+
+#[test]
+fn two_copies_grow_from_three_shards_to_four_online() {
+    grow_from_three_to_four(2);
+}
