@@ -1,11 +1,13 @@
-//! Growing a cluster online, through real processes: a collection loaded
-//! through a router over three shards, then the router restarted with a
-//! fourth (what `helm upgrade --set shards.replicas=4` does) while clients
-//! search, read, upsert, re-upsert and delete. The new shard gets the
-//! collection by itself, partitions move to it (new copy filled, then the
-//! old one dropped), and afterwards every acknowledged write is present
-//! once, on every copy, every acknowledged delete is absent, sizes are
-//! exact and the placement is balanced — with no failed request.
+//! Growing and shrinking a cluster online, through real processes: a
+//! collection loaded through a router over three shards; the router
+//! replaced by one with a fourth shard (what `helm upgrade --set
+//! shards.replicas=4` does), then by one draining it, then by one without
+//! it — while clients search, read, upsert, re-upsert and delete. The new
+//! shard gets the collection by itself, partitions move to it (new copy
+//! filled, then the old one dropped) and off it again, and afterwards
+//! every acknowledged write is present once, on every copy, every
+//! acknowledged delete is absent, sizes are exact and the placement is
+//! balanced — with no failed request.
 
 mod support;
 
@@ -58,12 +60,13 @@ type Acked = Arc<Mutex<HashMap<u64, Option<u64>>>>;
 
 /// Upserts (pairs of ids, fresh salt) and deletes over `base..base + span`
 /// through the router at `url` until `stop`; returns (requests, failures).
-fn writer(url: String, base: u64, span: u64, stop: Arc<AtomicBool>, acked: Acked) -> (u64, u64) {
+fn writer(url: Current, base: u64, span: u64, stop: Arc<AtomicBool>, acked: Acked) -> (u64, u64) {
     let (mut done, mut failed) = (0u64, 0u64);
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let id = base + (i * 7919) % span;
+        let url = current(&url);
         done += 1;
         if i.is_multiple_of(4) {
             match send("DELETE", &format!("{url}/collections/{NAME}/vectors/{id}"), None) {
@@ -98,7 +101,7 @@ fn writer(url: String, base: u64, span: u64, stop: Arc<AtomicBool>, acked: Acked
 /// The copies of every partition as the router reports them, by shard
 /// index, once every copy is ready, each partition has `replicas` of them
 /// and every shard holds its share; `None` while partitions still move.
-fn settled(router_url: &str, shards: &[String], replicas: usize) -> Option<Vec<Vec<usize>>> {
+fn settled(router_url: &str, shards: &[String], active: usize, replicas: usize) -> Option<Vec<Vec<usize>>> {
     let c = call("GET", &format!("{router_url}/cluster"), None).body;
     let placed = c["collections"].as_array()?.iter().find(|c| c["name"] == NAME)?.clone();
     let rows: Vec<Vec<usize>> = placed["copies"]
@@ -114,55 +117,107 @@ fn settled(router_url: &str, shards: &[String], replicas: usize) -> Option<Vec<V
         .collect();
     let ready =
         placed["states"].as_array()?.iter().all(|row| row.as_array().is_some_and(|r| r.iter().all(|s| s == "ready")));
-    let balanced =
-        (0..shards.len()).all(|s| rows.iter().filter(|r| r.contains(&s)).count() == 32 * replicas / shards.len());
+    // The first `active` shards hold 32·R/active copies each (±1), the
+    // others none.
+    let (low, high) = (32 * replicas / active, (32 * replicas).div_ceil(active));
+    let balanced = (0..shards.len()).all(|s| {
+        let held = rows.iter().filter(|r| r.contains(&s)).count();
+        if s < active { (low..=high).contains(&held) } else { held == 0 }
+    });
     (ready && balanced && rows.iter().all(|r| r.len() == replicas)).then_some(rows)
 }
 
-fn grow_from_three_to_four(replicas: usize) {
-    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
-    let nodes: Vec<Process> = dirs.iter().map(|d| Process::node(d.path())).collect();
-    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
-    let n = 3000u64;
-    {
-        let three = router(&urls[..3], replicas);
-        let create = call(
-            "POST",
-            &format!("{}/collections", three.url),
-            Some(&json!({"name": NAME, "dimension": DIM, "metric": "l2"}).to_string()),
-        );
-        assert_eq!(create.status, 201, "{}", create.body);
-        for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-            let up = call(
-                "POST",
-                &format!("{}/collections/{NAME}/vectors", three.url),
-                Some(&upsert_body(chunk.to_vec(), 0)),
-            );
-            assert_eq!(up.status, 201, "{}", up.body);
+/// Polls `done` for up to two minutes; on timeout fails with the router's
+/// `/cluster`.
+fn wait_until(router_url: &str, what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        if start.elapsed() > Duration::from_secs(120) {
+            let c = call("GET", &format!("{router_url}/cluster"), None).body;
+            panic!("not {what} within 120 s: {c}");
         }
-        assert_eq!(
-            call("GET", &format!("{}/collections/{NAME}", urls[3]), None).status,
-            404,
-            "shard 4 knows nothing yet"
-        );
+        std::thread::sleep(Duration::from_millis(50));
     }
-    // The router comes back with four shards.
-    let r = router(&urls, replicas);
+    eprintln!("{what} after {:.1} s", start.elapsed().as_secs_f64());
+}
+
+/// The router URL clients use; switched when a new router takes over.
+type Current = Arc<Mutex<String>>;
+
+fn current(url: &Current) -> String {
+    url.lock().expect("url").clone()
+}
+
+/// Starts `next`, points the clients at it, then stops `old` gracefully
+/// (its in-flight requests finish): what a rolling router upgrade does.
+fn hand_over(url: &Current, old: Process, next: Process) -> Process {
+    *url.lock().expect("url") = next.url.clone();
+    std::thread::sleep(Duration::from_millis(300));
+    let status = old.terminate();
+    assert!(status.success(), "router exited {status:?}");
+    next
+}
+
+fn router_draining(shards: &[String], replicas: usize, drain: &str) -> Process {
+    let list = shards.join(",");
+    let r = Process::start_with_env(
+        &[
+            "router",
+            "--addr",
+            "127.0.0.1:0",
+            "--shards",
+            &list,
+            "--replication-factor",
+            &replicas.to_string(),
+            "--drain",
+            drain,
+        ],
+        &[("RUVECTOR_ROUTER__REPAIR_INTERVAL_MS", "0")],
+    );
+    r.wait_ready();
+    r
+}
+
+/// 3 → 4 → 3 shards under load: the router is replaced by one with a
+/// fourth shard (partitions move onto it), then by one draining it
+/// (partitions move off), then by one without it, and the fourth shard
+/// stops. Clients search, read, upsert and delete throughout.
+fn three_to_four_to_three(replicas: usize) {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let mut nodes: Vec<Option<Process>> = dirs.iter().map(|d| Some(Process::node(d.path()))).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.as_ref().expect("up").url.clone()).collect();
+    let n = 3000u64;
+    let first = router(&urls[..3], replicas);
+    let create = call(
+        "POST",
+        &format!("{}/collections", first.url),
+        Some(&json!({"name": NAME, "dimension": DIM, "metric": "l2"}).to_string()),
+    );
+    assert_eq!(create.status, 201, "{}", create.body);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let up =
+            call("POST", &format!("{}/collections/{NAME}/vectors", first.url), Some(&upsert_body(chunk.to_vec(), 0)));
+        assert_eq!(up.status, 201, "{}", up.body);
+    }
+    assert_eq!(call("GET", &format!("{}/collections/{NAME}", urls[3]), None).status, 404, "shard 4 knows nothing yet");
+
+    let url: Current = Arc::new(Mutex::new(first.url.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let (reads, read_failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let readers: Vec<_> = (0..2u64)
         .map(|c| {
-            let (stop, reads, failures, url) = (stop.clone(), reads.clone(), read_failures.clone(), r.url.clone());
+            let (stop, reads, failures, url) = (stop.clone(), reads.clone(), read_failures.clone(), url.clone());
             std::thread::spawn(move || {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
                     let id = (i * 104_729 + c) % n;
+                    let base = current(&url);
                     let reply = if c == 0 {
                         let body = json!({"vector": vector(id, 0), "k": 5, "ef": 200}).to_string();
-                        send("POST", &format!("{url}/collections/{NAME}/search"), Some(&body))
+                        send("POST", &format!("{base}/collections/{NAME}/search"), Some(&body))
                     } else {
-                        send("GET", &format!("{url}/collections/{NAME}/vectors/{id}"), None)
+                        send("GET", &format!("{base}/collections/{NAME}/vectors/{id}"), None)
                     };
                     let ok = reply.as_ref().is_ok_and(|r| {
                         r.status == 200
@@ -190,13 +245,30 @@ fn grow_from_three_to_four(replicas: usize) {
     let writers: Vec<_> = [10_000u64, 20_000]
         .into_iter()
         .map(|base| {
-            let (stop, acked, url) = (stop.clone(), acked.clone(), r.url.clone());
+            let (stop, acked, url) = (stop.clone(), acked.clone(), url.clone());
             std::thread::spawn(move || writer(url, base, 300, stop, acked))
         })
         .collect();
-    support::wait_for(Duration::from_secs(120), || settled(&r.url, &urls, replicas).is_some());
-    let settled_at = reads.load(Ordering::Relaxed);
-    support::wait_for(Duration::from_secs(30), || reads.load(Ordering::Relaxed) > settled_at + 50);
+    let some_reads = || {
+        let at = reads.load(Ordering::Relaxed);
+        support::wait_for(Duration::from_secs(30), || reads.load(Ordering::Relaxed) > at + 30);
+    };
+    some_reads();
+
+    // 3 → 4: the router comes back with a fourth shard.
+    let r = hand_over(&url, first, router(&urls, replicas));
+    wait_until(&r.url, "balanced over four shards", || settled(&r.url, &urls, 4, replicas).is_some());
+    some_reads();
+    // 4 → 3: drain the fourth, then drop it from the list and stop it.
+    let r = hand_over(&url, r, router_draining(&urls, replicas, &urls[3]));
+    wait_until(&r.url, "the fourth shard drained", || {
+        let c = call("GET", &format!("{}/cluster", r.url), None).body;
+        c["shards"][3]["removable"] == true && settled(&r.url, &urls, 3, replicas).is_some()
+    });
+    let r = hand_over(&url, r, router(&urls[..3], replicas));
+    let status = nodes[3].take().expect("up").terminate();
+    assert!(status.success());
+    some_reads();
     stop.store(true, Ordering::Relaxed);
     for t in readers {
         t.join().expect("reader");
@@ -212,14 +284,9 @@ fn grow_from_three_to_four(replicas: usize) {
     assert_eq!(read_failures, 0, "{read_failures} of {reads} reads failed while partitions moved");
     assert_eq!(write_failures, 0, "{write_failures} of {writes} writes failed while partitions moved");
 
-    // Balanced: every shard holds 32·R/4 partition copies.
-    let rows = settled(&r.url, &urls, replicas).expect("settled");
-    for shard in 0..4 {
-        let held = rows.iter().filter(|row| row.contains(&shard)).count();
-        assert_eq!(held, 32 * replicas / 4, "shard {shard} holds {held} partition copies");
-    }
-    // Every acknowledged write on every copy (and nowhere else), every
-    // acknowledged delete absent; the original vectors intact.
+    // Every acknowledged write on every copy, every acknowledged delete
+    // absent, the original vectors intact, sizes exact.
+    let rows = settled(&r.url, &urls[..3], 3, replicas).expect("settled over three shards");
     let acked = acked.lock().expect("acked");
     let expected: Vec<(u64, Option<u64>)> =
         (0..n).map(|id| (id, Some(0))).chain(acked.iter().map(|(&id, &s)| (id, s))).collect();
@@ -242,7 +309,7 @@ fn grow_from_three_to_four(replicas: usize) {
     let info = call("GET", &format!("{}/collections/{NAME}", r.url), None).body;
     assert_eq!(info["size"], live, "{info}");
     // Each shard holds exactly its partitions' vectors: moved-away data is gone.
-    let total: u64 = urls
+    let total: u64 = urls[..3]
         .iter()
         .map(|u| call("GET", &format!("{u}/collections/{NAME}"), None).body["size"].as_u64().expect("size"))
         .sum();
@@ -250,11 +317,11 @@ fn grow_from_three_to_four(replicas: usize) {
 }
 
 #[test]
-fn one_copy_grows_from_three_shards_to_four_online() {
-    grow_from_three_to_four(1);
+fn one_copy_grows_to_four_shards_and_shrinks_back_online() {
+    three_to_four_to_three(1);
 }
 
 #[test]
-fn two_copies_grow_from_three_shards_to_four_online() {
-    grow_from_three_to_four(2);
+fn two_copies_grow_to_four_shards_and_shrink_back_online() {
+    three_to_four_to_three(2);
 }

@@ -58,8 +58,8 @@ pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_erro
 pub use limits::Limits;
 pub use membership::{
     AssignedPartition, AssignmentRequest, CATCH_UP_HEADER, CollectionAssignment, CollectionHolding, EPOCH_HEADER,
-    HeldPartition, PartitionGeneration, PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment,
-    UNREADY_HEADER, format_unready, parse_unready,
+    HeldPartition, PLANNER_LEASE_MS, PartitionGeneration, PartitionState, PartitionStateRequest,
+    PartitionStateResponse, ShardAssignment, UNREADY_HEADER, format_unready, parse_unready,
 };
 pub use metric::Metric;
 pub use openapi::ApiDoc;

@@ -39,6 +39,10 @@ pub const EPOCH_HEADER: &str = "x-ruvector-epoch";
 /// that is itself filling (it may hold writes its peers lack).
 pub const CATCH_UP_HEADER: &str = "x-ruvector-catch-up";
 
+/// How long a router's claim to drive moves holds without being renewed
+/// (routers renew it with every sync, every second by default).
+pub const PLANNER_LEASE_MS: u64 = 5000;
+
 /// Longest shard address accepted in an assignment.
 pub const MAX_PEER_LEN: usize = 512;
 
@@ -99,6 +103,14 @@ pub struct AssignmentRequest {
     /// (421 `stale_placement`); 0 is only accepted by a shard at 0.
     #[serde(default)]
     pub epoch: u64,
+    /// The pushing router's start time (ms since the Unix epoch): the
+    /// router that started last drives moves, so two routers with
+    /// different shard lists (a rolling upgrade) do not undo each other.
+    /// A shard refuses (421 `stale_placement`) an assignment from an
+    /// earlier-started router while the later one's claim is fresh
+    /// ([`PLANNER_LEASE_MS`]). 0: no claim.
+    #[serde(default)]
+    pub planner: u64,
     /// The collections to assign.
     pub collections: Vec<CollectionAssignment>,
 }
@@ -171,6 +183,12 @@ pub struct ShardAssignment {
     /// The newest placement epoch this shard has seen (0: none).
     #[serde(default)]
     pub epoch: u64,
+    /// The start time of the router that drives moves (0: none yet).
+    #[serde(default)]
+    pub planner: u64,
+    /// Milliseconds since that router last claimed it.
+    #[serde(default)]
+    pub planner_age_ms: u64,
     /// By name.
     pub collections: Vec<CollectionHolding>,
 }
@@ -229,6 +247,7 @@ mod tests {
         AssignmentRequest {
             placement: "p1".into(),
             epoch: 1,
+            planner: 0,
             collections: vec![CollectionAssignment { name: "docs".into(), partitions: 8, held, fresh: false }],
         }
     }

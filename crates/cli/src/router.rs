@@ -29,6 +29,10 @@ pub struct RouterArgs {
     /// all of them).
     #[arg(long)]
     pub write_quorum: Option<usize>,
+    /// Shards to empty before removing them (comma-separated URLs from
+    /// --shards): their partitions move to the others (`[router] drain`).
+    #[arg(long, value_delimiter = ',')]
+    pub drain: Option<Vec<String>>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "RUVECTOR_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -49,6 +53,8 @@ struct RouterFlags<'a> {
     replication_factor: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     write_quorum: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drain: Option<&'a Vec<String>>,
 }
 
 /// Runs the router until SIGTERM or SIGINT.
@@ -60,6 +66,7 @@ pub fn run(args: RouterArgs) -> anyhow::Result<()> {
             shards: args.shards.as_ref(),
             replication_factor: args.replication_factor,
             write_quorum: args.write_quorum,
+            drain: args.drain.as_ref(),
         },
     };
     let config: RouterConfig = crate::config::load_section(args.config.as_ref(), "router", flags)?;

@@ -17,6 +17,7 @@
 //! | `repair_interval_ms` | 30000 | period of the anti-entropy pass (0: off) |
 //! | `tombstone_grace_ms` | 300000 | a tombstone held by every copy of its partition is purged once older than this (bounds how late a write may arrive) |
 //! | `tombstone_horizon_ms` | 86400000 | tombstones older than this are purged even while a copy of their partition is down; such a copy rejoins by dropping what its peers deleted (0: never) |
+//! | `drain` | `[]` | shards (addresses from `shards`) to empty: their partitions move to the others; `GET /cluster` says when they may be removed |
 //! | `write_quorum` | 1 | durable copies a write needs before it is acknowledged (1..=`replication_factor`) |
 //!
 //! Invariant after [`RouterConfig::shard_addresses`] succeeded: at least one
@@ -110,6 +111,12 @@ pub struct RouterConfig {
     /// were deleted meanwhile) — and so loses writes only it had
     /// acknowledged before going down. Default 86 400 000 (one day).
     pub tombstone_horizon_ms: u64,
+    /// Shards to empty before they are removed (scale-in): addresses that
+    /// are also in `shards`. They stay in the cluster (their copies are
+    /// read and written) while the placement moves every partition they
+    /// hold to the other shards; `GET /cluster` marks them `removable`
+    /// once they hold nothing. Default empty.
+    pub drain: Vec<String>,
 }
 
 impl RouterConfig {
@@ -160,6 +167,31 @@ impl RouterConfig {
                 return Err(RouterError::Config(format!("shards[{i}] {raw:?}: the same shard as shards[{j}]")));
             }
             out.push(address);
+        }
+        Ok(out)
+    }
+
+    /// The shards to drain, normalised: each must be one of `shards`, and
+    /// enough must stay for `replication_factor` copies.
+    pub fn drain_addresses(&self) -> Result<Vec<String>, RouterError> {
+        let shards = self.shard_addresses()?;
+        let mut out = Vec::with_capacity(self.drain.len());
+        for raw in &self.drain {
+            let address = normalize_shard(raw).map_err(|e| RouterError::Config(format!("drain entry {raw:?}: {e}")))?;
+            if !shards.contains(&address) {
+                return Err(RouterError::Config(format!("drain entry {address} is not one of the shards")));
+            }
+            if !out.contains(&address) {
+                out.push(address);
+            }
+        }
+        if shards.len() - out.len() < self.replication_factor {
+            return Err(RouterError::Config(format!(
+                "draining {} of {} shards leaves fewer than replication_factor {} to hold the copies",
+                out.len(),
+                shards.len(),
+                self.replication_factor
+            )));
         }
         Ok(out)
     }
@@ -252,6 +284,7 @@ impl Default for RouterConfig {
             repair_interval_ms: 30_000,
             tombstone_grace_ms: 300_000,
             tombstone_horizon_ms: 86_400_000,
+            drain: Vec::new(),
         }
     }
 }
@@ -275,6 +308,7 @@ impl std::fmt::Debug for RouterConfig {
             .field("repair_interval_ms", &self.repair_interval_ms)
             .field("tombstone_grace_ms", &self.tombstone_grace_ms)
             .field("tombstone_horizon_ms", &self.tombstone_horizon_ms)
+            .field("drain", &self.drain)
             .field("limits", &self.limits)
             .finish()
     }

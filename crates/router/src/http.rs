@@ -230,18 +230,24 @@ async fn delete_collection(
 }
 
 /// Evaluates `$op` (an operation's future); when a shard refuses it as
-/// routed by an older placement (`stale_placement`: another router moved
-/// partitions), refreshes the router's view from the shards and evaluates
-/// it once more.
+/// routed by an older placement (`stale_placement`: partitions moved),
+/// refreshes the router's view from the shards and evaluates it again (up
+/// to three more times).
 macro_rules! fenced {
     ($service:expr, $op:expr) => {{
-        match $op.await {
-            Err(e) if e.code() == "stale_placement" => {
-                $service.note_stale().await;
-                $op.await
+        let mut result = $op.await;
+        // While partitions move the epoch can rise again between the
+        // refresh and the retry: a few tries.
+        for _ in 0..3 {
+            match &result {
+                Err(e) if e.code() == "stale_placement" => {
+                    $service.note_stale().await;
+                    result = $op.await;
+                }
+                _ => break,
             }
-            other => other,
         }
+        result
     }};
 }
 

@@ -43,10 +43,15 @@ impl Layouts {
         state.tables.get(name).filter(|(p, _)| *p == partitions).map(|(_, t)| Arc::clone(t))
     }
 
-    /// Replaces the view (a sync or a refresh built it from every shard).
+    /// Replaces the view (a sync or a refresh built it from every shard)
+    /// unless it is older than the one held: a refresh that read the shards
+    /// before a concurrent sync moved partitions must not bring the old
+    /// placement back under the new epoch.
     pub(crate) fn replace(&self, epoch: u64, tables: HashMap<String, (u32, Arc<Placement>)>) {
-        if let Ok(mut state) = self.state.write() {
-            state.epoch = state.epoch.max(epoch);
+        if let Ok(mut state) = self.state.write()
+            && epoch >= state.epoch
+        {
+            state.epoch = epoch;
             state.tables = tables;
         }
     }
@@ -113,6 +118,8 @@ mod tests {
         Some(ShardAssignment {
             placement: None,
             epoch: 1,
+            planner: 0,
+            planner_age_ms: 0,
             collections: vec![CollectionHolding {
                 name: "docs".into(),
                 partitions: 2,
@@ -129,6 +136,17 @@ mod tests {
                 ),
             }],
         })
+    }
+
+    #[test]
+    fn an_older_view_never_replaces_a_newer_one() {
+        let layouts = Layouts::default();
+        let table = |row: usize| HashMap::from([("docs".to_owned(), (1, Arc::new(vec![vec![row]])))]);
+        layouts.replace(2, table(7));
+        layouts.replace(1, table(3));
+        assert_eq!((layouts.epoch(), layouts.table("docs", 1).map(|t| t[0][0])), (2, Some(7)));
+        layouts.replace(2, table(5));
+        assert_eq!(layouts.table("docs", 1).map(|t| t[0][0]), Some(5));
     }
 
     #[test]

@@ -73,7 +73,14 @@ impl RouterState {
     pub fn new(config: RouterConfig) -> Result<Self, RouterError> {
         config.validate()?;
         let addresses = config.shard_addresses()?;
+        let drain = config.drain_addresses()?;
         let ring = Ring::new(&addresses, config.vnodes);
+        // The desired placement is over the shards that are not draining.
+        let active = (!drain.is_empty()).then(|| {
+            let kept: Vec<usize> = (0..addresses.len()).filter(|&i| !drain.contains(&addresses[i])).collect();
+            let kept_addresses: Vec<String> = kept.iter().map(|&i| addresses[i].clone()).collect();
+            (Ring::new(&kept_addresses, config.vnodes), kept)
+        });
         let metrics = Metrics::new(&addresses)?;
         let client = ShardClient::new(addresses, &config)?;
         // Blank keys were refused when the configuration was checked.
@@ -82,7 +89,7 @@ impl RouterState {
         if auth.read_only_only() {
             tracing::warn!("only read_only_api_key is configured: every write will be refused");
         }
-        Ok(RouterState { service: Arc::new(Service::new(config, ring, client, metrics)), auth: Arc::new(auth) })
+        Ok(RouterState { service: Arc::new(Service::new(config, ring, active, client, metrics)), auth: Arc::new(auth) })
     }
 
     /// The configuration in use.

@@ -34,8 +34,8 @@ use std::time::Instant;
 use axum::http::Method;
 use futures::future::join_all;
 use ruvector_api::{
-    AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionInfo, Digests, PartitionGeneration,
-    PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment, ValidCreate,
+    AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionInfo, Digests, PLANNER_LEASE_MS,
+    PartitionGeneration, PartitionState, PartitionStateRequest, PartitionStateResponse, ShardAssignment, ValidCreate,
 };
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher24;
@@ -112,6 +112,7 @@ impl Service {
                 let request = AssignmentRequest {
                     placement: placement.to_owned(),
                     epoch,
+                    planner: 0,
                     collections: vec![CollectionAssignment {
                         name: name.to_owned(),
                         partitions,
@@ -237,7 +238,21 @@ impl Service {
         }
         let errors_before = report.errors.len();
         let mut tables = self.current_layout(&held, &collections, &mut report);
-        if report.errors.len() > errors_before {
+        let behind = report.errors.len() > errors_before;
+        // The router started last drives moves; others only route (and
+        // catch copies up, which changes no placement).
+        let driver = held.iter().flatten().all(|a| a.planner <= self.started || a.planner_age_ms > PLANNER_LEASE_MS);
+        if !driver && !behind {
+            let epoch = held.iter().flatten().map(|a| a.epoch).max().unwrap_or(0);
+            self.layouts.replace(epoch, tables);
+            self.client.set_epoch(self.layouts.epoch());
+            self.mark_missed(&mut held, &mut report).await;
+            for name in collections.keys() {
+                self.catch_up(name, &held, &mut report).await;
+            }
+            return report;
+        }
+        if behind {
             // Shards name copies on shards this router does not know: its
             // shard list is behind the cluster's (an older router during a
             // rolling upgrade). Route what it can; change nothing.
@@ -283,10 +298,12 @@ impl Service {
                     });
                 }
             }
-            if wanted.is_empty() {
+            let claim_due = current.planner != self.started || current.planner_age_ms > PLANNER_LEASE_MS / 2;
+            if wanted.is_empty() && !claim_due {
                 continue;
             }
-            let request = AssignmentRequest { placement: placement.clone(), epoch, collections: wanted };
+            let request =
+                AssignmentRequest { placement: placement.clone(), epoch, planner: self.started, collections: wanted };
             match self.put_assignment(shard, &request).await {
                 Ok(now) => {
                     held[shard] = Some(now);

@@ -74,6 +74,12 @@ pub struct ClusterStatus {
     /// The placement fingerprint pushed to shards (shard list and
     /// replication factor).
     pub placement: String,
+    /// The newest placement epoch the shards report (raised by every move
+    /// step).
+    pub epoch: u64,
+    /// Partitions (over every collection) whose copies are not yet where
+    /// the placement wants them: moves in flight.
+    pub moving: usize,
     /// One entry per configured shard, in configuration order.
     pub shards: Vec<ShardStatus>,
     /// Every partitioned collection any shard reported, by name.
@@ -94,6 +100,8 @@ pub struct CollectionPlacement {
     /// (`filling` or `ready`); `null` when the shard did not answer or has
     /// not been assigned the partition yet.
     pub states: Vec<Vec<Option<PartitionState>>>,
+    /// Partitions whose copies differ from the placement's (moving).
+    pub moving: Vec<u32>,
 }
 
 /// One shard in [`ClusterStatus`].
@@ -107,6 +115,12 @@ pub struct ShardStatus {
     pub last_error: Option<String>,
     /// Sum of the sizes of the shard's collections; `null` when unknown.
     pub vectors: Option<u64>,
+    /// Partition copies it holds now (over every partitioned collection).
+    pub partitions: usize,
+    /// Being emptied (`[router] drain`).
+    pub draining: bool,
+    /// Draining and holding nothing any more: it may be removed.
+    pub removable: bool,
 }
 
 /// Successes of a read fan-out, and the shards that failed and whose
@@ -135,6 +149,9 @@ impl Tolerance<'_> {
 pub(crate) struct Service {
     pub(crate) config: RouterConfig,
     pub(crate) ring: Ring,
+    /// With shards draining: the ring over the others, and their indexes
+    /// in the configured list.
+    active: Option<(Ring, Vec<usize>)>,
     pub(crate) client: ShardClient,
     pub(crate) metrics: Metrics,
     cache: ShapeCache,
@@ -147,6 +164,9 @@ pub(crate) struct Service {
     pub(crate) wake: Notify,
     /// Where partitions are now (see [`crate::layout`]).
     pub(crate) layouts: Layouts,
+    /// When this router started (ms since the Unix epoch): the router
+    /// started last drives moves.
+    pub(crate) started: u64,
 }
 
 /// A copy's 4xx that says "not here" rather than "bad request": the
@@ -162,12 +182,19 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 impl Service {
-    pub(crate) fn new(config: RouterConfig, ring: Ring, client: ShardClient, metrics: Metrics) -> Self {
+    pub(crate) fn new(
+        config: RouterConfig,
+        ring: Ring,
+        active: Option<(Ring, Vec<usize>)>,
+        client: ShardClient,
+        metrics: Metrics,
+    ) -> Self {
         let cache = ShapeCache::new(Duration::from_millis(config.collection_cache_ms));
         let internal = Credentials::internal(&config);
         Service {
             config,
             ring,
+            active,
             client,
             metrics,
             cache,
@@ -176,6 +203,9 @@ impl Service {
             suspects: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             layouts: Layouts::default(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_millis() as u64),
         }
     }
 
@@ -187,7 +217,18 @@ impl Service {
     /// Where the partitions of `name` should be: the placement over the
     /// configured shards.
     pub(crate) fn desired(&self, name: &str, partitions: u32) -> Arc<Placement> {
-        self.ring.placement(name, partitions, self.replicas())
+        match &self.active {
+            None => self.ring.placement(name, partitions, self.replicas()),
+            Some((ring, kept)) => {
+                let table = ring.placement(name, partitions, self.replicas());
+                Arc::new(table.iter().map(|row| row.iter().filter_map(|&i| kept.get(i).copied()).collect()).collect())
+            }
+        }
+    }
+
+    /// Whether shard `shard` is being drained.
+    pub(crate) fn draining(&self, shard: usize) -> bool {
+        self.active.as_ref().is_some_and(|(_, kept)| !kept.contains(&shard))
     }
 
     /// Where the partitions of `name` are now: the shards' reports (every
@@ -992,6 +1033,9 @@ impl Service {
                 up: health.up,
                 last_error: health.last_error,
                 vectors,
+                partitions: 0,
+                draining: self.draining(shard),
+                removable: false,
             };
             (status, list.ok(), assignment)
         }))
@@ -1007,9 +1051,8 @@ impl Service {
             })
         };
         let mut collections: Vec<CollectionPlacement> = Vec::new();
-        let mut shards = Vec::with_capacity(answers.len());
-        for (status, list, _) in &answers {
-            shards.push(status.clone());
+        let mut shards: Vec<ShardStatus> = answers.iter().map(|(status, _, _)| status.clone()).collect();
+        for (_, list, _) in &answers {
             for info in list.iter().flatten() {
                 let Some(partitions) = info.partitions else { continue };
                 if collections.iter().any(|c| c.name == info.name) {
@@ -1023,14 +1066,41 @@ impl Service {
                     .enumerate()
                     .map(|(p, row)| row.iter().map(|&s| state_of(s, &info.name, p)).collect())
                     .collect();
-                collections.push(CollectionPlacement { name: info.name.clone(), partitions, copies, states });
+                let desired = self.desired(&info.name, partitions);
+                let moving = table
+                    .iter()
+                    .zip(desired.iter())
+                    .enumerate()
+                    .filter(|(_, (now, want))| {
+                        let mut now = (*now).clone();
+                        let mut want = (*want).clone();
+                        now.sort_unstable();
+                        want.sort_unstable();
+                        now != want
+                    })
+                    .map(|(p, _)| p as u32)
+                    .collect();
+                for row in table.iter() {
+                    for &s in row {
+                        if let Some(status) = shards.get_mut(s) {
+                            status.partitions += 1;
+                        }
+                    }
+                }
+                collections.push(CollectionPlacement { name: info.name.clone(), partitions, copies, states, moving });
             }
         }
         collections.sort_by(|a, b| a.name.cmp(&b.name));
+        for status in &mut shards {
+            status.removable = status.draining && status.partitions == 0;
+        }
+        let epoch = answers.iter().filter_map(|(_, _, a)| a.as_ref().map(|a| a.epoch)).max().unwrap_or(0);
         ClusterStatus {
             replication_factor: self.replicas(),
             write_quorum: self.acks_needed(self.replicas()),
             placement: self.placement_id(),
+            epoch,
+            moving: collections.iter().map(|c| c.moving.len()).sum(),
             shards,
             collections,
         }

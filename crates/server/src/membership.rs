@@ -24,8 +24,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use ruvector_api::{
-    ApiError, AssignedPartition, AssignmentRequest, CollectionHolding, EPOCH_HEADER, HeldPartition, PartitionState,
-    PartitionStateRequest, ShardAssignment, partition_of,
+    ApiError, AssignedPartition, AssignmentRequest, CollectionHolding, EPOCH_HEADER, HeldPartition, PLANNER_LEASE_MS,
+    PartitionState, PartitionStateRequest, ShardAssignment, partition_of,
 };
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +142,10 @@ struct PersistedCollection {
 struct State {
     placement: Option<String>,
     epoch: u64,
+    /// The router driving moves (its start time) and when it last claimed
+    /// it; not kept across restarts (any router may claim a fresh shard).
+    planner: u64,
+    planner_at: Option<std::time::Instant>,
     gates: BTreeMap<String, Arc<Gate>>,
 }
 
@@ -182,7 +186,7 @@ impl Membership {
                 (name, Arc::new(Gate { partitions: c.partitions, parts, released: c.released }))
             })
             .collect();
-        let state = State { placement: persisted.placement, epoch: persisted.epoch, gates };
+        let state = State { placement: persisted.placement, epoch: persisted.epoch, gates, ..State::default() };
         Ok(Membership { path: Some(path), state: RwLock::new(state) })
     }
 
@@ -225,7 +229,13 @@ impl Membership {
     /// (`name`, `partitions`).
     pub(crate) fn report(&self, collections: Vec<(String, u32)>) -> ShardAssignment {
         let Ok(state) = self.state.read() else {
-            return ShardAssignment { placement: None, epoch: 0, collections: Vec::new() };
+            return ShardAssignment {
+                placement: None,
+                epoch: 0,
+                planner: 0,
+                planner_age_ms: 0,
+                collections: Vec::new(),
+            };
         };
         let collections = collections
             .into_iter()
@@ -245,7 +255,14 @@ impl Membership {
                 CollectionHolding { name, partitions, held }
             })
             .collect();
-        ShardAssignment { placement: state.placement.clone(), epoch: state.epoch, collections }
+        let planner_age_ms = state.planner_at.map_or(u64::MAX, |at| at.elapsed().as_millis() as u64);
+        ShardAssignment {
+            placement: state.placement.clone(),
+            epoch: state.epoch,
+            planner: state.planner,
+            planner_age_ms,
+            collections,
+        }
     }
 
     /// 421 `stale_placement` when a router routes by an older epoch than
@@ -322,6 +339,17 @@ impl Membership {
                 "assignment of placement epoch {} is older than this shard's {}",
                 request.epoch, state.epoch
             )));
+        }
+        let claim_fresh = state.planner_at.is_some_and(|at| at.elapsed().as_millis() < u128::from(PLANNER_LEASE_MS));
+        if request.planner < state.planner && claim_fresh {
+            return Err(ApiError::StalePlacement(format!(
+                "a router started later ({}) drives the placement; this one ({}) does not",
+                state.planner, request.planner
+            )));
+        }
+        if request.planner > 0 {
+            state.planner = request.planner;
+            state.planner_at = Some(std::time::Instant::now());
         }
         let mut next = state.gates.clone();
         let mut newly_released = Vec::new();
@@ -515,6 +543,7 @@ mod tests {
         let request = AssignmentRequest {
             placement: "p".into(),
             epoch,
+            planner: 0,
             collections: vec![CollectionAssignment { name: "docs".into(), partitions: 4, held, fresh }],
         };
         m.assign(request, |name| (name == "docs").then_some(Some(4)))
@@ -598,6 +627,7 @@ mod tests {
                 AssignmentRequest {
                     placement: "p".into(),
                     epoch: 0,
+                    planner: 0,
                     collections: vec![CollectionAssignment {
                         name: "other".into(),
                         partitions: 4,

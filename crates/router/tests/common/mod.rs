@@ -156,7 +156,16 @@ async fn ready() -> Response {
 /// partitioned collection, so it reports none (the router's sync then has
 /// nothing to do).
 async fn assignment() -> Response {
-    json(StatusCode::OK, &ruvector_api::ShardAssignment { placement: None, epoch: 0, collections: Vec::new() })
+    json(
+        StatusCode::OK,
+        &ruvector_api::ShardAssignment {
+            placement: None,
+            epoch: 0,
+            planner: 0,
+            planner_age_ms: 0,
+            collections: Vec::new(),
+        },
+    )
 }
 
 async fn list(State(s): State<Shared>) -> Response {
