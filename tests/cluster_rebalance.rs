@@ -265,6 +265,16 @@ fn three_to_four_to_three(replicas: usize) {
         let c = call("GET", &format!("{}/cluster", r.url), None).body;
         c["shards"][3]["removable"] == true && settled(&r.url, &urls, 3, replicas).is_some()
     });
+    // The operator's view: `ruvector cluster --wait` returns once nothing
+    // moves and says the fourth shard may go.
+    let out = std::process::Command::new(support::binary())
+        .args(["cluster", "--url", &r.url, "--wait", "--timeout-secs", "60"])
+        .output()
+        .expect("run ruvector cluster");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("{}  drained: may be removed", urls[3])), "{text}");
+    assert!(text.contains("moving partitions 0"), "{text}");
     let r = hand_over(&url, r, router(&urls[..3], replicas));
     let status = nodes[3].take().expect("up").terminate();
     assert!(status.success());

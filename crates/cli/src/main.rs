@@ -3,6 +3,7 @@
 
 mod bench;
 mod check;
+mod cluster;
 mod config;
 mod import;
 mod logging;
@@ -45,6 +46,9 @@ enum Command {
     /// Measure streaming writes against a running node: write throughput
     /// and latency, and search latency while writes go on.
     StreamBench(stream_bench::StreamBenchArgs),
+    /// Show a cluster's shards and partition moves (from a router); with
+    /// --wait, until nothing moves.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::StreamBench(args)) => stream_bench::run(&args),
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Probe(args)) => probe::run(&args),
+        Some(Command::Cluster(args)) => cluster::run(&args),
     }
 }
 

@@ -272,6 +272,17 @@ impl Service {
                 moved = true;
             }
         }
+        let in_flight: usize = tables
+            .iter()
+            .map(|(name, (partitions, rows))| {
+                let desired = self.desired(name, *partitions);
+                rows.iter()
+                    .zip(desired.iter())
+                    .filter(|(now, want)| now.len() != want.len() || !want.iter().all(|s| now.contains(s)))
+                    .count()
+            })
+            .sum();
+        self.metrics.set_moves_in_flight(in_flight);
         let epoch = if moved { seen_epoch + 1 } else { seen_epoch.max(1) };
         // Route by the new copies before telling the shards: an added copy
         // is filling (not read until ready), a removed one was merged into
@@ -380,6 +391,9 @@ impl Service {
             if !missing.is_empty() {
                 row.extend(missing);
                 report.moves_started += 1;
+                if let Ok(mut started) = self.moves.lock() {
+                    started.entry((name.to_owned(), p as u32)).or_insert_with(Instant::now);
+                }
                 continue;
             }
             if row.len() == want.len() || !everyone_current {
@@ -405,6 +419,9 @@ impl Service {
             }
             row.clone_from(want);
             report.moves_finished += 1;
+            if let Some(started) = self.moves.lock().ok().and_then(|mut m| m.remove(&(name.to_owned(), p as u32))) {
+                self.metrics.moved(started.elapsed());
+            }
         }
         next
     }
@@ -594,6 +611,7 @@ impl Service {
                     report.upserts += merged.upserts;
                     report.deletes += merged.deletes;
                     self.metrics.repaired(merged.upserts, merged.deletes);
+                    self.metrics.copied(merged.upserts);
                     if let Err(e) = result {
                         report.errors.push(e.into_api().to_string());
                         continue;

@@ -84,6 +84,9 @@ pub(crate) struct Metrics {
     missed_backlog: IntGauge,
     partitions_filling: IntGaugeVec,
     catchup_duration: Histogram,
+    moves_in_flight: IntGauge,
+    copied_vectors: IntCounter,
+    move_duration: Histogram,
 }
 
 /// Latency buckets from 100 µs to ~100 s.
@@ -191,6 +194,24 @@ impl Metrics {
         registry.register(Box::new(missed_backlog.clone()))?;
         registry.register(Box::new(partitions_filling.clone()))?;
         registry.register(Box::new(catchup_duration.clone()))?;
+        let moves_in_flight = IntGauge::new(
+            "ruvector_router_moves_in_flight",
+            "Partitions whose copies are not yet where the placement wants them (as of this router's last sync).",
+        )?;
+        let copied_vectors = IntCounter::new(
+            "ruvector_router_copied_vectors_total",
+            "Vectors copied into filling partition copies (moves and catch-up).",
+        )?;
+        let move_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "ruvector_router_move_duration_seconds",
+                "Time from a partition's new copies being added to its old copies being dropped (moves this router drove).",
+            )
+            .buckets(latency_buckets()),
+        )?;
+        registry.register(Box::new(moves_in_flight.clone()))?;
+        registry.register(Box::new(copied_vectors.clone()))?;
+        registry.register(Box::new(move_duration.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         for shard in shards {
@@ -212,6 +233,9 @@ impl Metrics {
             missed_backlog,
             partitions_filling,
             catchup_duration,
+            moves_in_flight,
+            copied_vectors,
+            move_duration,
         })
     }
 
@@ -264,6 +288,21 @@ impl Metrics {
     /// Records one catch-up.
     pub(crate) fn catchup(&self, elapsed: Duration) {
         self.catchup_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Sets the number of partitions moving.
+    pub(crate) fn set_moves_in_flight(&self, n: usize) {
+        self.moves_in_flight.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Counts vectors copied into filling copies.
+    pub(crate) fn copied(&self, n: u64) {
+        self.copied_vectors.inc_by(n);
+    }
+
+    /// Records one finished partition move.
+    pub(crate) fn moved(&self, elapsed: Duration) {
+        self.move_duration.observe(elapsed.as_secs_f64());
     }
 
     /// Counts a search answered with partial results.

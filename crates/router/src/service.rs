@@ -28,7 +28,7 @@
 //! Writes wait for every shard they were sent to, so the 503 can name all
 //! that failed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -167,6 +167,9 @@ pub(crate) struct Service {
     /// When this router started (ms since the Unix epoch): the router
     /// started last drives moves.
     pub(crate) started: u64,
+    /// When each partition move this router drove began (for the move
+    /// duration metric).
+    pub(crate) moves: Mutex<HashMap<(String, u32), std::time::Instant>>,
 }
 
 /// A copy's 4xx that says "not here" rather than "bad request": the
@@ -203,6 +206,7 @@ impl Service {
             suspects: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             layouts: Layouts::default(),
+            moves: Mutex::new(HashMap::new()),
             started: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_millis() as u64),

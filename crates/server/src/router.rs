@@ -48,9 +48,13 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .route("/collections/{name}/digests", get(handlers::digests))
         .route("/collections/{name}/stamps", get(handlers::stamps))
         .route("/collections/{name}/tombstones/purge", post(handlers::purge_tombstones))
+        .route_layer(from_fn_with_state(state.clone(), membership::fence))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key));
+    // What routers use to learn and change the placement: never fenced by
+    // the epoch (a router behind must be able to catch up through them).
+    let cluster = Router::new()
         .route("/cluster/assignment", get(handlers::get_assignment).put(handlers::put_assignment))
         .route("/cluster/partitions", post(handlers::set_partition_state))
-        .route_layer(from_fn_with_state(state.clone(), membership::fence))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/health", get(handlers::health))
@@ -59,6 +63,7 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))
         .merge(collections)
+        .merge(cluster)
         .merge(extra)
         .route_layer(CatchPanicLayer::custom(panic_response))
         .route_layer(from_fn(metrics::tag_route))
