@@ -297,7 +297,11 @@ async fn cluster_reports_each_shard() {
     assert_eq!(status, 200);
     let shards = body["shards"].as_array().expect("shards");
     assert_eq!(shards.len(), 2);
-    assert_eq!(shards[0], json!({"address": live.url, "up": true, "last_error": null, "vectors": 5}));
+    assert_eq!(
+        shards[0],
+        json!({"address": live.url, "up": true, "last_error": null, "vectors": 5,
+               "partitions": 8, "draining": false, "removable": false})
+    );
     assert_eq!(shards[1]["address"], dead);
     assert_eq!(shards[1]["up"], false);
     assert_eq!(shards[1]["vectors"], Value::Null);
