@@ -11,14 +11,13 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ruvector_api::partition_of;
 use serde_json::{Value, json};
-use support::{Process, call, send};
+use support::{Acked, Process, call, send, writer};
 
 const DIM: usize = 4;
 const NAME: &str = "grow";
@@ -52,50 +51,6 @@ fn router(shards: &[String], replicas: usize) -> Process {
     );
     r.wait_ready();
     r
-}
-
-/// Acknowledged state per id: the salt of the last acknowledged upsert,
-/// or `None` after an acknowledged delete.
-type Acked = Arc<Mutex<HashMap<u64, Option<u64>>>>;
-
-/// Upserts (pairs of ids, fresh salt) and deletes over `base..base + span`
-/// through the router at `url` until `stop`; returns (requests, failures).
-fn writer(url: Current, base: u64, span: u64, stop: Arc<AtomicBool>, acked: Acked) -> (u64, u64) {
-    let (mut done, mut failed) = (0u64, 0u64);
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        i += 1;
-        let id = base + (i * 7919) % span;
-        let url = current(&url);
-        done += 1;
-        if i.is_multiple_of(4) {
-            match send("DELETE", &format!("{url}/collections/{NAME}/vectors/{id}"), None) {
-                Ok(r) if r.status == 200 || r.status == 404 => {
-                    acked.lock().expect("acked").insert(id, None);
-                }
-                other => {
-                    failed += 1;
-                    eprintln!("delete {id}: {:?}", other.map(|r| (r.status, r.body)));
-                }
-            }
-        } else {
-            let ids = [id, base + (id + 1 - base) % span];
-            let salt = 1000 + i;
-            match send("POST", &format!("{url}/collections/{NAME}/vectors"), Some(&upsert_body(ids, salt))) {
-                Ok(r) if r.status == 201 => {
-                    let mut acked = acked.lock().expect("acked");
-                    for id in ids {
-                        acked.insert(id, Some(salt));
-                    }
-                }
-                other => {
-                    failed += 1;
-                    eprintln!("upsert {ids:?}: {:?}", other.map(|r| (r.status, r.body)));
-                }
-            }
-        }
-    }
-    (done, failed)
 }
 
 /// The copies of every partition as the router reports them, by shard
@@ -246,7 +201,7 @@ fn three_to_four_to_three(replicas: usize) {
         .into_iter()
         .map(|base| {
             let (stop, acked, url) = (stop.clone(), acked.clone(), url.clone());
-            std::thread::spawn(move || writer(url, base, 300, stop, acked))
+            std::thread::spawn(move || writer(|| current(&url), NAME, upsert_body, (base, 300), &stop, &acked))
         })
         .collect();
     let some_reads = || {

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +14,7 @@ use std::time::Duration;
 use ruvector_api::partition_of;
 use ruvector_router::Ring;
 use serde_json::{Value, json};
-use support::{Process, Reply, call, path_str, send};
+use support::{Acked, Process, Reply, call, path_str, send, writer};
 
 const DIM: usize = 4;
 
@@ -189,51 +188,6 @@ fn two_copies_keep_reads_and_searches_up_while_a_shard_is_down() {
     assert_eq!(s.headers.get("x-ruvector-partial").and_then(|v| v.to_str().ok()), Some("true"));
 }
 
-/// What the writers of a test had acknowledged, per id: the salt of the
-/// last acknowledged upsert, or `None` after an acknowledged delete.
-type Acked = Arc<Mutex<HashMap<u64, Option<u64>>>>;
-
-/// A writer over its own ids `base..base + span`: upserts of random ids
-/// (a fresh salt each time) and deletes, recorded once acknowledged.
-/// Returns (requests, failures).
-fn writer(url: String, base: u64, span: u64, stop: Arc<AtomicBool>, acked: Acked) -> (u64, u64) {
-    let (mut done, mut failed) = (0u64, 0u64);
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        i += 1;
-        let id = base + (i * 7919) % span;
-        let salt = 1000 + i;
-        done += 1;
-        if i.is_multiple_of(4) {
-            match send("DELETE", &format!("{url}/collections/rep/vectors/{id}"), None) {
-                Ok(r) if r.status == 200 || r.status == 404 => {
-                    acked.lock().expect("acked").insert(id, None);
-                }
-                other => {
-                    failed += 1;
-                    eprintln!("delete {id}: {:?}", other.map(|r| (r.status, r.body)));
-                }
-            }
-        } else {
-            let ids = [id, base + (id + 1 - base) % span];
-            let body = upsert_body(ids, salt);
-            match send("POST", &format!("{url}/collections/rep/vectors"), Some(&body)) {
-                Ok(r) if r.status == 201 => {
-                    let mut acked = acked.lock().expect("acked");
-                    for id in ids {
-                        acked.insert(id, Some(salt));
-                    }
-                }
-                other => {
-                    failed += 1;
-                    eprintln!("upsert {ids:?}: {:?}", other.map(|r| (r.status, r.body)));
-                }
-            }
-        }
-    }
-    (done, failed)
-}
-
 /// Every acknowledged write is present once with its exact vector, every
 /// acknowledged delete absent — through the router, and on every copy.
 fn check_acked(router_url: &str, shards: &[String], acked: &Acked) {
@@ -317,7 +271,7 @@ fn a_rolling_restart_under_reads_and_writes_fails_nothing() {
         .into_iter()
         .map(|base| {
             let (stop, acked, url) = (stop.clone(), acked.clone(), r.url.clone());
-            std::thread::spawn(move || writer(url, base, 400, stop, acked))
+            std::thread::spawn(move || writer(|| url.clone(), "rep", upsert_body, (base, 400), &stop, &acked))
         })
         .collect();
     for i in 0..3 {
@@ -383,7 +337,7 @@ fn catches_up_after(fault: Fault) {
     let stop = Arc::new(AtomicBool::new(false));
     let writing = {
         let (stop, acked, url) = (stop.clone(), acked.clone(), r.url.clone());
-        std::thread::spawn(move || writer(url, 0, 1000, stop, acked))
+        std::thread::spawn(move || writer(|| url.clone(), "rep", upsert_body, (0, 1000), &stop, &acked))
     };
     let count = || acked.lock().expect("acked").len();
     let grows = |by: usize| {

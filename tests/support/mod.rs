@@ -161,3 +161,58 @@ pub fn get(url: &str) -> Result<(u16, Value), reqwest::Error> {
 pub fn call(method: &str, url: &str, body: Option<&str>) -> Reply {
     send(method, url, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
+
+/// What a test's writers had acknowledged, per id: the salt of the last
+/// acknowledged upsert, or `None` after an acknowledged delete.
+pub type Acked = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Option<u64>>>>;
+
+/// A client writing to collection `collection` through the router whose
+/// base URL `url()` gives (it may change: a router hand-over) until
+/// `stop`: over its own ids `base..base + span`, every fourth request a
+/// delete, the others upserts of two ids with a fresh salt (`body(ids,
+/// salt)` makes the request body); each acknowledged write is recorded in
+/// `acked`. Returns (requests, failures); failures are printed.
+pub fn writer(
+    url: impl Fn() -> String,
+    collection: &str,
+    body: impl Fn([u64; 2], u64) -> String,
+    (base, span): (u64, u64),
+    stop: &std::sync::atomic::AtomicBool,
+    acked: &Acked,
+) -> (u64, u64) {
+    let (mut done, mut failed) = (0u64, 0u64);
+    let mut i = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        i += 1;
+        let id = base + (i * 7919) % span;
+        let salt = 1000 + i;
+        let url = url();
+        done += 1;
+        if i.is_multiple_of(4) {
+            match send("DELETE", &format!("{url}/collections/{collection}/vectors/{id}"), None) {
+                Ok(r) if r.status == 200 || r.status == 404 => {
+                    acked.lock().expect("acked").insert(id, None);
+                }
+                other => {
+                    failed += 1;
+                    eprintln!("delete {id}: {:?}", other.map(|r| (r.status, r.body)));
+                }
+            }
+        } else {
+            let ids = [id, base + (id + 1 - base) % span];
+            match send("POST", &format!("{url}/collections/{collection}/vectors"), Some(&body(ids, salt))) {
+                Ok(r) if r.status == 201 => {
+                    let mut acked = acked.lock().expect("acked");
+                    for id in ids {
+                        acked.insert(id, Some(salt));
+                    }
+                }
+                other => {
+                    failed += 1;
+                    eprintln!("upsert {ids:?}: {:?}", other.map(|r| (r.status, r.body)));
+                }
+            }
+        }
+    }
+    (done, failed)
+}

@@ -102,20 +102,20 @@ impl Service {
         report
     }
 
-    async fn repair_collection(&self, name: &str, partitions: u32, report: &mut RepairReport) {
-        let path = format!("/collections/{name}/digests");
-        let digests: Vec<Option<Digests>> = join_all(self.all_shards().map(|shard| {
-            let path = &path;
-            async move {
-                self.client
-                    .call_json::<Digests>(&self.metrics, shard, "repair", Method::GET, path, None, &self.internal)
-                    .await
-            }
+    /// Every shard's answer to the digests request `path` (`None` where it
+    /// failed, the failure pushed to `errors`).
+    async fn digests_of(&self, path: &str, errors: &mut Vec<String>) -> Vec<Option<Digests>> {
+        join_all(self.all_shards().map(|shard| {
+            self.client.call_json::<Digests>(&self.metrics, shard, "repair", Method::GET, path, None, &self.internal)
         }))
         .await
         .into_iter()
-        .map(|r| r.map_err(|e| report.errors.push(e.into_api().to_string())).ok())
-        .collect();
+        .map(|r| r.map_err(|e| errors.push(e.into_api().to_string())).ok())
+        .collect()
+    }
+
+    async fn repair_collection(&self, name: &str, partitions: u32, report: &mut RepairReport) {
+        let digests = self.digests_of(&format!("/collections/{name}/digests"), &mut report.errors).await;
         for partition in 0..partitions {
             let live: Vec<usize> = self
                 .table(name, partitions)
@@ -154,17 +154,8 @@ impl Service {
     ///   dropping what they lack, see [`Service::repair_partition`]).
     async fn purge_collection(&self, name: &str, partitions: u32, report: &mut RepairReport) {
         let grace = Clock::version_before(Duration::from_millis(self.config.tombstone_grace_ms));
-        let path = format!("/collections/{name}/digests?before={grace}");
-        let digests: Vec<Option<Digests>> = join_all(self.all_shards().map(|shard| {
-            let path = &path;
-            async move {
-                self.client
-                    .call_json::<Digests>(&self.metrics, shard, "repair", Method::GET, path, None, &self.internal)
-                    .await
-                    .ok()
-            }
-        }))
-        .await;
+        // A shard that does not answer is a copy "down": no error to report.
+        let digests = self.digests_of(&format!("/collections/{name}/digests?before={grace}"), &mut Vec::new()).await;
         let horizon = (self.config.tombstone_horizon_ms > 0)
             .then(|| Clock::version_before(Duration::from_millis(self.config.tombstone_horizon_ms)));
         // Per shard: (bound, partitions) to purge.

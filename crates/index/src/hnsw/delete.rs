@@ -156,25 +156,8 @@ impl Hnsw {
         }
         pool.sort_unstable();
         pool.dedup();
-        let base = inner.vector(p);
-        let mut candidates: Vec<Candidate> = pool
-            .iter()
-            .map(|&n| Candidate {
-                distance: self.metric.ranking_distance(self.kernels, base, inner.vector(n)),
-                node: n,
-            })
-            .collect();
-        candidates.sort_unstable();
-        let mut kept = Vec::new();
-        search::select_neighbours(
-            &candidates,
-            graph.max_degree(level),
-            |a, b| self.pair_distance(inner, a, b),
-            &mut kept,
-        );
-        scratch.ids.clear();
-        scratch.ids.extend(kept.iter().map(|c| c.node));
-        graph.set_neighbours(p, level, &scratch.ids);
+        let kept = self.reselect(inner, p, &pool, graph.max_degree(level));
+        graph.set_neighbours(p, level, &kept);
     }
 
     /// Moves the entry point off a deleted node (under the exclusive lock).

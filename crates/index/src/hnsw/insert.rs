@@ -111,20 +111,9 @@ impl Hnsw {
         }
         let max_degree = graph.max_degree(l);
         if scratch.ids.len() > max_degree {
-            let base = inner.vector(node);
-            let mut candidates: Vec<Candidate> = scratch
-                .ids
-                .iter()
-                .map(|&n| Candidate {
-                    distance: self.metric.ranking_distance(self.kernels, base, inner.vector(n)),
-                    node: n,
-                })
-                .collect();
-            candidates.sort_unstable();
-            let mut kept = Vec::with_capacity(max_degree);
-            search::select_neighbours(&candidates, max_degree, |a, b| self.pair_distance(inner, a, b), &mut kept);
+            let kept = self.reselect(inner, node, &scratch.ids, max_degree);
             scratch.ids.clear();
-            scratch.ids.extend(kept.iter().map(|c| c.node));
+            scratch.ids.extend(kept);
         }
         graph.set_neighbours(node, l, &scratch.ids);
         selected.clear();
@@ -172,20 +161,29 @@ impl Hnsw {
             graph.set_neighbours(from, level, &scratch.ids);
             return;
         }
-        let base = inner.vector(from);
-        let distance = |n: u32| self.metric.ranking_distance(self.kernels, base, inner.vector(n));
-        let mut candidates: Vec<Candidate> = scratch
-            .ids
+        scratch.ids.push(to);
+        let kept = self.reselect(inner, from, &scratch.ids, max_degree);
+        scratch.ids.clear();
+        scratch.ids.extend(kept);
+        graph.set_neighbours(from, level, &scratch.ids);
+    }
+
+    /// At most `max_degree` of `ids` as `node`'s neighbours, chosen by the
+    /// heuristic (nearest first, skipping candidates closer to a kept one
+    /// than to `node`).
+    pub(super) fn reselect(&self, inner: &Inner, node: u32, ids: &[u32], max_degree: usize) -> Vec<u32> {
+        let base = inner.vector(node);
+        let mut candidates: Vec<Candidate> = ids
             .iter()
-            .chain(std::iter::once(&to))
-            .map(|&n| Candidate { distance: distance(n), node: n })
+            .map(|&n| Candidate {
+                distance: self.metric.ranking_distance(self.kernels, base, inner.vector(n)),
+                node: n,
+            })
             .collect();
         candidates.sort_unstable();
         let mut kept = Vec::with_capacity(max_degree);
         search::select_neighbours(&candidates, max_degree, |a, b| self.pair_distance(inner, a, b), &mut kept);
-        scratch.ids.clear();
-        scratch.ids.extend(kept.iter().map(|c| c.node));
-        graph.set_neighbours(from, level, &scratch.ids);
+        kept.iter().map(|c| c.node).collect()
     }
 
     /// Ranking distance between two stored vectors.
