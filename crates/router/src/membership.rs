@@ -494,9 +494,22 @@ impl Service {
             Err(_) => return,
         };
         let mut retry = Vec::new();
-        for ((shard, name), partitions) in pending {
+        for ((shard, name), mut partitions) in pending {
             if held.get(shard).is_none_or(Option::is_none) {
                 retry.push(((shard, name), partitions));
+                continue;
+            }
+            // A partition whose only copy this is has nothing to catch up
+            // from: marking it filling would only stop its reads.
+            let layout = held
+                .get(shard)
+                .and_then(Option::as_ref)
+                .and_then(|a| a.collections.iter().find(|c| c.name == name))
+                .map(|c| (c.partitions, c.held.clone().unwrap_or_default()));
+            if let Some((_, held_parts)) = &layout {
+                partitions.retain(|p| held_parts.iter().any(|h| h.partition == *p && !h.peers.is_empty()));
+            }
+            if partitions.is_empty() {
                 continue;
             }
             let request = PartitionStateRequest {

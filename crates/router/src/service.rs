@@ -54,6 +54,10 @@ use crate::ring::Placement;
 use crate::shard::{Credentials, ShardClient, ShardError};
 use crate::{Ring, RouterConfig};
 
+/// How a read fan-out's 503 starts when every shard answered but some
+/// partition had no ready copy among them.
+const CATCHING_UP: &str = "copies are catching up";
+
 /// Longest wait for a shard's `/ready` in readiness checks and probes.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -314,6 +318,33 @@ impl Service {
         credentials: &Credentials,
         tolerance: Tolerance<'_>,
     ) -> Result<Gathered<T>, ShardError> {
+        // Every shard answered, but some partition's only answering copies
+        // were filling (a copy being caught up right now, e.g. the single
+        // copy of a partition that just moved): the sync is woken and the
+        // fan-out asked again, a few times, before answering 503.
+        let mut attempt = 0;
+        loop {
+            match self.gather_once(op, method.clone(), path, body.clone(), credentials, tolerance).await {
+                Err(ShardError::Unavailable { message, .. }) if message.starts_with(CATCHING_UP) && attempt < 5 => {
+                    attempt += 1;
+                    self.wake.notify_one();
+                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(3))).await;
+                    tracing::debug!(%message, attempt, "retrying a read that met copies catching up");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn gather_once<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        credentials: &Credentials,
+        tolerance: Tolerance<'_>,
+    ) -> Result<Gathered<T>, ShardError> {
         let targets = self.read_targets(&tolerance);
         self.metrics.fanout(op, targets.len());
         let mut pending: FuturesUnordered<_> = targets
@@ -377,9 +408,7 @@ impl Service {
                 return Ok(out);
             }
             if out.failed.is_empty() {
-                out.failed.push(format!(
-                    "some partitions of {name:?} have no ready copy that answered (copies are catching up)"
-                ));
+                out.failed.push(format!("{CATCHING_UP}: some partitions of {name:?} have no ready copy that answered"));
             }
         } else if out.failed.is_empty() {
             return Ok(out);
