@@ -137,7 +137,7 @@ fn router_draining(shards: &[String], replicas: usize, drain: &str) -> Process {
 /// fourth shard (partitions move onto it), then by one draining it
 /// (partitions move off), then by one without it, and the fourth shard
 /// stops. Clients search, read, upsert and delete throughout.
-fn three_to_four_to_three(replicas: usize) {
+fn three_to_four_to_three(replicas: usize, chaos: bool) {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
     let mut nodes: Vec<Option<Process>> = dirs.iter().map(|d| Some(Process::node(d.path()))).collect();
     let urls: Vec<String> = nodes.iter().map(|n| n.as_ref().expect("up").url.clone()).collect();
@@ -211,7 +211,26 @@ fn three_to_four_to_three(replicas: usize) {
     some_reads();
 
     // 3 → 4: the router comes back with a fourth shard.
-    let r = hand_over(&url, first, router(&urls, replicas));
+    let mut r = hand_over(&url, first, router(&urls, replicas));
+    if chaos {
+        // Mid-move: the target shard is SIGKILLed and restarted on its
+        // volume, then the router driving the move is SIGKILLed (clients
+        // already on its successor).
+        wait_until(&r.url, "a move under way", || {
+            call("GET", &format!("{}/cluster", r.url), None).body["moving"].as_u64().is_some_and(|m| m > 0)
+        });
+        nodes[3].take().expect("up").kill();
+        some_reads();
+        let address = urls[3].trim_start_matches("http://").to_owned();
+        let restarted = Process::start(&["serve", "--addr", &address, "--data", support::path_str(dirs[3].path())]);
+        nodes[3] = Some(restarted);
+        some_reads();
+        let next = router(&urls, replicas);
+        *url.lock().expect("url") = next.url.clone();
+        std::thread::sleep(Duration::from_millis(300));
+        r.kill();
+        r = next;
+    }
     wait_until(&r.url, "balanced over four shards", || settled(&r.url, &urls, 4, replicas).is_some());
     some_reads();
     // 4 → 3: drain the fourth, then drop it from the list and stop it.
@@ -283,10 +302,22 @@ fn three_to_four_to_three(replicas: usize) {
 
 #[test]
 fn one_copy_grows_to_four_shards_and_shrinks_back_online() {
-    three_to_four_to_three(1);
+    three_to_four_to_three(1, false);
 }
 
 #[test]
 fn two_copies_grow_to_four_shards_and_shrink_back_online() {
-    three_to_four_to_three(2);
+    three_to_four_to_three(2, false);
+}
+
+/// The same with the move's target shard and then the router driving the
+/// move SIGKILLed mid-move: the move resumes; nothing is lost.
+#[test]
+fn one_copy_survives_the_target_and_the_router_killed_mid_move() {
+    three_to_four_to_three(1, true);
+}
+
+#[test]
+fn two_copies_survive_the_target_and_the_router_killed_mid_move() {
+    three_to_four_to_three(2, true);
 }
