@@ -259,15 +259,17 @@ def test_long_release_names_keep_pod_dns_labels_short(render):
 
 
 def test_placement_annotation_tracks_what_placement_depends_on(render):
-    """`helm upgrade` compares this annotation (via lookup) to refuse a
-    resharding; it must change with the shard list and vnodes, and only
-    then."""
+    """`helm upgrade` compares this annotation (via lookup) to refuse what
+    cannot move online; it must change with the shard URLs' form, vnodes
+    and the replication factor, and only then."""
 
     def placement(values, **kw):
         return shard_sts(render(values, **kw))["metadata"]["annotations"]["ruvector.io/placement"]
 
     base = placement({})
-    assert placement({"shards": {"replicas": 4}}) != base
+    # The shard count is not in it: the routers move partitions online.
+    assert placement({"shards": {"replicas": 4}}) == base
+    assert placement({"router": {"config": {"replicationFactor": 2}}}) != base
     assert placement({"router": {"config": {"vnodes": 1024}}}) != base
     assert placement({"clusterDomain": "other.local"}) != base
     assert placement({}, namespace="elsewhere") != base
@@ -282,13 +284,25 @@ def test_resharding_is_documented(helm):
         text=True,
     )
     assert notes.returncode == 0, notes.stderr
-    text = notes.stdout.split("NOTES:", 1)[1]
-    assert "cannot\nrebalance" in text or "cannot rebalance" in text
+    text = " ".join(notes.stdout.split("NOTES:", 1)[1].split())
+    assert "shards.drain" in text and "ruvector cluster --url <router> --wait" in text
     assert "shards.acknowledgeResharding" in text
     readme = (CHART / "README.md").read_text()
-    assert "shards.replicas" in readme and "acknowledgeResharding" in readme
+    assert "shards.replicas" in readme and "acknowledgeResharding" in readme and "shards.drain" in readme
     values = (CHART / "values.yaml").read_text()
-    assert "NO rebalancing" in values
+    assert "drain: 0" in values
+
+
+def test_drain_lists_the_highest_ordinals_for_the_routers(helm, render):
+    urls = router_toml(render({"shards": {"replicas": 4}}))["router"]["shards"]
+    assert "drain" not in router_toml(render({"shards": {"replicas": 4}}))["router"]
+    draining = render({"shards": {"replicas": 4, "drain": 1}})
+    assert router_toml(draining)["router"]["drain"] == urls[3:]
+    assert shard_sts(draining)["metadata"]["annotations"]["ruvector.io/draining"] == "1"
+    two = router_toml(render({"shards": {"replicas": 4, "drain": 2}}))["router"]["drain"]
+    assert two == urls[2:]
+    too_many = helm_template(helm, {"shards": {"replicas": 3, "drain": 2}, "router": {"config": {"replicationFactor": 2}}})
+    assert too_many.returncode != 0 and "shards.drain" in too_many.stderr
 
 
 # ------------------------------------------------- config the binaries read

@@ -114,9 +114,26 @@ pod DNS names. Their exact strings key the data placement. */}}
 {{- end -}}
 {{- end -}}
 
-{{/* What the placement of data depends on: the shard URLs, vnodes (per-id ring) and the replication factor (partition copies). */}}
+{{/* What the placement of data depends on and ruvector cannot move
+online: the form of the shard URLs (all but the ordinal), vnodes (per-id
+ring of old collections) and the replication factor. The shard count is
+not in it: the routers move partitions when it changes. */}}
 {{- define "ruvector.placement" -}}
-{{- printf "%s\nvnodes=%d\nreplication=%d" (include "ruvector.shardUrls" . | trim) (int .Values.router.config.vnodes) (int .Values.router.config.replicationFactor) | sha256sum | trunc 16 -}}
+{{- $sts := include "ruvector.nodeStatefulSetName" . -}}
+{{- $svc := include "ruvector.nodeHeadlessName" . -}}
+{{- printf "http://%s-N.%s.%s.svc.%s:%s\nvnodes=%d\nreplication=%d" $sts $svc .Release.Namespace .Values.clusterDomain (include "ruvector.containerPort" .) (int .Values.router.config.vnodes) (int .Values.router.config.replicationFactor) | sha256sum | trunc 16 -}}
+{{- end -}}
+
+{{/* The shards being drained (shards.drain, the highest ordinals), one
+URL per line. */}}
+{{- define "ruvector.drainUrls" -}}
+{{- $urls := include "ruvector.shardUrls" . | trim | splitList "\n" -}}
+{{- $n := int .Values.shards.drain -}}
+{{- range $i, $url := $urls }}
+{{- if ge $i (sub (len $urls) $n) }}
+{{ $url }}
+{{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* API keys. */}}
@@ -266,6 +283,14 @@ replication_factor = {{ int64 $c.replicationFactor }}
 write_quorum = {{ int64 $c.writeQuorum }}
 {{- end }}
 repair_interval_ms = {{ int64 $c.repairIntervalMs }}
+{{- if gt (int .Values.shards.drain) 0 }}
+# Shards being emptied before they are removed (shards.drain).
+drain = [
+{{- range $url := include "ruvector.drainUrls" . | trim | splitList "\n" }}
+  {{ $url | quote }},
+{{- end }}
+]
+{{- end }}
 tombstone_grace_ms = {{ int64 $c.tombstoneGraceMs }}
 tombstone_horizon_ms = {{ int64 $c.tombstoneHorizonMs }}
 
@@ -402,6 +427,9 @@ livenessProbe:
 {{- if and (eq .Values.mode "cluster") (gt (int $rc.replicationFactor) (int .Values.shards.replicas)) -}}
 {{- fail (printf "router.config.replicationFactor %d exceeds shards.replicas %d: copies live on distinct shards" (int $rc.replicationFactor) (int .Values.shards.replicas)) -}}
 {{- end -}}
+{{- if and (eq .Values.mode "cluster") (gt (add (int .Values.shards.drain) (int $rc.replicationFactor)) (int .Values.shards.replicas)) -}}
+{{- fail (printf "shards.drain %d leaves fewer than router.config.replicationFactor %d of shards.replicas %d to hold the copies" (int .Values.shards.drain) (int $rc.replicationFactor) (int .Values.shards.replicas)) -}}
+{{- end -}}
 {{- if and (not (kindIs "invalid" $rc.writeQuorum)) (gt (int $rc.writeQuorum) (int $rc.replicationFactor)) -}}
 {{- fail "router.config.writeQuorum must not exceed router.config.replicationFactor" -}}
 {{- end -}}
@@ -429,7 +457,12 @@ livenessProbe:
 {{- if and (eq .Values.mode "cluster") $shards -}}
 {{- $before := dig "metadata" "annotations" "ruvector.io/placement" "" $shards -}}
 {{- if and $before (ne $before (include "ruvector.placement" .)) -}}
-{{- fail (printf "this upgrade changes where data is placed (shards %v -> %d, or the shard URLs, or router.config.vnodes), and ruvector cannot rebalance yet: vectors already written would become unreachable. Keep shards.replicas at its current value, or set shards.acknowledgeResharding=true if the cluster is empty or will be re-imported (see the chart README)." (dig "metadata" "annotations" "ruvector.io/shards" "?" $shards) (int .Values.shards.replicas)) -}}
+{{- fail "this upgrade changes what ruvector cannot move online (the release name, namespace, clusterDomain, router.config.vnodes or router.config.replicationFactor): vectors already written would become unreachable. Keep them, or set shards.acknowledgeResharding=true if the cluster is empty or will be re-imported (see the chart README)." -}}
+{{- end -}}
+{{- $was := int (dig "metadata" "annotations" "ruvector.io/shards" "0" $shards) -}}
+{{- $drained := int (dig "metadata" "annotations" "ruvector.io/draining" "0" $shards) -}}
+{{- if and (gt $was 0) (lt (int .Values.shards.replicas) $was) (lt $drained (sub $was (int .Values.shards.replicas))) -}}
+{{- fail (printf "shards.replicas %d -> %d removes shards that were not drained (draining: %d): their data would be lost. First upgrade with shards.drain=%d and the same shards.replicas, wait until `ruvector cluster --url <router> --wait` says they may be removed, then lower shards.replicas (see the chart README)." $was (int .Values.shards.replicas) $drained (sub $was (int .Values.shards.replicas))) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
