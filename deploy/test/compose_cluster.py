@@ -103,6 +103,10 @@ def expect(answer: Answer, status: int, what: str) -> Answer:
     return answer
 
 
+class NotReady(Exception):
+    """A service answered 503 while starting: poll again."""
+
+
 def wait_until(what: str, predicate, timeout: float = 180.0, interval: float = 0.25):
     """Polls `predicate` until it returns a truthy value; returns it."""
     deadline = time.monotonic() + timeout
@@ -112,7 +116,7 @@ def wait_until(what: str, predicate, timeout: float = 180.0, interval: float = 0
             last = predicate()
             if last:
                 return last
-        except (OSError, urllib.error.URLError) as error:  # connection refused while starting
+        except (OSError, urllib.error.URLError, NotReady) as error:  # refused or 503 while starting
             last = error
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
@@ -255,6 +259,9 @@ def run() -> None:
 
 def prometheus(path: str):
     answer = call("GET", path, base=f"http://127.0.0.1:{PROMETHEUS_PORT}", timeout=5)
+    if answer.status == 503:
+        # Prometheus answers 503 until its storage is loaded.
+        raise NotReady(f"Prometheus {path}: {answer!r}")
     expect(answer, 200, f"Prometheus {path}")
     return answer.json()["data"]
 
