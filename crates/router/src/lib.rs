@@ -3,24 +3,32 @@
 //! shard nodes (`ruvector serve`), knowing nothing about HNSW or files —
 //! it depends on `ruvector-api` only, never on the engine, storage or index.
 //!
-//! - placement: a consistent-hash [`Ring`] with virtual nodes keyed by
-//!   (collection, vector id), stable across processes and builds;
+//! - placement: partitions of each collection placed on shards by
+//!   rendezvous hashing ([`Ring::placement`], the desired placement), and
+//!   the placement *now* learned from the shards (`layout`), which routing
+//!   follows while partitions move; older collections keep the per-id ring;
 //! - collection create/delete: broadcast, idempotent (`decide`);
-//! - upserts: validated once here, split by owner, sent in parallel;
-//! - get/delete by id: the owner only;
+//! - upserts and deletes: validated once here, versioned, sent to every copy
+//!   in parallel, acknowledged at `write_quorum`;
+//! - get by id: the id's copies in preference order;
 //! - search, batch search, id scroll: every shard concurrently, merged with
 //!   `SearchHit::merge_top_k` / `IdsPage::merge`;
-//! - failures: per-shard connect and request timeouts; a down shard → 503
+//! - the sync (`membership`): assignments, catch-up of filling copies, moves
+//!   toward the desired placement; anti-entropy and tombstone purges
+//!   (`repair`);
+//! - failures: per-shard connect and request timeouts; a request whose
+//!   partitions other copies cover survives a down shard; otherwise 503
 //!   naming it, or, with `"allow_partial": true` in a search, the live
 //!   shards' results and the `x-ruvector-partial: true` header;
-//! - `/health` (own liveness), `/ready` (at least one shard ready),
-//!   `/cluster` (per-shard status), `/cluster/repair` (an anti-entropy pass
-//!   now), `/metrics` (Prometheus), `/openapi.json` (the client API and the
-//!   `/cluster` routes).
+//! - `/health` (own liveness), `/ready` (at least one shard has recovered),
+//!   `/cluster` (shards, placement, moves), `/metrics` (Prometheus),
+//!   `/openapi.json`.
 //!
 //! Entry points: [`serve`] (what the CLI runs) and [`app`] over a
 //! [`RouterState`] (what tests run on port 0). Module map: `config`
-//! (settings and defaults), `ring` (placement), `shard` (the HTTP client and
+//! (settings and defaults), `ring` (desired placement), `layout` (placement
+//! now), `clock` (write versions), `membership` (the sync), `repair`
+//! (anti-entropy), `shard` (the HTTP client and
 //! shard health), `service` (the operations), `decide` (pure combination
 //! rules), `cache` (collection shapes for validation), `auth`, `metrics`,
 //! `http` (routes and handlers), `openapi` (the served document), `error`.

@@ -18,7 +18,8 @@
 //! keep one owner per id. Every write is stamped with a version from the
 //! router's [`Clock`], so retries and copies converge.
 //!
-//! Fan-outs that read ([`Service::gather`]) ask every shard: with one copy
+//! Fan-outs that read ([`Service::gather`]) ask every shard believed up
+//! (all of them when the up ones do not hold every partition): with one copy
 //! of everything, the first shard that is unavailable ends the request with
 //! its 503; with copies, the request waits for all and succeeds when the
 //! shards that answered hold a copy of every partition (a failover within

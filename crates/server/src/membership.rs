@@ -299,14 +299,8 @@ impl Membership {
         let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
         let Some(gate) = state.gates.get(name) else { return Ok(()) };
         let mut gate = (**gate).clone();
-        // A partition assigned back meanwhile is held again, not released.
         gate.released.retain(|p| !released.contains(p));
-        let mut next = state.gates.clone();
-        next.insert(name.to_owned(), Arc::new(gate));
-        let placement = state.placement.clone().unwrap_or_default();
-        self.persist(&placement, state.epoch, &next)?;
-        state.gates = next;
-        Ok(())
+        self.commit(&mut state, name, Some(gate))
     }
 
     /// `PUT /cluster/assignment`. `existing(name)` gives the partition count
@@ -448,12 +442,7 @@ impl Membership {
         if !moved {
             return Ok(());
         }
-        let mut next = state.gates.clone();
-        next.insert(name.to_owned(), Arc::new(gate));
-        let placement = state.placement.clone().unwrap_or_default();
-        self.persist(&placement, state.epoch, &next)?;
-        state.gates = next;
-        Ok(())
+        self.commit(&mut state, name, Some(gate))
     }
 
     /// Forgets a dropped collection.
@@ -462,8 +451,17 @@ impl Membership {
         if !state.gates.contains_key(name) {
             return Ok(());
         }
+        self.commit(&mut state, name, None)
+    }
+
+    /// Replaces (or, with `None`, removes) the gate of `name`: written to
+    /// the file first, then made current.
+    fn commit(&self, state: &mut State, name: &str, gate: Option<Gate>) -> Result<(), ApiError> {
         let mut next = state.gates.clone();
-        next.remove(name);
+        match gate {
+            Some(gate) => next.insert(name.to_owned(), Arc::new(gate)),
+            None => next.remove(name),
+        };
         let placement = state.placement.clone().unwrap_or_default();
         self.persist(&placement, state.epoch, &next)?;
         state.gates = next;
