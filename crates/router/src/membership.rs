@@ -499,16 +499,32 @@ impl Service {
                 retry.push(((shard, name), partitions));
                 continue;
             }
-            // A partition whose only copy this is has nothing to catch up
-            // from: marking it filling would only stop its reads.
-            let layout = held
+            // A copy is marked filling only while another copy of its
+            // partition is up to catch it up from: with none (the only copy,
+            // or its peers down) marking it would only stop its reads. Such
+            // partitions wait here until a peer is back.
+            let held_parts = held
                 .get(shard)
                 .and_then(Option::as_ref)
                 .and_then(|a| a.collections.iter().find(|c| c.name == name))
-                .map(|c| (c.partitions, c.held.clone().unwrap_or_default()));
-            if let Some((_, held_parts)) = &layout {
-                partitions.retain(|p| held_parts.iter().any(|h| h.partition == *p && !h.peers.is_empty()));
+                .and_then(|c| c.held.clone())
+                .unwrap_or_default();
+            let peer_up = |p: u32| {
+                held_parts.iter().find(|h| h.partition == p).is_some_and(|h| {
+                    h.peers
+                        .iter()
+                        .any(|a| self.all_shards().any(|i| self.client.address(i) == a && self.client.is_up(i)))
+                })
+            };
+            let (now, later): (BTreeSet<u32>, BTreeSet<u32>) = partitions.iter().partition(|&&p| peer_up(p));
+            let waiting: BTreeSet<u32> = later
+                .into_iter()
+                .filter(|p| held_parts.iter().any(|h| h.partition == *p && !h.peers.is_empty()))
+                .collect();
+            if !waiting.is_empty() {
+                retry.push(((shard, name.clone()), waiting));
             }
+            partitions = now;
             if partitions.is_empty() {
                 continue;
             }
