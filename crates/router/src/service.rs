@@ -779,9 +779,17 @@ impl Service {
             .any(|copies| copies.iter().filter(|s| acked.contains(s)).count() < self.acks_needed(copies.len()));
         if short
             && acked.is_empty()
-            && let Some(e) = missing
+            && let Some(e) = missing.clone()
         {
             return Err(self.forward(name, ShardError::Rejected(e)));
+        }
+        if short && missing.as_ref().is_some_and(|e| e.code() == "partition_not_held") {
+            // A copy says the placement moved on: this router's view is
+            // behind (a move step it has not seen). Refresh and retry.
+            return Err(ApiError::StalePlacement(format!(
+                "a copy of collection {name:?} is placed elsewhere now: {}",
+                down.join("; ")
+            )));
         }
         if short {
             return Err(decide::unavailable(
