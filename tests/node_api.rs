@@ -72,3 +72,101 @@ fn versioned_writes_converge_whatever_the_order_and_survive_a_kill() {
     assert_eq!(call("POST", &format!("{c}/vectors"), Some(body)).body["status"], "inserted 1 vectors");
     assert_eq!(call("GET", &c, None).body["size"], 2);
 }
+
+/// Partition snapshots through HTTP: one node's partition (live points
+/// with payloads, a tombstone) streamed into another, applied as versioned
+/// writes; applying it twice changes nothing, older writes do not win over
+/// newer ones, and a damaged or misdirected snapshot is a 400 that changes
+/// nothing.
+#[test]
+fn a_partition_snapshot_ships_one_partition_between_nodes() {
+    use ruvector_api::partition_of;
+    let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let (a, b) = (Process::node(dirs[0].path()), Process::node(dirs[1].path()));
+    for node in [&a, &b] {
+        let body = r#"{"name":"p","dimension":2,"metric":"l2","partitions":4}"#;
+        assert_eq!(call("POST", &format!("{}/collections", node.url), Some(body)).status, 201);
+    }
+    let in_partition = |p: u32| (0u64..).filter(move |&id| partition_of("p", id, 4) == p);
+    let ids: Vec<u64> = in_partition(1).take(300).collect();
+    let points: Vec<String> = ids
+        .iter()
+        .map(|id| format!(r#"{{"id":{id},"vector":[{id},1],"version":{},"payload":{{"n":{id}}}}}"#, 100 + id))
+        .collect();
+    let body = format!(r#"{{"vectors":[{}]}}"#, points.join(","));
+    assert_eq!(call("POST", &format!("{}/collections/p/vectors", a.url), Some(&body)).status, 201);
+    // Another partition's data stays home.
+    let other = in_partition(2).next().expect("id");
+    let body = format!(r#"{{"vectors":[{{"id":{other},"vector":[0,0],"version":5}}]}}"#);
+    assert_eq!(call("POST", &format!("{}/collections/p/vectors", a.url), Some(&body)).status, 201);
+    let deleted = ids[0];
+    assert_eq!(call("DELETE", &format!("{}/collections/p/vectors/{deleted}?version=9999", a.url), None).status, 200);
+    // B already holds a newer write of one id: it must survive the import.
+    let newer = ids[1];
+    let body = format!(r#"{{"vectors":[{{"id":{newer},"vector":[-1,-1],"version":99999}}]}}"#);
+    assert_eq!(call("POST", &format!("{}/collections/p/vectors", b.url), Some(&body)).status, 201);
+
+    let http = reqwest::blocking::Client::new();
+    let snapshot = http.get(format!("{}/collections/p/partitions/1/snapshot", a.url)).send().expect("get");
+    assert_eq!(snapshot.status(), 200);
+    assert_eq!(snapshot.headers()["content-type"], "application/x-ruvector-partition");
+    let bytes = snapshot.bytes().expect("body").to_vec();
+    let post = |bytes: Vec<u8>, partition: u32| {
+        let r = http
+            .post(format!("{}/collections/p/partitions/{partition}/snapshot", b.url))
+            .header("content-type", "application/x-ruvector-partition")
+            .body(bytes)
+            .send()
+            .expect("post");
+        let status = r.status().as_u16();
+        (status, serde_json::from_slice::<serde_json::Value>(&r.bytes().expect("body")).expect("json"))
+    };
+    let stamps = |url: &str| call("GET", &format!("{url}/collections/p/stamps?partition=1"), None).body;
+    // Damaged: a flipped bit in a vector → 400 naming the byte; nothing applied.
+    let mut damaged = bytes.clone();
+    damaged[bytes.len() / 2] ^= 0x04;
+    let (status, body) = post(damaged, 1);
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("checksum") && e.contains("byte")), "{body}");
+    assert_eq!(stamps(&b.url)["stamps"].as_array().map(Vec::len), Some(1), "nothing applied");
+    // Cut off: the complete frames before the cut are valid writes; the
+    // answer is still a 400 (sending it again completes the copy).
+    let (status, body) = post(bytes[..20].to_vec(), 1);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("cut off")), "{body}");
+    // Misdirected: partition 1's snapshot posted as partition 2.
+    let (status, body) = post(bytes.clone(), 2);
+    assert_eq!(status, 400, "{body}");
+    // Bad partitions and collections.
+    assert_eq!(post(bytes.clone(), 4).0, 400);
+    let r = call("GET", &format!("{}/collections/p/partitions/x/snapshot", a.url), None);
+    assert_eq!((r.status, r.body["code"].as_str()), (400, Some("invalid_parameter")), "{}", r.body);
+    assert_eq!(call("GET", &format!("{}/collections/none/partitions/0/snapshot", a.url), None).status, 404);
+
+    let (status, body) = post(bytes.clone(), 1);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["records"], 300, "299 points and a tombstone: {body}");
+    assert_eq!((body["upserted"].as_u64(), body["deleted"].as_u64()), (Some(298), Some(1)), "{body}");
+    assert_eq!(body["bytes"].as_u64(), Some(bytes.len() as u64));
+    let (status, again) = post(bytes, 1);
+    assert_eq!((status, again["upserted"].as_u64(), again["deleted"].as_u64()), (200, Some(0), Some(0)), "{again}");
+
+    // B now holds A's partition 1, except the id B held a newer write of.
+    let (sa, sb) = (stamps(&a.url)["stamps"].clone(), stamps(&b.url)["stamps"].clone());
+    let differs: Vec<&serde_json::Value> = sa
+        .as_array()
+        .expect("a")
+        .iter()
+        .zip(sb.as_array().expect("b"))
+        .filter(|(x, y)| x != y)
+        .map(|(x, _)| x)
+        .collect();
+    assert_eq!(differs.len(), 1, "{differs:?}");
+    assert_eq!(differs[0]["id"], newer);
+    let got = call("GET", &format!("{}/collections/p/vectors/{}", b.url, ids[7]), None).body;
+    assert_eq!((got["vector"][0].as_f64(), got["payload"]["n"].as_u64()), (Some(ids[7] as f64), Some(ids[7])));
+    assert_eq!(call("GET", &format!("{}/collections/p/vectors/{deleted}", b.url), None).status, 404);
+    assert_eq!(call("GET", &format!("{}/collections/p/vectors/{other}", b.url), None).status, 404);
+    assert_eq!(call("GET", &format!("{}/collections/p/vectors/{newer}", b.url), None).body["vector"][0], -1.0);
+    assert_eq!(call("GET", &format!("{}/collections/p", b.url), None).body["size"], 299);
+}

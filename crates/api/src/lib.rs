@@ -44,6 +44,7 @@ pub mod openapi;
 pub mod openapi_replica;
 mod partition;
 mod search;
+mod snapshot;
 mod status;
 mod vectors;
 
@@ -65,12 +66,13 @@ pub use metric::Metric;
 pub use openapi::ApiDoc;
 pub use openapi_replica::{ReplicaDoc, node_openapi};
 pub use partition::{
-    Digests, DigestsQuery, MAX_PARTITIONS, PartitionDigest, PurgeRequest, PurgeResponse, Stamps, StampsQuery,
-    VersionStamp, partition_of, stamp_hash, valid_partitions,
+    Digests, DigestsQuery, ImportReport, MAX_PARTITIONS, PartitionDigest, PurgeRequest, PurgeResponse, Stamps,
+    StampsQuery, VersionStamp, parse_partition, partition_of, stamp_hash, valid_partitions,
 };
 pub use search::{
     BatchSearchRequest, DEFAULT_K, PARTIAL_HEADER, SearchHit, SearchRequest, ValidBatchSearch, ValidSearch,
 };
+pub use snapshot::{SNAPSHOT_MEDIA_TYPE, SnapshotError, SnapshotReader, SnapshotRecord, SnapshotWriter};
 pub use status::StatusResponse;
 pub use utoipa::OpenApi;
 pub use vectors::{

@@ -157,15 +157,34 @@ pub struct StampsQuery {
 impl StampsQuery {
     /// The partition, checked against the collection's `partitions`.
     pub fn validate(self, partitions: u32) -> Result<u32, crate::ApiError> {
-        let raw = self.partition.unwrap_or_default();
-        match raw.parse::<u32>() {
-            Ok(p) if p < partitions.max(1) && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
-            _ => Err(crate::ApiError::InvalidParameter(format!(
-                "partition must be a number below {}, got {raw:?}",
-                partitions.max(1)
-            ))),
-        }
+        parse_partition(&self.partition.unwrap_or_default(), partitions)
     }
+}
+
+/// A partition number as a path or query gives it, checked against the
+/// collection's `partitions`.
+pub fn parse_partition(raw: &str, partitions: u32) -> Result<u32, crate::ApiError> {
+    match raw.parse::<u32>() {
+        Ok(p) if p < partitions.max(1) && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
+        _ => Err(crate::ApiError::InvalidParameter(format!(
+            "partition must be a number below {}, got {raw:?}",
+            partitions.max(1)
+        ))),
+    }
+}
+
+/// `POST /collections/{name}/partitions/{p}/snapshot`: what applying a
+/// partition snapshot changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    /// Records in the snapshot.
+    pub records: u64,
+    /// Points written (newer than what the copy held).
+    pub upserted: u64,
+    /// Tombstones written (newer than what the copy held).
+    pub deleted: u64,
+    /// Bytes received.
+    pub bytes: u64,
 }
 
 /// Whether `n` is a valid partition count.

@@ -112,6 +112,20 @@ pub enum DeleteOutcome {
     Stale,
 }
 
+/// One id's newest versioned write, as [`Engine::export`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exported {
+    /// A live point, with its stamp's version.
+    Point(Point),
+    /// A tombstone.
+    Tombstone {
+        /// Vector id.
+        id: u64,
+        /// The delete's version.
+        version: u64,
+    },
+}
+
 /// The shard engine: a catalog of durable collections.
 ///
 /// All methods take `&self` and may be called from many threads; they
@@ -382,6 +396,63 @@ impl Engine {
         let collection = self.get_collection(name)?;
         let versions = collection.versions.read();
         Ok(versions.iter().map(|(&id, s)| (id, s.version, s.deleted)).collect())
+    }
+
+    /// The newest versioned write of each of `ids`, read under the
+    /// collection's write lock so that a vector is never paired with the
+    /// version of a later write still being applied (what a copy receiving
+    /// it would then wrongly treat as current). Ids without a stamp are
+    /// left out. What partition snapshots and catch-up reads ship.
+    pub fn export(&self, name: &str, ids: &[u64]) -> Result<Vec<Exported>, EngineError> {
+        let collection = self.get_collection(name)?;
+        let _writer = collection.write_lock.lock();
+        let versions = collection.versions.read();
+        let payloads = collection.payloads.read();
+        Ok(ids
+            .iter()
+            .filter_map(|&id| {
+                let stamp = versions.get(&id)?;
+                if stamp.deleted {
+                    return Some(Exported::Tombstone { id, version: stamp.version });
+                }
+                let vector = collection.index.get(id)?;
+                let payload = payloads.get(&id).map(|p| p.to_vec());
+                Some(Exported::Point(Point { id, vector, payload, version: stamp.version }))
+            })
+            .collect())
+    }
+
+    /// Versioned deletes of many ids at once (`(id, version)`, versions
+    /// non-zero): those newer than what the collection holds are logged as
+    /// one record and applied, each leaving its tombstone; the others are
+    /// skipped. Returns how many were applied.
+    pub fn delete_versions(&self, name: &str, deletes: &[(u64, u64)]) -> Result<usize, EngineError> {
+        let collection = self.get_collection(name)?;
+        self.writable()?;
+        let lsn = {
+            let _writer = collection.write_lock.lock();
+            if !self.is_current(&collection) {
+                return Err(EngineError::CollectionNotFound(name.to_owned()));
+            }
+            let (ids, versions): (Vec<u64>, Vec<u64>) = deletes
+                .iter()
+                .copied()
+                .filter(|&(id, version)| version != 0 && version > collection.version_of(id))
+                .unzip();
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let record = WalRecord::Delete { collection: name.to_owned(), ids, versions };
+            let (lsn, bytes) = self.write_record(&record)?;
+            let WalRecord::Delete { ids, versions, .. } = &record else {
+                return Err(EngineError::Failed("a delete was logged as another record".into()));
+            };
+            collection.apply_delete(ids, versions);
+            collection.note_applied(lsn, bytes);
+            (lsn, ids.len())
+        };
+        self.log.wait_durable(lsn.0).map_err(|e| self.fail(e.into()))?;
+        Ok(lsn.1)
     }
 
     /// Forgets the tombstones older than `before` of the ids `select`

@@ -41,7 +41,7 @@ mod persist;
 
 pub use collection::{CollectionInfo, Point};
 pub use config::{CollectionConfig, EngineConfig, Fsync, Limits, QuantizationConfig};
-pub use engine::{DeleteOutcome, Engine, EngineObserver};
+pub use engine::{DeleteOutcome, Engine, EngineObserver, Exported};
 pub use error::EngineError;
 pub use ruvector_index::{Metric, Neighbor};
 #[cfg(test)]

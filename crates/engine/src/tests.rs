@@ -500,3 +500,30 @@ fn purged_tombstones_stay_purged_after_a_checkpoint_and_restart() {
     assert_eq!(stamps(&engine), expected);
     assert_eq!(engine.collection("t").expect("info").tombstones, 2);
 }
+
+#[test]
+fn export_reads_stamped_writes_and_batched_versioned_deletes_survive_restart() {
+    use crate::Exported;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = EngineConfig::new(dir.path());
+    let engine = Engine::open(config.clone()).expect("open");
+    engine.create_collection("x", l2(2)).expect("create");
+    let mut with_payload = versioned(1, 1.0, 10);
+    with_payload.payload = Some(br#"{"lang":"en"}"#.to_vec());
+    engine.upsert("x", vec![with_payload.clone(), versioned(2, 2.0, 10), versioned(3, 3.0, 10)]).expect("upsert");
+    engine.upsert("x", vec![point(4, vec![4.0, 0.0])]).expect("unversioned");
+    // 2 newer (applied), 3 not newer (skipped), 5 absent (a tombstone), 0 never.
+    assert_eq!(engine.delete_versions("x", &[(2, 11), (3, 10), (5, 12), (1, 0)]).expect("deletes"), 2);
+    let expected = vec![
+        Exported::Point(with_payload),
+        Exported::Tombstone { id: 2, version: 11 },
+        Exported::Point(versioned(3, 3.0, 10)),
+        Exported::Tombstone { id: 5, version: 12 },
+    ];
+    // Unstamped (4) and unknown (6) ids are left out.
+    assert_eq!(engine.export("x", &[1, 2, 3, 4, 5, 6]).expect("export"), expected);
+    drop(engine);
+    let engine = Engine::open(config).expect("reopen");
+    assert_eq!(engine.export("x", &[1, 2, 3, 4, 5, 6]).expect("export"), expected);
+    assert_eq!(engine.collection("x").expect("info").size, 3);
+}

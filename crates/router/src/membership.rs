@@ -275,7 +275,7 @@ impl Service {
         let in_flight: usize = tables
             .iter()
             .map(|(name, (partitions, rows))| {
-                let desired = self.desired(name, *partitions);
+                let desired = self.target(name, *partitions, rows, |s, p| state_in(&held, name, s, p));
                 rows.iter()
                     .zip(desired.iter())
                     .filter(|(now, want)| now.len() != want.len() || !want.iter().all(|s| now.contains(s)))
@@ -371,15 +371,8 @@ impl Service {
         everyone_current: bool,
         report: &mut SyncReport,
     ) -> Placement {
-        let desired = self.desired(name, partitions);
-        let state = |shard: usize, p: usize| {
-            held.get(shard)
-                .and_then(Option::as_ref)
-                .and_then(|a| a.collections.iter().find(|c| c.name == name))
-                .and_then(|c| c.held.as_ref())
-                .and_then(|h| h.iter().find(|h| h.partition as usize == p))
-                .map(|h| h.state)
-        };
+        let state = |shard: usize, p: usize| state_in(held, name, shard, p);
+        let desired = self.target(name, partitions, rows, state);
         let mut next = rows.clone();
         for (p, want) in desired.iter().enumerate() {
             let Some(row) = next.get_mut(p) else { continue };
@@ -669,4 +662,14 @@ impl Service {
             }
         }
     }
+}
+
+/// The state of partition `p` of `name` on `shard` as its report says.
+fn state_in(held: &[Option<ShardAssignment>], name: &str, shard: usize, p: usize) -> Option<PartitionState> {
+    held.get(shard)
+        .and_then(Option::as_ref)
+        .and_then(|a| a.collections.iter().find(|c| c.name == name))
+        .and_then(|c| c.held.as_ref())
+        .and_then(|h| h.iter().find(|h| h.partition as usize == p))
+        .map(|h| h.state)
 }

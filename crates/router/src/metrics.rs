@@ -86,6 +86,7 @@ pub(crate) struct Metrics {
     catchup_duration: Histogram,
     moves_in_flight: IntGauge,
     copied_vectors: IntCounter,
+    copied_bytes: IntCounter,
     move_duration: Histogram,
 }
 
@@ -202,6 +203,10 @@ impl Metrics {
             "ruvector_router_copied_vectors_total",
             "Vectors copied into filling partition copies (moves and catch-up).",
         )?;
+        let copied_bytes = IntCounter::new(
+            "ruvector_router_copied_bytes_total",
+            "Bytes of partition snapshots piped from a holder into a filling copy (moves and catch-up).",
+        )?;
         let move_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "ruvector_router_move_duration_seconds",
@@ -211,6 +216,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(moves_in_flight.clone()))?;
         registry.register(Box::new(copied_vectors.clone()))?;
+        registry.register(Box::new(copied_bytes.clone()))?;
         registry.register(Box::new(move_duration.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
@@ -235,6 +241,7 @@ impl Metrics {
             catchup_duration,
             moves_in_flight,
             copied_vectors,
+            copied_bytes,
             move_duration,
         })
     }
@@ -298,6 +305,11 @@ impl Metrics {
     /// Counts vectors copied into filling copies.
     pub(crate) fn copied(&self, n: u64) {
         self.copied_vectors.inc_by(n);
+    }
+
+    /// Counts bytes of partition snapshots shipped.
+    pub(crate) fn copied_bytes(&self, n: u64) {
+        self.copied_bytes.inc_by(n);
     }
 
     /// Records one finished partition move.

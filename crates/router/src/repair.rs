@@ -35,6 +35,14 @@ use crate::shard::ShardError;
 /// Vectors per repair upsert.
 const REPAIR_BATCH: usize = 256;
 
+/// A copy lacking at least this many writes of a partition is sent a
+/// partition snapshot first (one streamed request) rather than each write
+/// on its own.
+const SNAPSHOT_MIN: usize = 64;
+
+/// How long one partition snapshot may take to ship and apply.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// What one anti-entropy pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RepairReport {
@@ -52,6 +60,10 @@ pub struct RepairReport {
     /// Tombstones purged (every copy held them, or past the horizon).
     #[serde(default)]
     pub tombstones_purged: u64,
+    /// Bytes of partition snapshots shipped to copies far behind (their
+    /// points and tombstones are counted in `upserts` and `deletes`).
+    #[serde(default)]
+    pub snapshot_bytes: u64,
     /// Shards or requests that failed (those copies wait for a later pass).
     pub errors: Vec<String>,
 }
@@ -284,16 +296,50 @@ impl Service {
             }
         }
         for (i, &target) in copies.iter().enumerate() {
-            let behind: Vec<(VersionStamp, usize)> = newest
-                .values()
-                .filter(|(s, _)| match held[i].get(&s.id) {
-                    Some(mine) => mine.version < s.version,
-                    // A tombstone older than the purge bound was purged
-                    // here, not missed.
-                    None => !(s.deleted && s.version < bound),
-                })
-                .copied()
-                .collect();
+            let behind_of = |mine: &HashMap<u64, VersionStamp>| -> Vec<(VersionStamp, usize)> {
+                newest
+                    .values()
+                    .filter(|(s, _)| match mine.get(&s.id) {
+                        Some(mine) => mine.version < s.version,
+                        // A tombstone older than the purge bound was purged
+                        // here, not missed.
+                        None => !(s.deleted && s.version < bound),
+                    })
+                    .copied()
+                    .collect()
+            };
+            let mut behind = behind_of(&held[i]);
+            if behind.len() >= SNAPSHOT_MIN {
+                // Far behind (a new copy, a wiped or long-absent one): the
+                // copy that holds the most of what it lacks ships it the
+                // whole partition, then only what that one lacked is sent
+                // write by write.
+                let mut from = vec![0usize; copies.len()];
+                behind.iter().for_each(|&(_, source)| from[source] += 1);
+                let source = (0..copies.len()).max_by_key(|&c| from[c]).unwrap_or(0);
+                let shipped = self
+                    .client
+                    .pipe_snapshot(
+                        &self.metrics,
+                        copies[source],
+                        target,
+                        name,
+                        partition,
+                        &self.internal.for_catch_up(),
+                        SNAPSHOT_TIMEOUT,
+                    )
+                    .await?;
+                report.upserts += shipped.upserted;
+                report.deletes += shipped.deleted;
+                report.snapshot_bytes += shipped.bytes;
+                self.metrics.copied_bytes(shipped.bytes);
+                let stamps: Stamps = self
+                    .client
+                    .call_json(&self.metrics, target, "repair", Method::GET, &path, None, &self.internal)
+                    .await?;
+                held[i] = stamps.stamps.into_iter().map(|s| (s.id, s)).collect();
+                behind = behind_of(&held[i]);
+            }
             let mut upserts: Vec<VectorRecord> = Vec::new();
             for (stamp, source) in behind {
                 if stamp.deleted {

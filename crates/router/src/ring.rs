@@ -245,6 +245,128 @@ impl Ring {
     }
 }
 
+impl Ring {
+    /// Where the copies of a collection should go from where they are,
+    /// moving as few as possible: `settled` lists each partition's ready
+    /// copies, `pending` the copies being filled (a move already under
+    /// way), both as indexes into this ring's shards.
+    ///
+    /// Every shard's quota is the one [`Ring::placement`] gives (⌊P·R/S⌋,
+    /// +1 for the first `P·R mod S` shards by address). A shard over its
+    /// quota gives up the partitions it ranks worst (rendezvous rank); then
+    /// every partition short of copies takes first its pending copies on
+    /// shards with room, then the best-ranked shards with room. So growing
+    /// from S to S+1 shards moves only what the new shard's quota needs,
+    /// draining one moves only its copies, and a balanced placement is
+    /// kept as it is. The driving router computes it once per change and
+    /// keeps it until the moves are done; honouring pending copies lets a
+    /// successor that starts mid-move continue the same moves.
+    pub fn rebalance(
+        &self,
+        collection: &str,
+        partitions: u32,
+        copies: usize,
+        settled: &Placement,
+        pending: &Placement,
+    ) -> Placement {
+        let n = self.shards;
+        if n == 0 {
+            return vec![Vec::new(); partitions as usize];
+        }
+        let copies = copies.clamp(1, n);
+        let total = partitions as usize * copies;
+        let mut by_address: Vec<usize> = (0..n).collect();
+        by_address.sort_by(|&a, &b| self.addresses[a].cmp(&self.addresses[b]));
+        let mut quota = vec![total / n; n];
+        for &shard in by_address.iter().take(total % n) {
+            quota[shard] += 1;
+        }
+        let ranks: Vec<Vec<usize>> = (0..partitions).map(|p| self.ranked(collection, p)).collect();
+        let rank = |p: usize, s: usize| ranks[p].iter().position(|&x| x == s).unwrap_or(usize::MAX);
+        // Keep the settled copies (at most `copies`, best ranked first).
+        let mut rows: Vec<Vec<usize>> = (0..partitions as usize)
+            .map(|p| {
+                let mut row: Vec<usize> = Vec::new();
+                for &s in settled.get(p).into_iter().flatten() {
+                    if s < n && !row.contains(&s) {
+                        row.push(s);
+                    }
+                }
+                row.sort_by_key(|&s| rank(p, s));
+                row.truncate(copies);
+                row
+            })
+            .collect();
+        let mut load = vec![0usize; n];
+        rows.iter().flatten().for_each(|&s| load[s] += 1);
+        // Shards over quota (in address order) give up their worst-ranked
+        // partitions, preferring partitions that have not lost a copy yet
+        // (the shards with room may be too few to take two copies of one)
+        // and that a shard with room does not hold already.
+        let mut lost = vec![0usize; rows.len()];
+        for &s in &by_address {
+            if load[s] <= quota[s] {
+                continue;
+            }
+            let mut held: Vec<usize> = (0..rows.len()).filter(|&p| rows[p].contains(&s)).collect();
+            // A partition some shard with room does not hold yet can go
+            // there; prefer those.
+            let placeable = |p: usize| (0..n).any(|u| load[u] < quota[u] && !rows[p].contains(&u));
+            held.sort_by_key(|&p| (lost[p], !placeable(p), std::cmp::Reverse(rank(p, s)), p));
+            for p in held.into_iter().take(load[s] - quota[s]) {
+                rows[p].retain(|&x| x != s);
+                load[s] -= 1;
+                lost[p] += 1;
+            }
+        }
+        // Moves already under way, where they still fit.
+        for (p, row) in rows.iter_mut().enumerate() {
+            for &s in pending.get(p).into_iter().flatten() {
+                if row.len() < copies && s < n && !row.contains(&s) && load[s] < quota[s] {
+                    row.push(s);
+                    load[s] += 1;
+                }
+            }
+        }
+        // The rest, partition by partition: a shard with more room than
+        // the later short partitions could still give it (each takes it
+        // at most once) must be taken now; then the best-ranked shards
+        // with room; if the distinct-shards rule leaves none, the least
+        // loaded shard (balance off by one).
+        let short: Vec<usize> = (0..rows.len()).filter(|&p| rows[p].len() < copies).collect();
+        for (i, &p) in short.iter().enumerate() {
+            let mut forced: Vec<usize> = (0..n)
+                .filter(|&s| {
+                    let later = short[i + 1..].iter().filter(|&&q| !rows[q].contains(&s)).count();
+                    !rows[p].contains(&s) && quota[s].saturating_sub(load[s]) > later
+                })
+                .collect();
+            forced.sort_by_key(|&s| (std::cmp::Reverse(quota[s] - load[s]), rank(p, s)));
+            let row = &mut rows[p];
+            for s in forced.into_iter().chain(ranks[p].iter().copied()) {
+                if row.len() == copies {
+                    break;
+                }
+                if !row.contains(&s) && load[s] < quota[s] {
+                    row.push(s);
+                    load[s] += 1;
+                }
+            }
+            while row.len() < copies {
+                let Some(s) = ranks[p].iter().copied().filter(|s| !row.contains(s)).min_by_key(|&s| load[s]) else {
+                    break;
+                };
+                row.push(s);
+                load[s] += 1;
+            }
+        }
+        for (p, row) in rows.iter_mut().enumerate() {
+            row.sort_by_key(|&s| rank(p, s));
+        }
+        rows
+    }
+}
+
 /// A collection's placement: row `p` lists partition `p`'s shards, most
 /// preferred first.
 pub type Placement = Vec<Vec<usize>>;
@@ -406,5 +528,97 @@ mod tests {
         let ring = Ring::new(&addresses(1), 4);
         assert!((0..1000).all(|id| ring.owner("x", id) == 0));
         assert_eq!(Ring::new(&[], 4).owner("x", 1), 0);
+    }
+
+    /// Copies that must leave their shard to meet `target` from `settled`.
+    fn moved(settled: &Placement, target: &Placement) -> usize {
+        settled.iter().zip(target).map(|(now, want)| now.iter().filter(|s| !want.contains(s)).count()).sum()
+    }
+
+    fn check_balanced(ring: &Ring, target: &Placement, copies: usize) {
+        let mut load = vec![0usize; ring.shards()];
+        for row in target {
+            let mut d = row.clone();
+            d.sort_unstable();
+            d.dedup();
+            assert_eq!(d.len(), copies, "{row:?}");
+            row.iter().for_each(|&s| load[s] += 1);
+        }
+        let (min, max) = (load.iter().min().copied().unwrap_or(0), load.iter().max().copied().unwrap_or(0));
+        assert!(max - min <= 1, "{load:?}");
+    }
+
+    #[test]
+    fn rebalance_keeps_a_balanced_placement_as_it_is() {
+        for shards in 1..=6usize {
+            let ring = Ring::new(&addresses(shards), 4);
+            for (partitions, copies) in [(32u32, 1usize), (32, 2), (64, 3), (8, 2)] {
+                let copies = copies.min(shards);
+                let placed = ring.placement("c", partitions, copies);
+                let target = ring.rebalance("c", partitions, copies, &placed, &Vec::new());
+                assert_eq!(moved(&placed, &target), 0, "{shards} shards, {partitions}×{copies}");
+            }
+        }
+    }
+
+    /// Growing by one shard moves exactly the copies over quota; draining
+    /// one moves exactly its copies; a router that takes over mid-move
+    /// moves no more than the one it replaces would have.
+    #[test]
+    fn rebalance_moves_the_minimum_and_a_successor_resumes_the_moves() {
+        for shards in 2..=6usize {
+            for (partitions, copies) in [(32u32, 1usize), (32, 2), (64, 2), (16, 3)] {
+                if copies > shards {
+                    continue;
+                }
+                let all = addresses(shards + 1);
+                let (small, big) = (Ring::new(&all[..shards], 4), Ring::new(&all, 4));
+                // Grow: the small ring's indexes are the big ring's first ones.
+                let before = small.placement("c", partitions, copies);
+                let target = big.rebalance("c", partitions, copies, &before, &Vec::new());
+                check_balanced(&big, &target, copies);
+                let total = partitions as usize * copies;
+                let mut load = vec![0usize; shards];
+                before.iter().flatten().for_each(|&s| load[s] += 1);
+                let quota = |s: usize| {
+                    let mut order: Vec<usize> = (0..=shards).collect();
+                    order.sort_by(|&a, &b| all[a].cmp(&all[b]));
+                    total / (shards + 1) + usize::from(order.iter().position(|&x| x == s) < Some(total % (shards + 1)))
+                };
+                let minimum: usize = (0..shards).map(|s| load[s].saturating_sub(quota(s))).sum();
+                assert_eq!(moved(&before, &target), minimum, "grow {shards}→{}: {partitions}×{copies}", shards + 1);
+                // Reached, the target is kept as it is.
+                let again = big.rebalance("c", partitions, copies, &target, &Vec::new());
+                assert_eq!(moved(&target, &again), 0, "the target is a fixed point");
+                // A successor starting mid-move (half the new copies still
+                // filling, their old copies still settled) continues the
+                // same moves.
+                let half: Vec<usize> =
+                    (0..partitions as usize).filter(|&p| before[p] != target[p]).step_by(2).collect();
+                let mut settled: Placement = before.to_vec();
+                let mut pending: Placement = vec![Vec::new(); partitions as usize];
+                for (p, row) in target.iter().enumerate() {
+                    if half.contains(&p) {
+                        settled[p].clone_from(row);
+                    } else {
+                        pending[p] = row.iter().copied().filter(|s| !before[p].contains(s)).collect();
+                    }
+                }
+                let resumed = big.rebalance("c", partitions, copies, &settled, &pending);
+                assert_eq!(moved(&settled, &resumed), moved(&settled, &target), "resumed with other moves");
+                check_balanced(&big, &resumed, copies);
+                let again = big.rebalance("c", partitions, copies, &resumed, &Vec::new());
+                assert_eq!(moved(&resumed, &again), 0, "{resumed:?} → {again:?}");
+                // Drain the new shard again: exactly its copies move.
+                let drained: Placement =
+                    target.iter().map(|row| row.iter().copied().filter(|&s| s < shards).collect()).collect();
+                let back = small.rebalance("c", partitions, copies, &drained, &Vec::new());
+                check_balanced(&small, &back, copies);
+                assert_eq!(moved(&drained, &back), 0, "drain keeps every other copy");
+                let on_new = target.iter().flatten().filter(|&&s| s == shards).count();
+                let added: usize = back.iter().zip(&drained).map(|(b, d)| b.len() - d.len()).sum();
+                assert_eq!(added, on_new);
+            }
+        }
     }
 }

@@ -175,6 +175,9 @@ pub(crate) struct Service {
     /// When each partition move this router drove began (for the move
     /// duration metric).
     pub(crate) moves: Mutex<HashMap<(String, u32), std::time::Instant>>,
+    /// Per collection, the placement moves are driven toward
+    /// ([`Service::target`]).
+    targets: Mutex<HashMap<String, Arc<Placement>>>,
 }
 
 /// A copy's 4xx that says "not here" rather than "bad request": the
@@ -212,6 +215,7 @@ impl Service {
             wake: Notify::new(),
             layouts: Layouts::default(),
             moves: Mutex::new(HashMap::new()),
+            targets: Mutex::new(HashMap::new()),
             started: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_millis() as u64),
@@ -233,6 +237,68 @@ impl Service {
                 Arc::new(table.iter().map(|row| row.iter().filter_map(|&i| kept.get(i).copied()).collect()).collect())
             }
         }
+    }
+
+    /// Where the copies of `name` should go, moving as few as possible
+    /// ([`Ring::rebalance`] over the configured shards minus `drain`),
+    /// given the layout `rows` and each copy's state (`state(shard,
+    /// partition)`; a copy of unknown state counts as settled). Computed
+    /// when first asked and kept while moves toward it run, so the moves
+    /// planned at the start are the ones finished; computed afresh once
+    /// the layout is quiet (every partition with its copies, all ready)
+    /// and differs from it.
+    pub(crate) fn target(
+        &self,
+        name: &str,
+        partitions: u32,
+        rows: &Placement,
+        state: impl Fn(usize, usize) -> Option<PartitionState>,
+    ) -> Arc<Placement> {
+        let quiet = rows.iter().enumerate().all(|(p, row)| {
+            row.len() == self.replicas() && row.iter().all(|&s| state(s, p) == Some(PartitionState::Ready))
+        });
+        let kept = self.targets.lock().ok().and_then(|t| t.get(name).cloned());
+        if let Some(target) = kept
+            && target.len() == partitions as usize
+        {
+            let reached = rows
+                .iter()
+                .zip(target.iter())
+                .all(|(now, want)| now.len() == want.len() && want.iter().all(|s| now.contains(s)));
+            if !quiet || reached {
+                return target;
+            }
+        }
+        let (mut settled, mut pending): (Placement, Placement) =
+            (vec![Vec::new(); rows.len()], vec![Vec::new(); rows.len()]);
+        for (p, row) in rows.iter().enumerate() {
+            for &s in row {
+                if state(s, p) == Some(PartitionState::Filling) {
+                    pending[p].push(s);
+                } else {
+                    settled[p].push(s);
+                }
+            }
+        }
+        let target = Arc::new(match &self.active {
+            None => self.ring.rebalance(name, partitions, self.replicas(), &settled, &pending),
+            Some((ring, kept)) => {
+                let local = |rows: &Placement| -> Placement {
+                    rows.iter().map(|r| r.iter().filter_map(|s| kept.iter().position(|k| k == s)).collect()).collect()
+                };
+                ring.rebalance(name, partitions, self.replicas(), &local(&settled), &local(&pending))
+                    .iter()
+                    .map(|r| r.iter().filter_map(|&i| kept.get(i).copied()).collect())
+                    .collect()
+            }
+        });
+        if let Ok(mut targets) = self.targets.lock() {
+            if targets.len() >= 4096 {
+                targets.clear();
+            }
+            targets.insert(name.to_owned(), Arc::clone(&target));
+        }
+        target
     }
 
     /// Whether shard `shard` is being drained.
@@ -1108,7 +1174,7 @@ impl Service {
                     .enumerate()
                     .map(|(p, row)| row.iter().map(|&s| state_of(s, &info.name, p)).collect())
                     .collect();
-                let desired = self.desired(&info.name, partitions);
+                let desired = self.target(&info.name, partitions, &table, |s, p| state_of(s, &info.name, p));
                 let moving = table
                     .iter()
                     .zip(desired.iter())

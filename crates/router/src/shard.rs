@@ -28,7 +28,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use ruvector_api::{ApiError, CATCH_UP_HEADER, EPOCH_HEADER, ErrorBody, UNREADY_HEADER, parse_unready};
+use ruvector_api::{
+    ApiError, CATCH_UP_HEADER, EPOCH_HEADER, ErrorBody, ImportReport, SNAPSHOT_MEDIA_TYPE, UNREADY_HEADER,
+    parse_unready,
+};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::{Metrics, ShardErrorKind};
@@ -99,6 +102,10 @@ impl Credentials {
         }
     }
 }
+
+/// What a shard answered: status, body, and its unready-partitions header
+/// (`Some(None)`: present but malformed).
+type Answer = (reqwest::StatusCode, Bytes, Option<Option<Vec<u32>>>);
 
 /// A shard's 2xx answer.
 #[derive(Debug, Clone)]
@@ -227,19 +234,9 @@ impl ShardClient {
         timeout: Option<Duration>,
     ) -> Result<Reply, ShardError> {
         let address = self.address(shard).to_owned();
-        let mut request = self.http.request(method, format!("{address}{path}"));
-        let epoch = self.epoch.load(Ordering::Relaxed);
-        if epoch > 0 {
-            request = request.header(EPOCH_HEADER, epoch);
-        }
-        for (name, value) in &credentials.0 {
-            request = request.header(name, value);
-        }
+        let mut request = self.request(shard, method, path, credentials, timeout);
         if let Some(body) = body {
             request = request.header(header::CONTENT_TYPE, "application/json").body(body);
-        }
-        if let Some(timeout) = timeout {
-            request = request.timeout(timeout);
         }
         let start = Instant::now();
         let outcome = async {
@@ -251,6 +248,42 @@ impl ShardClient {
         }
         .await;
         metrics.shard_request(&address, op, start.elapsed());
+        self.classify(metrics, shard, outcome)
+    }
+
+    /// A request to shard `shard` with the epoch, `credentials` and
+    /// `timeout` (else the configured one) set.
+    fn request(
+        &self,
+        shard: usize,
+        method: Method,
+        path: &str,
+        credentials: &Credentials,
+        timeout: Option<Duration>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.address(shard)));
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        if epoch > 0 {
+            request = request.header(EPOCH_HEADER, epoch);
+        }
+        for (name, value) in &credentials.0 {
+            request = request.header(name, value);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        request
+    }
+
+    /// Turns what a shard answered (or why it did not) into a [`Reply`] or
+    /// a [`ShardError`], recording the shard's health (module docs).
+    fn classify(
+        &self,
+        metrics: &Metrics,
+        shard: usize,
+        outcome: Result<Answer, (ShardErrorKind, String)>,
+    ) -> Result<Reply, ShardError> {
+        let address = self.address(shard).to_owned();
         let result = match outcome {
             Err((kind, cause)) => Err((kind, cause)),
             Ok((status, _, Some(None))) if status.is_success() => {
@@ -280,11 +313,85 @@ impl ShardClient {
                 Err((ShardErrorKind::Status, cause))
             }
         };
-        let result = result.map_err(|(kind, cause)| {
-            metrics.shard_error(&address, kind);
-            ShardError::Unavailable { shard, message: format!("shard {address} unavailable: {cause}") }
+        match result {
+            Ok(reply) => self.observed(metrics, shard, Ok(reply)),
+            Err((kind, cause)) => Err(self.unavailable(metrics, shard, kind, &cause)),
+        }
+    }
+
+    /// Records shard `shard` as down for `cause`; the error to return.
+    fn unavailable(&self, metrics: &Metrics, shard: usize, kind: ShardErrorKind, cause: &str) -> ShardError {
+        let address = self.address(shard).to_owned();
+        metrics.shard_error(&address, kind);
+        let error = ShardError::Unavailable { shard, message: format!("shard {address} unavailable: {cause}") };
+        self.record(metrics, shard, Some(&error));
+        error
+    }
+
+    /// Streams partition `partition` of `name` from shard `source` into
+    /// shard `target` (`GET`, then `POST` of
+    /// `/collections/{name}/partitions/{partition}/snapshot`) without
+    /// decoding it, and returns what the target applied. A failure is
+    /// attributed to the shard that caused it: a source whose stream broke
+    /// off, else the target.
+    #[allow(clippy::too_many_arguments, reason = "mirrors `call`")]
+    pub(crate) async fn pipe_snapshot(
+        &self,
+        metrics: &Metrics,
+        source: usize,
+        target: usize,
+        name: &str,
+        partition: u32,
+        credentials: &Credentials,
+        timeout: Duration,
+    ) -> Result<ImportReport, ShardError> {
+        use futures::TryStreamExt;
+        let path = format!("/collections/{name}/partitions/{partition}/snapshot");
+        let start = Instant::now();
+        let response = self.request(source, Method::GET, &path, credentials, Some(timeout)).send().await;
+        let response = match response {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => {
+                let status = r.status();
+                let outcome = r.bytes().await.map(|b| (status, b, None)).map_err(|e| (kind_of(&e), describe(&e)));
+                // Not a success: `classify` gives the error.
+                return match self.classify(metrics, source, outcome) {
+                    Err(e) => Err(e),
+                    Ok(_) => Err(self.invalid_response(metrics, source, "the snapshot answer is not a success")),
+                };
+            }
+            Err(e) => return Err(self.unavailable(metrics, source, kind_of(&e), &describe(&e))),
+        };
+        let broken: std::sync::Arc<Mutex<Option<String>>> = std::sync::Arc::default();
+        let noted = std::sync::Arc::clone(&broken);
+        let stream = response.bytes_stream().inspect_err(move |e| {
+            if let Ok(mut b) = noted.lock() {
+                *b = Some(describe(e));
+            }
         });
-        self.observed(metrics, shard, result)
+        let request = self
+            .request(target, Method::POST, &path, credentials, Some(timeout))
+            .header(header::CONTENT_TYPE, SNAPSHOT_MEDIA_TYPE)
+            .body(reqwest::Body::wrap_stream(stream));
+        let outcome = async {
+            let response = request.send().await.map_err(|e| (kind_of(&e), describe(&e)))?;
+            let status = response.status();
+            let bytes = response.bytes().await.map_err(|e| (kind_of(&e), describe(&e)))?;
+            Ok::<_, (ShardErrorKind, String)>((status, bytes, None))
+        }
+        .await;
+        let address = self.address(target).to_owned();
+        metrics.shard_request(&address, "snapshot", start.elapsed());
+        if let Some(cause) = broken.lock().ok().and_then(|b| b.clone()) {
+            return Err(self.unavailable(
+                metrics,
+                source,
+                ShardErrorKind::Other,
+                &format!("its snapshot stream broke off: {cause}"),
+            ));
+        }
+        let reply = self.classify(metrics, target, outcome)?;
+        serde_json::from_slice(&reply.bytes).map_err(|e| self.invalid_response(metrics, target, &e.to_string()))
     }
 
     /// [`Self::call`] and parse a 2xx body as `T` (a body that does not

@@ -16,12 +16,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ruvector_api::{
     ApiError, AssignmentRequest, BatchSearchRequest, CATCH_UP_HEADER, CollectionInfo, CreateCollectionRequest,
-    DeleteQuery, Digests, DigestsQuery, IdsPage, IdsQuery, PartitionDigest, PartitionStateRequest,
-    PartitionStateResponse, PurgeRequest, PurgeResponse, SearchHit, SearchRequest, ShardAssignment, Stamps,
-    StampsQuery, StatusResponse, UNREADY_HEADER, UpsertRequest, VectorRecord, VersionStamp, format_unready,
-    node_openapi, parse_json, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
+    DeleteQuery, Digests, DigestsQuery, IdsPage, IdsQuery, ImportReport, PartitionDigest, PartitionStateRequest,
+    PartitionStateResponse, PurgeRequest, PurgeResponse, SNAPSHOT_MEDIA_TYPE, SearchHit, SearchRequest,
+    ShardAssignment, SnapshotReader, SnapshotRecord, SnapshotWriter, Stamps, StampsQuery, StatusResponse,
+    UNREADY_HEADER, UpsertRequest, VectorRecord, VersionStamp, format_unready, node_openapi, parse_json,
+    parse_partition, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
 };
-use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError};
+use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError, Exported, Point};
 
 use crate::AppState;
 use crate::convert;
@@ -183,13 +184,26 @@ pub(crate) async fn get_vector(
     validate_collection_name(&name)?;
     let id = parse_vector_id(&id)?;
     let engine = state.ready_engine()?;
-    if headers.contains_key(CATCH_UP_HEADER) {
+    let catch_up = headers.contains_key(CATCH_UP_HEADER);
+    if catch_up {
         // A catch-up copying from this copy, filling or not.
         state.membership().check_write(&name, [id])?;
     } else {
         state.membership().check_read(&name, id)?;
     }
-    let (point, name) = blocking(move || engine.get(&name, id).map(|p| (p, name))).await?;
+    let (point, name) = blocking(move || {
+        let point = if catch_up {
+            // The vector and its version read together (`Engine::export`).
+            engine.export(&name, &[id])?.into_iter().find_map(|e| match e {
+                Exported::Point(p) => Some(p),
+                Exported::Tombstone { .. } => None,
+            })
+        } else {
+            engine.get(&name, id)?
+        };
+        Ok((point, name))
+    })
+    .await?;
     let point = point.ok_or_else(|| ApiError::not_found_vector(&name, id))?;
     Ok(Json(convert::record(point)?))
 }
@@ -384,6 +398,159 @@ pub(crate) async fn stamps(
     .await?;
     stamps.sort_unstable_by_key(|s| s.id);
     Ok(Json(Stamps { stamps, purged_before: state.membership().purged_before(&query_name, partition) }))
+}
+
+/// Ids per [`Engine::export`] call while writing a snapshot: the write
+/// lock is held for one call.
+const EXPORT_CHUNK: usize = 256;
+
+/// Points or tombstones per engine write while applying a snapshot.
+const IMPORT_BATCH: usize = 512;
+
+/// `GET /collections/{name}/partitions/{partition}/snapshot`: this copy's
+/// newest versioned write of every id in the partition (live points and
+/// tombstones), streamed in the partition snapshot format
+/// (`ruvector_api::SnapshotWriter`), read a chunk of ids at a time.
+pub(crate) async fn export_partition(
+    State(state): State<AppState>,
+    ApiPath((name, partition)): ApiPath<(String, String)>,
+) -> Result<Response> {
+    let (engine, config) = collection(&state, &name)?;
+    let partitions = partitions_of(&name, &config)?;
+    let partition = parse_partition(&partition, partitions)?;
+    state.membership().check_partition(&name, partition)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<Vec<u8>, std::io::Error>>(4);
+    let dimension = config.dimension;
+    tokio::task::spawn_blocking(move || {
+        let fail = |e: EngineError| {
+            // Ends the response early: the receiver sees a cut-off snapshot.
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        };
+        let mut ids: Vec<u64> = match engine.stamps(&name) {
+            Ok(stamps) => stamps
+                .into_iter()
+                .map(|(id, ..)| id)
+                .filter(|&id| partition_of(&name, id, partitions) == partition)
+                .collect(),
+            Err(e) => return fail(e),
+        };
+        ids.sort_unstable();
+        let (mut writer, header) = SnapshotWriter::new(dimension, partition);
+        if tx.blocking_send(Ok(header)).is_err() {
+            return;
+        }
+        for chunk in ids.chunks(EXPORT_CHUNK) {
+            match engine.export(&name, chunk) {
+                Ok(items) => {
+                    for item in items {
+                        match item {
+                            Exported::Point(p) => writer.point(p.id, p.version, &p.vector, p.payload.as_deref()),
+                            Exported::Tombstone { id, version } => writer.tombstone(id, version),
+                        }
+                    }
+                }
+                Err(e) => return fail(e),
+            }
+            if let Some(frame) = writer.take_frame()
+                && tx.blocking_send(Ok(frame)).is_err()
+            {
+                return;
+            }
+        }
+        let _ = tx.blocking_send(Ok(writer.finish()));
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    Ok(([(header::CONTENT_TYPE, SNAPSHOT_MEDIA_TYPE)], axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// `POST /collections/{name}/partitions/{partition}/snapshot`: applies a
+/// partition snapshot as it arrives, as versioned writes (each changes
+/// this copy only when newer than what it holds), a batch at a time, each
+/// batch from a frame whose checksum was verified. A damaged or cut-off
+/// stream is a 400 naming the offset; what was applied before stays (it
+/// is as valid as any replicated write), and sending the snapshot again
+/// completes it.
+pub(crate) async fn import_partition(
+    State(state): State<AppState>,
+    ApiPath((name, partition)): ApiPath<(String, String)>,
+    request: axum::extract::Request,
+) -> Result<Json<ImportReport>> {
+    use futures::StreamExt;
+    let (engine, config) = collection(&state, &name)?;
+    let partitions = partitions_of(&name, &config)?;
+    let partition = parse_partition(&partition, partitions)?;
+    state.membership().check_partition(&name, partition)?;
+    let limits = state.limits();
+    let mut reader = SnapshotReader::new(limits.max_dimension, limits.max_body_bytes);
+    let mut report = ImportReport::default();
+    let mut points: Vec<Point> = Vec::new();
+    let mut tombstones: Vec<(u64, u64)> = Vec::new();
+    let mut body = request.into_body().into_data_stream();
+    let bad = |e: ruvector_api::SnapshotError| HttpError(ApiError::BadRequest(e.to_string()));
+    loop {
+        let chunk = body.next().await;
+        let last = chunk.is_none();
+        if let Some(chunk) = chunk {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the snapshot body: {e}")))?;
+            report.bytes += chunk.len() as u64;
+            reader.feed(&chunk);
+        }
+        while let Some(record) = reader.next_record().map_err(bad)? {
+            if reader.header() != Some((config.dimension, partition)) {
+                return Err(ApiError::BadRequest(format!(
+                    "the snapshot is of partition {:?} with dimension {:?}; this is partition {partition} of \
+                     {name:?} with dimension {}",
+                    reader.header().map(|h| h.1),
+                    reader.header().map(|h| h.0),
+                    config.dimension
+                ))
+                .into());
+            }
+            let id = match &record {
+                SnapshotRecord::Point { id, .. } | SnapshotRecord::Tombstone { id, .. } => *id,
+            };
+            if partition_of(&name, id, partitions) != partition {
+                return Err(ApiError::BadRequest(format!("vector {id} is not in partition {partition}")).into());
+            }
+            match record {
+                SnapshotRecord::Point { id, version, vector, payload } => {
+                    points.push(Point { id, vector, payload, version })
+                }
+                SnapshotRecord::Tombstone { id, version } => tombstones.push((id, version)),
+            }
+            if points.len() >= IMPORT_BATCH || tombstones.len() >= IMPORT_BATCH {
+                apply_snapshot_batch(&engine, &name, &mut points, &mut tombstones, &mut report).await?;
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    reader.finish().map_err(bad)?;
+    apply_snapshot_batch(&engine, &name, &mut points, &mut tombstones, &mut report).await?;
+    report.records = reader.records();
+    Ok(Json(report))
+}
+
+/// Writes the collected points, then the tombstones, of a snapshot.
+async fn apply_snapshot_batch(
+    engine: &Arc<Engine>,
+    name: &str,
+    points: &mut Vec<Point>,
+    tombstones: &mut Vec<(u64, u64)>,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let (engine, name) = (Arc::clone(engine), name.to_owned());
+    let (points, tombstones) = (std::mem::take(points), std::mem::take(tombstones));
+    let (upserted, deleted) = blocking(move || {
+        let upserted = if points.is_empty() { 0 } else { engine.upsert(&name, points)? };
+        let deleted = if tombstones.is_empty() { 0 } else { engine.delete_versions(&name, &tombstones)? };
+        Ok((upserted, deleted))
+    })
+    .await?;
+    report.upserted += upserted as u64;
+    report.deleted += deleted as u64;
+    Ok(())
 }
 
 /// The partitioned collections of `engine`: (name, partition count).

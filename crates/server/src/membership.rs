@@ -212,6 +212,19 @@ impl Membership {
         Ok(())
     }
 
+    /// 421 `partition_not_held` when a router assigned collection `name`
+    /// and `partition` is not among what it holds (filling or ready).
+    pub(crate) fn check_partition(&self, name: &str, partition: u32) -> Result<(), ApiError> {
+        let Some(gate) = self.gate(name) else { return Ok(()) };
+        if gate.parts.contains_key(&partition) {
+            Ok(())
+        } else {
+            Err(ApiError::PartitionNotHeld(format!(
+                "partition {partition} of collection {name:?} is not held by this shard; the placement differs"
+            )))
+        }
+    }
+
     /// 421 when `id` may not be read here (not held, or filling).
     pub(crate) fn check_read(&self, name: &str, id: u64) -> Result<(), ApiError> {
         let Some(gate) = self.gate(name) else { return Ok(()) };

@@ -48,6 +48,10 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .route("/collections/{name}/digests", get(handlers::digests))
         .route("/collections/{name}/stamps", get(handlers::stamps))
         .route("/collections/{name}/tombstones/purge", post(handlers::purge_tombstones))
+        .route(
+            "/collections/{name}/partitions/{partition}/snapshot",
+            get(handlers::export_partition).post(handlers::import_partition),
+        )
         .route_layer(from_fn_with_state(state.clone(), membership::fence))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     // What routers use to learn and change the placement: never fenced by
