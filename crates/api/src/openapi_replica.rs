@@ -22,9 +22,9 @@ use utoipa::OpenApi;
 
 use crate::{
     ApiDoc, AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionHolding, Digests, DigestsQuery,
-    ErrorBody, HeldPartition, PartitionDigest, PartitionGeneration, PartitionState, PartitionStateRequest,
-    PartitionStateResponse, PurgeRequest, PurgeResponse, ShardAssignment, Stamps, StampsQuery, StatusResponse,
-    VersionStamp,
+    ErrorBody, HeldPartition, ImportReport, PartitionDigest, PartitionGeneration, PartitionState,
+    PartitionStateRequest, PartitionStateResponse, PurgeRequest, PurgeResponse, ShardAssignment, Stamps, StampsQuery,
+    StatusResponse, VersionStamp,
 };
 
 /// The OpenAPI document of the node-only replication routes (tag
@@ -32,7 +32,17 @@ use crate::{
 /// [`node_openapi`].
 #[derive(Debug, OpenApi)]
 #[openapi(
-    paths(started, digests, stamps, purge_tombstones, get_assignment, put_assignment, set_partition_state),
+    paths(
+        started,
+        digests,
+        stamps,
+        purge_tombstones,
+        export_partition,
+        import_partition,
+        get_assignment,
+        put_assignment,
+        set_partition_state
+    ),
     components(schemas(
         AssignedPartition,
         AssignmentRequest,
@@ -40,6 +50,7 @@ use crate::{
         CollectionHolding,
         Digests,
         HeldPartition,
+        ImportReport,
         PartitionDigest,
         PartitionGeneration,
         PartitionState,
@@ -52,7 +63,7 @@ use crate::{
         VersionStamp,
     )),
     tags(
-        (name = "replication", description = "Node only: placement, partition states, digests, stamps and tombstone purges. Used by routers on their shards; a node used on its own does not need them.")
+        (name = "replication", description = "Node only: placement, partition states, digests, stamps, partition snapshots and tombstone purges. Used by routers on their shards; a node used on its own does not need them.")
     )
 )]
 pub struct ReplicaDoc;
@@ -122,6 +133,41 @@ fn stamps() {}
     ))]
 fn purge_tombstones() {}
 
+/// This copy's newest versioned write of every id in one partition (live
+/// points with vectors and payloads, and tombstones), streamed as a
+/// partition snapshot (`application/x-ruvector-partition`: a header,
+/// CRC-32-checked frames of records, a trailer with the count; see
+/// `ruvector_api::SnapshotWriter`). Routers pipe it into a new copy.
+#[utoipa::path(get, path = "/collections/{name}/partitions/{partition}/snapshot", tag = "replication", security((), ("api_key" = [])),
+    params(("name" = String, Path, description = "Collection name"), ("partition" = u32, Path, description = "Partition number")),
+    responses(
+        (status = 200, description = "The partition snapshot, streamed", content_type = "application/x-ruvector-partition", body = Vec<u8>),
+        (status = 400, description = "Invalid name (`invalid_name`), a partition out of range or a collection without partitions (`invalid_parameter`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+        (status = 421, description = "This shard does not hold the partition (`partition_not_held`), or the request's placement epoch is older (`stale_placement`)", body = ErrorBody),
+        (status = 503, description = "Not ready", body = ErrorBody),
+    ))]
+fn export_partition() {}
+
+/// Applies a partition snapshot as it arrives, as versioned writes: each
+/// record changes this copy only when newer than what it holds, so it may
+/// be applied beside live writes, twice, or again after being cut off.
+/// Each frame is verified before any of its records is applied.
+#[utoipa::path(post, path = "/collections/{name}/partitions/{partition}/snapshot", tag = "replication", security((), ("api_key" = [])),
+    params(("name" = String, Path, description = "Collection name"), ("partition" = u32, Path, description = "Partition number")),
+    request_body(content = Vec<u8>, content_type = "application/x-ruvector-partition", description = "A partition snapshot of this partition, with the collection's dimension"),
+    responses(
+        (status = 200, description = "Applied", body = ImportReport),
+        (status = 400, description = "A damaged, cut-off or misdirected snapshot (`bad_request`, naming the byte offset), or vectors the collection refuses; what complete frames held before the problem stays applied", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only API key", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+        (status = 421, description = "This shard does not hold the partition (`partition_not_held`), or the request's placement epoch is older (`stale_placement`)", body = ErrorBody),
+        (status = 503, description = "Not ready", body = ErrorBody),
+    ))]
+fn import_partition() {}
+
 /// The partitions this shard holds, per partitioned collection, with
 /// their peers and states.
 #[utoipa::path(get, path = "/cluster/assignment", tag = "replication", security((), ("api_key" = [])),
@@ -174,9 +220,11 @@ mod tests {
     use crate::openapi::tests::{COMMON_ROUTES, operations, route_set, to_json};
 
     /// The routes only a node serves.
-    const REPLICA_ROUTES: [(&str, &str); 6] = [
+    const REPLICA_ROUTES: [(&str, &str); 8] = [
         ("/collections/{name}/digests", "get"),
         ("/collections/{name}/stamps", "get"),
+        ("/collections/{name}/partitions/{partition}/snapshot", "get"),
+        ("/collections/{name}/partitions/{partition}/snapshot", "post"),
         ("/collections/{name}/tombstones/purge", "post"),
         ("/cluster/assignment", "get"),
         ("/cluster/assignment", "put"),

@@ -82,5 +82,21 @@ fn describe(status: &ClusterStatus) -> String {
             s.vectors.map_or_else(|| "?".to_owned(), |v| v.to_string())
         ));
     }
+    for m in &status.moves {
+        let progress = match (m.vectors, m.bytes, m.millis) {
+            (Some(v), Some(b), Some(ms)) => {
+                format!("  {v} writes, {:.1} MB copied in {:.1} s", b as f64 / 1e6, ms as f64 / 1e3)
+            }
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "move {} partition {}: {}  [{}] → [{}]{progress}\n",
+            m.collection,
+            m.partition,
+            m.state,
+            m.now.join(", "),
+            m.target.join(", ")
+        ));
+    }
     out
 }

@@ -60,7 +60,7 @@ pub use http::app;
 pub use membership::SyncReport;
 pub use repair::RepairReport;
 pub use ring::Ring;
-pub use service::{ClusterStatus, CollectionPlacement, ShardStatus};
+pub use service::{ClusterStatus, CollectionPlacement, MoveStatus, ShardStatus};
 
 use crate::metrics::Metrics;
 use crate::service::Service;

@@ -43,7 +43,7 @@ use siphasher::sip::SipHasher24;
 use crate::layout::current_rows;
 use crate::repair::RepairReport;
 use crate::ring::Placement;
-use crate::service::Service;
+use crate::service::{MoveProgress, Service};
 use crate::shard::ShardError;
 
 /// What one sync did (logged when it changed something).
@@ -384,8 +384,12 @@ impl Service {
             if !missing.is_empty() {
                 row.extend(missing);
                 report.moves_started += 1;
-                if let Ok(mut started) = self.moves.lock() {
-                    started.entry((name.to_owned(), p as u32)).or_insert_with(Instant::now);
+                if let Ok(mut moves) = self.moves.lock() {
+                    moves.entry((name.to_owned(), p as u32)).or_insert_with(|| MoveProgress {
+                        started: Instant::now(),
+                        vectors: 0,
+                        bytes: 0,
+                    });
                 }
                 continue;
             }
@@ -412,8 +416,8 @@ impl Service {
             }
             row.clone_from(want);
             report.moves_finished += 1;
-            if let Some(started) = self.moves.lock().ok().and_then(|mut m| m.remove(&(name.to_owned(), p as u32))) {
-                self.metrics.moved(started.elapsed());
+            if let Some(m) = self.moves.lock().ok().and_then(|mut m| m.remove(&(name.to_owned(), p as u32))) {
+                self.metrics.moved(m.started.elapsed());
             }
         }
         next
@@ -634,6 +638,12 @@ impl Service {
                     report.deletes += merged.deletes;
                     self.metrics.repaired(merged.upserts, merged.deletes);
                     self.metrics.copied(merged.upserts);
+                    if let Ok(mut moves) = self.moves.lock()
+                        && let Some(m) = moves.get_mut(&(name.to_owned(), p))
+                    {
+                        m.vectors += merged.upserts + merged.deletes;
+                        m.bytes += merged.snapshot_bytes;
+                    }
                     if let Err(e) = result {
                         report.errors.push(e.into_api().to_string());
                         continue;

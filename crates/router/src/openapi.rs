@@ -11,14 +11,14 @@
 
 use ruvector_api::{ApiDoc, ErrorBody, OpenApi, PartitionState};
 
-use crate::{ClusterStatus, CollectionPlacement, RepairReport, ShardStatus};
+use crate::{ClusterStatus, CollectionPlacement, MoveStatus, RepairReport, ShardStatus};
 
 /// The OpenAPI document of the router-only routes (tag `cluster`); the
 /// router serves it merged into `ApiDoc`, see [`router_openapi`].
 #[derive(Debug, OpenApi)]
 #[openapi(
     paths(cluster_status, repair),
-    components(schemas(ClusterStatus, CollectionPlacement, PartitionState, RepairReport, ShardStatus)),
+    components(schemas(ClusterStatus, CollectionPlacement, MoveStatus, PartitionState, RepairReport, ShardStatus)),
     tags(
         (name = "cluster", description = "Router only: the shards, where partitions live, and anti-entropy repair")
     )
@@ -100,9 +100,15 @@ mod tests {
         };
         assert_eq!(ok_ref("/cluster", "get"), "#/components/schemas/ClusterStatus");
         assert_eq!(ok_ref("/cluster/repair", "post"), "#/components/schemas/RepairReport");
-        for schema in
-            ["ClusterStatus", "CollectionPlacement", "ShardStatus", "PartitionState", "RepairReport", "ErrorBody"]
-        {
+        for schema in [
+            "ClusterStatus",
+            "CollectionPlacement",
+            "MoveStatus",
+            "ShardStatus",
+            "PartitionState",
+            "RepairReport",
+            "ErrorBody",
+        ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema} missing");
         }
         assert!(doc["components"]["schemas"]["SyncReport"].is_null(), "SyncReport is not served");

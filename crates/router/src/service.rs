@@ -89,6 +89,43 @@ pub struct ClusterStatus {
     pub shards: Vec<ShardStatus>,
     /// Every partitioned collection any shard reported, by name.
     pub collections: Vec<CollectionPlacement>,
+    /// Every partition move in flight.
+    #[serde(default)]
+    pub moves: Vec<MoveStatus>,
+}
+
+/// One partition move in [`ClusterStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MoveStatus {
+    /// The collection.
+    pub collection: String,
+    /// The partition.
+    pub partition: u32,
+    /// The shards holding a copy now (the new ones included).
+    pub now: Vec<String>,
+    /// The shards that will hold its copies once the move is done.
+    pub target: Vec<String>,
+    /// `copying` (new copies filling) or `finishing` (new copies ready;
+    /// the old ones are merged one last time and dropped once every shard
+    /// has the current epoch).
+    pub state: String,
+    /// Writes (points and tombstones) sent into the new copies so far;
+    /// `null` unless this router drives the move.
+    pub vectors: Option<u64>,
+    /// Bytes of partition snapshots shipped into them so far; `null`
+    /// unless this router drives the move.
+    pub bytes: Option<u64>,
+    /// Milliseconds since the move began; `null` unless this router
+    /// drives it.
+    pub millis: Option<u64>,
+}
+
+/// What the driving router knows of a move it runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MoveProgress {
+    pub(crate) started: std::time::Instant,
+    pub(crate) vectors: u64,
+    pub(crate) bytes: u64,
 }
 
 /// Where one collection's partitions live.
@@ -174,7 +211,7 @@ pub(crate) struct Service {
     pub(crate) started: u64,
     /// When each partition move this router drove began (for the move
     /// duration metric).
-    pub(crate) moves: Mutex<HashMap<(String, u32), std::time::Instant>>,
+    pub(crate) moves: Mutex<HashMap<(String, u32), MoveProgress>>,
     /// Per collection, the placement moves are driven toward
     /// ([`Service::target`]).
     targets: Mutex<HashMap<String, Arc<Placement>>>,
@@ -1159,6 +1196,7 @@ impl Service {
             })
         };
         let mut collections: Vec<CollectionPlacement> = Vec::new();
+        let mut moves: Vec<MoveStatus> = Vec::new();
         let mut shards: Vec<ShardStatus> = answers.iter().map(|(status, _, _)| status.clone()).collect();
         for (_, list, _) in &answers {
             for info in list.iter().flatten() {
@@ -1175,7 +1213,7 @@ impl Service {
                     .map(|(p, row)| row.iter().map(|&s| state_of(s, &info.name, p)).collect())
                     .collect();
                 let desired = self.target(&info.name, partitions, &table, |s, p| state_of(s, &info.name, p));
-                let moving = table
+                let moving: Vec<u32> = table
                     .iter()
                     .zip(desired.iter())
                     .enumerate()
@@ -1188,6 +1226,25 @@ impl Service {
                     })
                     .map(|(p, _)| p as u32)
                     .collect();
+                let progress = self.moves.lock().map(|m| m.clone()).unwrap_or_default();
+                let names = |row: &[usize]| row.iter().map(|&s| self.client.address(s).to_owned()).collect();
+                for &p in &moving {
+                    let (now, want) = (&table[p as usize], &desired[p as usize]);
+                    let arrived = want.iter().all(|&s| {
+                        now.contains(&s) && state_of(s, &info.name, p as usize) == Some(PartitionState::Ready)
+                    });
+                    let known = progress.get(&(info.name.clone(), p));
+                    moves.push(MoveStatus {
+                        collection: info.name.clone(),
+                        partition: p,
+                        now: names(now),
+                        target: names(want),
+                        state: if arrived { "finishing" } else { "copying" }.to_owned(),
+                        vectors: known.map(|m| m.vectors),
+                        bytes: known.map(|m| m.bytes),
+                        millis: known.map(|m| m.started.elapsed().as_millis() as u64),
+                    });
+                }
                 for row in table.iter() {
                     for &s in row {
                         if let Some(status) = shards.get_mut(s) {
@@ -1211,6 +1268,7 @@ impl Service {
             moving: collections.iter().map(|c| c.moving.len()).sum(),
             shards,
             collections,
+            moves,
         }
     }
 }
