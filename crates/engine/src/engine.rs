@@ -70,6 +70,10 @@ pub const DELTA_BUDGET: f64 = 2.0;
 /// threads (module docs); searches run at the process's own priority.
 pub const BACKGROUND_NICE: i32 = 10;
 
+/// The nice value of the thread linking bulk copies ([`Engine::upsert_bulk`]):
+/// the lowest priority, so a replica being filled takes only spare CPU.
+pub const BULK_NICE: i32 = 19;
+
 /// Staged slots one link-pool task links (smaller batches are linked by
 /// one thread).
 const LINK_CHUNK: usize = 64;
@@ -148,6 +152,9 @@ pub struct Engine {
     observer: std::sync::OnceLock<Arc<dyn EngineObserver>>,
     /// Links writers' staged vectors into the graph (module docs).
     link_pool: rayon::ThreadPool,
+    /// Links bulk copies ([`Engine::upsert_bulk`]): one thread at the
+    /// lowest priority.
+    bulk_pool: rayon::ThreadPool,
 }
 
 impl Engine {
@@ -167,8 +174,15 @@ impl Engine {
             .start_handler(|_| lower_thread_priority())
             .build()
             .map_err(|e| EngineError::Failed(format!("cannot start the link threads: {e}")))?;
+        let bulk_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "ruvector-bulk-link".to_owned())
+            .start_handler(|_| set_thread_nice(BULK_NICE))
+            .build()
+            .map_err(|e| EngineError::Failed(format!("cannot start the bulk link thread: {e}")))?;
         let engine = Engine {
             link_pool,
+            bulk_pool,
             fs,
             log: recovered.log,
             collections: RwLock::new(recovered.collections),
@@ -295,6 +309,18 @@ impl Engine {
     /// `collection`'s docs); the others are skipped, not counted, and not
     /// logged — re-sending an old write is a no-op.
     pub fn upsert(&self, name: &str, points: Vec<Point>) -> Result<usize, EngineError> {
+        self.upsert_on(name, points, &self.link_pool)
+    }
+
+    /// [`Engine::upsert`] for bulk copies (a partition snapshot filling a
+    /// new replica): linked by one thread at the lowest CPU priority, so a
+    /// copy uses the machine's spare capacity and never slows searches or
+    /// client writes (which link on the link pool, at a higher priority).
+    pub fn upsert_bulk(&self, name: &str, points: Vec<Point>) -> Result<usize, EngineError> {
+        self.upsert_on(name, points, &self.bulk_pool)
+    }
+
+    fn upsert_on(&self, name: &str, points: Vec<Point>, pool: &rayon::ThreadPool) -> Result<usize, EngineError> {
         let collection = self.get_collection(name)?;
         collection.check_upsert(&points, &self.config.limits)?;
         self.writable()?;
@@ -318,23 +344,9 @@ impl Engine {
             (lsn, slots, count)
         };
         // The log's flusher starts the fsync now; linking overlaps it.
-        self.link(&collection, &slots);
+        link(pool, &collection, &slots);
         self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))?;
         Ok(count)
-    }
-
-    /// Links staged slots on the link pool and waits until they are linked.
-    fn link(&self, collection: &Collection, slots: &[u32]) {
-        use rayon::prelude::*;
-        self.link_pool.install(|| {
-            if slots.len() <= LINK_CHUNK {
-                collection.index.link_slots(slots, 1);
-            } else {
-                slots.par_chunks(LINK_CHUNK).for_each(|chunk| {
-                    collection.index.link_slots(chunk, 1);
-                });
-            }
-        });
     }
 
     /// Deletes one point; returns whether it existed. Deleting a missing id
@@ -719,16 +731,37 @@ impl Engine {
     }
 }
 
+/// Links staged slots on `pool` and waits until they are linked.
+fn link(pool: &rayon::ThreadPool, collection: &Collection, slots: &[u32]) {
+    use rayon::prelude::*;
+    pool.install(|| {
+        if slots.len() <= LINK_CHUNK {
+            collection.index.link_slots(slots, 1);
+        } else {
+            slots.par_chunks(LINK_CHUNK).for_each(|chunk| {
+                collection.index.link_slots(chunk, 1);
+            });
+        }
+    });
+}
+
 /// Lowers the calling thread's CPU priority to [`BACKGROUND_NICE`] (best
 /// effort: on Linux a thread's nice value is its own).
 fn lower_thread_priority() {
+    set_thread_nice(BACKGROUND_NICE);
+}
+
+/// Sets the calling thread's nice value (best effort, Linux only).
+fn set_thread_nice(nice: i32) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: setpriority only reads its integer arguments; `who = 0`
         // is the calling thread on Linux.
-        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
         if result != 0 {
             tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a background thread's priority");
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }

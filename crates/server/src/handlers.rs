@@ -543,7 +543,7 @@ async fn apply_snapshot_batch(
     let (engine, name) = (Arc::clone(engine), name.to_owned());
     let (points, tombstones) = (std::mem::take(points), std::mem::take(tombstones));
     let (upserted, deleted) = blocking(move || {
-        let upserted = if points.is_empty() { 0 } else { engine.upsert(&name, points)? };
+        let upserted = if points.is_empty() { 0 } else { engine.upsert_bulk(&name, points)? };
         let deleted = if tombstones.is_empty() { 0 } else { engine.delete_versions(&name, &tombstones)? };
         Ok((upserted, deleted))
     })
