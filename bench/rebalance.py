@@ -15,9 +15,10 @@ queries), one writing batches of --batch new vectors — while:
 3. `after`: --phase seconds more.
 
 Reported per phase: search p50/p99 and QPS, vectors written per second,
-errors; and the move: seconds to balanced, vectors copied (the router's
-`ruvector_router_copied_vectors_total`), vectors/s and MB/s (float32
-vectors only, payloads aside).
+errors; and the move: seconds to balanced, partitions moved, vectors
+copied (the router's `ruvector_router_copied_vectors_total`) and vectors/s,
+partition snapshot bytes shipped (`ruvector_router_copied_bytes_total`)
+and MB/s.
 
     CARGO_TARGET_DIR=/work/target-bench cargo build --release -p ruvector-cli
     python3 bench/rebalance.py --binary /work/target-bench/release/ruvector
@@ -171,6 +172,8 @@ def run(args) -> dict:
         for t in load.threads:
             t.join()
         copied = metric(four.url, "ruvector_router_copied_vectors_total") - copied_before
+        copied_bytes = metric(four.url, "ruvector_router_copied_bytes_total")
+        moved = metric(four.url, "ruvector_router_move_duration_seconds_count")
         move_s = move_end - move_start
         status, cluster = http("GET", four.url + "/cluster")
         result = {
@@ -180,7 +183,9 @@ def run(args) -> dict:
             "seconds_to_balanced": round(move_s, 2),
             "vectors_copied": int(copied),
             "copied_vectors_per_s": round(copied / move_s, 1),
-            "copied_mb_per_s": round(copied * 384 * 4 / move_s / 1e6, 2),
+            "partitions_moved": int(moved),
+            "snapshot_bytes": int(copied_bytes),
+            "snapshot_mb_per_s": round(copied_bytes / move_s / 1e6, 2),
             "before": load.phase(before_start, before_end, args.batch),
             "during": load.phase(move_start, move_end, args.batch),
             "after": load.phase(move_end, after_end, args.batch),
