@@ -161,6 +161,15 @@ pub struct HeldPartition {
     /// Tombstones older than this version were purged here (0: none).
     #[serde(default)]
     pub purged_before: u64,
+    /// Whether this copy was ever whole: created with its collection, or
+    /// made ready once. A copy a move is still filling is not, and never
+    /// serves as it is, even when no other copy is reachable.
+    #[serde(default = "whole_by_default")]
+    pub whole: bool,
+}
+
+fn whole_by_default() -> bool {
+    true
 }
 
 /// One partitioned collection of a shard.

@@ -198,37 +198,6 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> HttpError {
     HttpError(ApiError::not_found_route(method.as_str(), uri.path()))
 }
 
-async fn list_collections(State(state): State<RouterState>, headers: HeaderMap) -> ApiResult<Response> {
-    let list = state.service().list_collections(&Credentials::from_client(&headers)).await?;
-    Ok(Json(list).into_response())
-}
-
-async fn create_collection(
-    State(state): State<RouterState>,
-    headers: HeaderMap,
-    JsonBody(request): JsonBody<CreateCollectionRequest>,
-) -> ApiResult<(StatusCode, Json<StatusResponse>)> {
-    let created = state.service().create_collection(request, &Credentials::from_client(&headers)).await?;
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-async fn get_collection(
-    State(state): State<RouterState>,
-    headers: HeaderMap,
-    ApiPath(name): ApiPath<String>,
-) -> ApiResult<Response> {
-    let info = state.service().collection_info(&name, &Credentials::from_client(&headers)).await?;
-    Ok(Json(info).into_response())
-}
-
-async fn delete_collection(
-    State(state): State<RouterState>,
-    headers: HeaderMap,
-    ApiPath(name): ApiPath<String>,
-) -> ApiResult<Json<StatusResponse>> {
-    Ok(Json(state.service().delete_collection(&name, &Credentials::from_client(&headers)).await?))
-}
-
 /// Evaluates `$op` (an operation's future); when a shard refuses it as
 /// routed by an older placement (`stale_placement`: partitions moved),
 /// refreshes the router's view from the shards and evaluates it again (up
@@ -249,6 +218,41 @@ macro_rules! fenced {
         }
         result
     }};
+}
+
+async fn list_collections(State(state): State<RouterState>, headers: HeaderMap) -> ApiResult<Response> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    let list = fenced!(service, service.list_collections(&credentials))?;
+    Ok(Json(list).into_response())
+}
+
+async fn create_collection(
+    State(state): State<RouterState>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<CreateCollectionRequest>,
+) -> ApiResult<(StatusCode, Json<StatusResponse>)> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    let created = fenced!(service, service.create_collection(request.clone(), &credentials))?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn get_collection(
+    State(state): State<RouterState>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Response> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    let info = fenced!(service, service.collection_info(&name, &credentials))?;
+    Ok(Json(info).into_response())
+}
+
+async fn delete_collection(
+    State(state): State<RouterState>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<StatusResponse>> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    Ok(Json(fenced!(service, service.delete_collection(&name, &credentials))?))
 }
 
 async fn upsert_vectors(

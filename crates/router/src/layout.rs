@@ -131,6 +131,7 @@ mod tests {
                             state: PartitionState::Ready,
                             generation: 1,
                             purged_before: 0,
+                            whole: true,
                         })
                         .collect(),
                 ),

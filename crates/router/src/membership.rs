@@ -21,15 +21,17 @@
 //!    naming the generation the catch-up started from, so a miss reported
 //!    meanwhile (by any router) keeps it filling for the next sync.
 //!
-//! A filling copy with no peer reachable turns ready as it is (the only
-//! copy up serves, rather than none; writes only the missing copy took
-//! come back when it does, through the next sync or anti-entropy pass).
+//! A filling copy with no peer reachable turns ready as it is when it was
+//! whole once (a restarted copy: the only copy up serves, rather than none;
+//! writes only the missing copy took come back when it does, through the
+//! next sync or anti-entropy pass). A copy a move is filling never does:
+//! it waits for a peer.
 //! Several routers may sync at once: every step is idempotent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hasher;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use futures::future::join_all;
@@ -121,6 +123,45 @@ impl Service {
                     }],
                 };
                 self.put_assignment(shard, &request).await
+            }
+        }))
+        .await;
+    }
+
+    fn set_claimed(&self, at: Option<Instant>) {
+        if let Ok(mut claimed) = self.claimed.lock() {
+            *claimed = at;
+        }
+    }
+
+    /// While this router drives moves and its claim is older than a third
+    /// of the lease: claims again on every shard (an assignment naming no
+    /// collection changes nothing else). A catch-up that copies for longer
+    /// than the lease would otherwise let an older router take over
+    /// mid-move.
+    async fn renew_claim(&self) {
+        let due = self
+            .claimed
+            .lock()
+            .ok()
+            .and_then(|c| *c)
+            .is_some_and(|at| at.elapsed() > Duration::from_millis(PLANNER_LEASE_MS / 3));
+        if !due {
+            return;
+        }
+        self.set_claimed(Some(Instant::now()));
+        let request = AssignmentRequest {
+            placement: self.placement_id(),
+            epoch: self.layouts.epoch(),
+            planner: self.started,
+            collections: Vec::new(),
+        };
+        join_all(self.all_shards().map(|shard| {
+            let request = &request;
+            async move {
+                if let Err(e) = self.put_assignment(shard, request).await {
+                    tracing::debug!(shard = self.client.address(shard), error = %e.into_api(), "renewing the claim");
+                }
             }
         }))
         .await;
@@ -243,6 +284,7 @@ impl Service {
         // catch copies up, which changes no placement).
         let driver = held.iter().flatten().all(|a| a.planner <= self.started || a.planner_age_ms > PLANNER_LEASE_MS);
         if !driver && !behind {
+            self.set_claimed(None);
             let epoch = held.iter().flatten().map(|a| a.epoch).max().unwrap_or(0);
             self.layouts.replace(epoch, tables);
             self.client.set_epoch(self.layouts.epoch());
@@ -325,6 +367,7 @@ impl Service {
         }
         self.layouts.replace(epoch, tables);
         self.client.set_epoch(self.layouts.epoch());
+        self.set_claimed(Some(Instant::now()));
         self.mark_missed(&mut held, &mut report).await;
         for name in collections.keys() {
             self.catch_up(name, &held, &mut report).await;
@@ -583,17 +626,22 @@ impl Service {
         let holding = |shard: usize| {
             held.get(shard).and_then(Option::as_ref).and_then(|a| a.collections.iter().find(|c| c.name == name))
         };
-        let filling: Vec<(usize, Vec<(u32, u64)>)> = self
-            .all_shards()
-            .filter_map(|shard| {
-                let parts: Vec<(u32, u64)> = holding(shard)?
-                    .held
-                    .iter()
-                    .flatten()
-                    .filter(|p| p.state == PartitionState::Filling)
-                    .map(|p| (p.partition, p.generation))
-                    .collect();
-                (!parts.is_empty()).then_some((shard, parts))
+        // Copies that were whole once (restarted, or missed writes) first:
+        // they hold nearly everything and serve again soon; then the copies
+        // moves are filling.
+        let filling: Vec<(usize, Vec<(u32, u64)>)> = [true, false]
+            .into_iter()
+            .flat_map(|whole| {
+                self.all_shards().filter_map(move |shard| {
+                    let parts: Vec<(u32, u64)> = holding(shard)?
+                        .held
+                        .iter()
+                        .flatten()
+                        .filter(|p| p.state == PartitionState::Filling && p.whole == whole)
+                        .map(|p| (p.partition, p.generation))
+                        .collect();
+                    (!parts.is_empty()).then_some((shard, parts))
+                })
             })
             .collect();
         if filling.is_empty() {
@@ -613,9 +661,9 @@ impl Service {
         }))
         .await;
         let digest = |shard: usize, p: u32| digests[shard].as_ref().and_then(|d| d.partitions.get(p as usize)).copied();
-        let state = |shard: usize, p: u32| {
-            holding(shard).and_then(|c| c.held.iter().flatten().find(|h| h.partition == p)).map(|h| h.state)
-        };
+        let held_part =
+            |shard: usize, p: u32| holding(shard).and_then(|c| c.held.iter().flatten().find(|h| h.partition == p));
+        let state = |shard: usize, p: u32| held_part(shard, p).map(|h| h.state);
         for (shard, parts) in filling {
             if digests[shard].is_none() {
                 continue;
@@ -634,6 +682,7 @@ impl Service {
                     involved.extend(&peers);
                     let mut merged = RepairReport::default();
                     let result = self.repair_partition(name, p, &involved, &mut merged).await;
+                    self.renew_claim().await;
                     report.upserts += merged.upserts;
                     report.deletes += merged.deletes;
                     self.metrics.repaired(merged.upserts, merged.deletes);
@@ -648,6 +697,17 @@ impl Service {
                         report.errors.push(e.into_api().to_string());
                         continue;
                     }
+                } else if peers.is_empty() && copies.len() > 1 && !held_part(shard, p).is_some_and(|h| h.whole) {
+                    // A copy a move is filling, its source out of reach:
+                    // serving it as it is would hide what it lacks. It
+                    // waits (reads go to the old copy when it returns).
+                    tracing::info!(
+                        collection = name,
+                        partition = p,
+                        shard = self.client.address(shard),
+                        "a new copy cannot fill: no other copy is reachable; waiting"
+                    );
+                    continue;
                 } else if peers.is_empty() && copies.len() > 1 {
                     tracing::warn!(
                         collection = name,

@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use futures::StreamExt;
@@ -215,6 +215,9 @@ pub(crate) struct Service {
     /// Per collection, the placement moves are driven toward
     /// ([`Service::target`]).
     targets: Mutex<HashMap<String, Arc<Placement>>>,
+    /// While this router drives moves: when it last claimed that on every
+    /// shard (a long catch-up renews the claim before its lease lapses).
+    pub(crate) claimed: Mutex<Option<Instant>>,
 }
 
 /// A copy's 4xx that says "not here" rather than "bad request": the
@@ -253,6 +256,7 @@ impl Service {
             layouts: Layouts::default(),
             moves: Mutex::new(HashMap::new()),
             targets: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(None),
             started: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_millis() as u64),

@@ -63,6 +63,8 @@ struct Part {
     state: PartitionState,
     generation: u64,
     purged_before: u64,
+    /// Ready at least once (see `HeldPartition::whole`); kept in the file.
+    whole: bool,
 }
 
 /// The held partitions of one collection, and the answers to "may id X be
@@ -84,6 +86,11 @@ impl Gate {
     /// Whether a search or listing may return `id`.
     pub(crate) fn readable(&self, name: &str, id: u64) -> bool {
         self.state(id, name) == Some(PartitionState::Ready)
+    }
+
+    /// Whether any held partition is ready (else no id may be read here).
+    pub(crate) fn any_readable(&self) -> bool {
+        self.parts.values().any(|p| p.state == PartitionState::Ready)
     }
 
     /// The held partitions that are filling (for the unready header).
@@ -136,6 +143,10 @@ struct PersistedCollection {
     /// Partitions moved away whose data is not dropped yet.
     #[serde(default)]
     released: BTreeSet<u32>,
+    /// Held partitions a move is filling that were never ready here: after
+    /// a restart they still wait for another copy.
+    #[serde(default)]
+    unfilled: BTreeSet<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -180,7 +191,8 @@ impl Membership {
                     .map(|a| {
                         let state = if a.peers.is_empty() { PartitionState::Ready } else { PartitionState::Filling };
                         let purged_before = c.purged.get(&a.partition).copied().unwrap_or(0);
-                        (a.partition, Part { peers: a.peers, state, generation: 1, purged_before })
+                        let whole = !c.unfilled.contains(&a.partition);
+                        (a.partition, Part { peers: a.peers, state, generation: 1, purged_before, whole })
                     })
                     .collect();
                 (name, Arc::new(Gate { partitions: c.partitions, parts, released: c.released }))
@@ -262,6 +274,7 @@ impl Membership {
                             state: p.state,
                             generation: p.generation,
                             purged_before: p.purged_before,
+                            whole: p.whole,
                         })
                         .collect()
                 });
@@ -369,12 +382,20 @@ impl Membership {
                     let kept = old.as_ref().and_then(|g| g.parts.get(&a.partition));
                     let part = match kept {
                         Some(p) => Part { peers: a.peers, ..p.clone() },
-                        None if c.fresh || a.peers.is_empty() => {
-                            Part { peers: a.peers, state: PartitionState::Ready, generation: 1, purged_before: 0 }
-                        }
-                        None => {
-                            Part { peers: a.peers, state: PartitionState::Filling, generation: 1, purged_before: 0 }
-                        }
+                        None if c.fresh || a.peers.is_empty() => Part {
+                            peers: a.peers,
+                            state: PartitionState::Ready,
+                            generation: 1,
+                            purged_before: 0,
+                            whole: true,
+                        },
+                        None => Part {
+                            peers: a.peers,
+                            state: PartitionState::Filling,
+                            generation: 1,
+                            purged_before: 0,
+                            whole: false,
+                        },
                     };
                     (a.partition, part)
                 })
@@ -415,6 +436,7 @@ impl Membership {
         };
         let mut gate = (**gate).clone();
         let mut changed = Vec::new();
+        let mut became_whole = false;
         for p in &request.partitions {
             let Some(part) = gate.parts.get_mut(&p.partition) else { continue };
             match request.state {
@@ -422,12 +444,23 @@ impl Membership {
                     part.state = PartitionState::Filling;
                     part.generation += 1;
                 }
-                PartitionState::Ready if part.generation == p.generation => part.state = PartitionState::Ready,
+                PartitionState::Ready if part.generation == p.generation => {
+                    part.state = PartitionState::Ready;
+                    became_whole |= !part.whole;
+                    part.whole = true;
+                }
                 PartitionState::Ready => continue,
             }
             changed.push(p.partition);
         }
-        state.gates.insert(request.collection.clone(), Arc::new(gate));
+        if became_whole {
+            // Written before it counts: a restart must not forget that the
+            // copy was filled.
+            let name = request.collection.clone();
+            self.commit(&mut state, &name, Some(gate))?;
+        } else {
+            state.gates.insert(request.collection.clone(), Arc::new(gate));
+        }
         Ok(changed)
     }
 
@@ -500,10 +533,15 @@ impl Membership {
                         .filter(|(_, p)| p.purged_before > 0)
                         .map(|(&n, p)| (n, p.purged_before))
                         .collect();
-                    (
-                        name.clone(),
-                        PersistedCollection { partitions: g.partitions, held, purged, released: g.released.clone() },
-                    )
+                    let unfilled = g.parts.iter().filter(|(_, p)| !p.whole).map(|(&n, _)| n).collect();
+                    let c = PersistedCollection {
+                        partitions: g.partitions,
+                        held,
+                        purged,
+                        released: g.released.clone(),
+                        unfilled,
+                    };
+                    (name.clone(), c)
                 })
                 .collect(),
         };
@@ -621,6 +659,16 @@ mod tests {
         let reloaded = Membership::load(dir.path()).expect("reload");
         assert_eq!(reloaded.check_read("docs", id_in(0)).expect_err("filling").code(), "partition_not_ready");
         assert_eq!(reloaded.gate("docs").expect("gate").filling(), vec![0, 2]);
+        // Partition 0 was whole once (made ready), partition 2 never was:
+        // the report says so after the restart too, so no router serves
+        // partition 2 as it is.
+        let whole: Vec<(u32, bool)> = reloaded.report(vec![("docs".into(), 4)]).collections[0]
+            .held
+            .iter()
+            .flatten()
+            .map(|h| (h.partition, h.whole))
+            .collect();
+        assert_eq!(whole, vec![(0, true), (2, false)]);
         reloaded.forget("docs").expect("forget");
         assert!(Membership::load(dir.path()).expect("reload").gate("docs").is_none());
     }

@@ -1,6 +1,6 @@
 //! [`serve`]: the life of a node, from binding to the final checkpoint.
 //!
-//! 1. Bind the listener, print `ruvector listening on http://<addr>` on
+//! 1. Read the cluster assignment (`cluster.json`), bind the listener, print `ruvector listening on http://<addr>` on
 //!    stdout (one flushed line; black-box tests parse it), start serving:
 //!    `/health` answers at once, `/ready` and collection routes answer 503
 //!    `recovering`.
@@ -30,6 +30,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let state = AppState::new(&config)?;
+    // The cluster assignment (placement epoch, held partitions) is read
+    // before the first request: the epoch fence of collection routes must
+    // never see an empty stand-in while the engine recovers.
+    state.load_membership(&config.data_dir)?;
     let addr = config.bind_addr();
     let listener = TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr()?;
@@ -107,12 +111,6 @@ pub async fn serve(
         engine.start_background_checkpoints(interval).map_err(ServerError::Io)?;
     }
     engine.set_observer(state.metrics().engine_observer());
-    if let Err(error) = state.load_membership(&config.data_dir) {
-        tracing::error!(%error, "cannot read the cluster assignment");
-        let _ = stop_tx.send(true);
-        let _ = server.await;
-        return Err(error);
-    }
     state.set_engine(Arc::clone(&engine));
     // A move that ended while the node was down: drop what it released.
     let pending = state.membership().pending_releases();

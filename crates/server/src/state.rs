@@ -71,7 +71,8 @@ impl AppState {
     }
 
     /// Loads the node's cluster assignment from `data_dir` (before the
-    /// node turns ready). Without it the node keeps an empty one in memory.
+    /// node serves its first request). Without it the node keeps an empty
+    /// one in memory.
     pub(crate) fn load_membership(&self, data_dir: &std::path::Path) -> Result<(), ServerError> {
         let membership = Membership::load(data_dir).map_err(ServerError::Config)?;
         if self.inner.membership.set(membership).is_err() {

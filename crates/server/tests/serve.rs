@@ -81,14 +81,28 @@ async fn serves_then_shuts_down_with_a_checkpoint() {
 
 #[tokio::test]
 async fn recovery_failure_stops_the_node() {
+    // The log directory is a file: the engine cannot recover.
     let dir = tempfile::tempdir().expect("tempdir");
-    let not_a_dir = dir.path().join("file");
-    std::fs::write(&not_a_dir, b"x").expect("write");
-    let config = ServerConfig { addr: "127.0.0.1:0".into(), data_dir: not_a_dir, ..ServerConfig::default() };
+    std::fs::write(dir.path().join("wal"), b"x").expect("write");
+    let config =
+        ServerConfig { addr: "127.0.0.1:0".into(), data_dir: dir.path().to_owned(), ..ServerConfig::default() };
     let result = tokio::time::timeout(Duration::from_secs(30), serve(config, std::future::pending()))
         .await
         .expect("returns instead of serving");
     assert!(matches!(result, Err(ServerError::Recovery(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_unreadable_cluster_assignment_stops_the_node_before_it_listens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("cluster.json"), b"{not json").expect("write");
+    let config =
+        ServerConfig { addr: "127.0.0.1:0".into(), data_dir: dir.path().to_owned(), ..ServerConfig::default() };
+    let result = tokio::time::timeout(Duration::from_secs(30), serve(config, std::future::pending()))
+        .await
+        .expect("returns instead of serving");
+    let Err(ServerError::Config(message)) = &result else { panic!("{result:?}") };
+    assert!(message.contains("cluster.json"), "{message}");
 }
 
 #[tokio::test]
