@@ -306,6 +306,7 @@ impl Collection {
         k: usize,
         ef: Option<usize>,
         limits: &Limits,
+        accept: Option<&(dyn Fn(u64) -> bool + Sync)>,
     ) -> Result<Vec<Neighbor>, EngineError> {
         if k == 0 || k > limits.max_k {
             return Err(EngineError::InvalidParameter {
@@ -314,7 +315,7 @@ impl Collection {
             });
         }
         let ef = ef.filter(|&ef| ef > 0).unwrap_or(self.config.ef_search);
-        self.index.search_with_ef(query, k, ef).map_err(|e| match e {
+        self.index.search_where(query, k, ef, accept).map_err(|e| match e {
             IndexError::InvalidParameter { name, reason } => EngineError::InvalidParameter { name, reason },
             other => EngineError::InvalidQuery(other),
         })

@@ -398,7 +398,20 @@ impl Engine {
     /// The `k` nearest points to `query`, nearest first; `ef` defaults to
     /// the collection's `ef_search` (and is raised to `k`).
     pub fn search(&self, name: &str, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<Neighbor>, EngineError> {
-        self.get_collection(name)?.search(query, k, ef, &self.config.limits)
+        self.get_collection(name)?.search(query, k, ef, &self.config.limits, None)
+    }
+
+    /// [`Engine::search`] over the points whose id `accept` lets through
+    /// (checked during the graph walk: see `Hnsw::search_where`).
+    pub fn search_where(
+        &self,
+        name: &str,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        accept: &(dyn Fn(u64) -> bool + Sync),
+    ) -> Result<Vec<Neighbor>, EngineError> {
+        self.get_collection(name)?.search(query, k, ef, &self.config.limits, Some(accept))
     }
 
     /// Every version stamp of the collection (ids written with a version:

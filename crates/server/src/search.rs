@@ -30,8 +30,8 @@ const OVERSAMPLING: usize = 4;
 
 /// Runs one validated search on collection `name` whose default beam width
 /// is `ef_search`. With a `gate` (a shard whose partitions are partly
-/// filling), ids the gate does not let be read are skipped like ids that
-/// fail the filter.
+/// filling or released), ids the gate does not let be read are skipped
+/// inside the graph walk, so they never crowd out readable ones.
 pub(crate) fn search(
     engine: &Engine,
     name: &str,
@@ -42,13 +42,23 @@ pub(crate) fn search(
     if s.filter.is_none() && gate.is_none() {
         return Ok(convert::hits(engine.search(name, &s.vector, s.k, s.ef)?));
     }
+    if gate.is_some_and(|g| !g.any_readable()) {
+        // Every partition here is filling or released: nothing to find
+        // (walking the graph for it would visit all of it).
+        return Ok(Vec::new());
+    }
+    // The gate is checked inside the graph walk; the payload filter after.
+    let readable = |id: u64| gate.is_none_or(|g| g.readable(name, id));
+    if s.filter.is_none() {
+        return Ok(convert::hits(engine.search_where(name, &s.vector, s.k, s.ef, &readable)?));
+    }
     let ef = s.effective_ef(ef_search);
     let mut want = s.k.saturating_mul(OVERSAMPLING).clamp(s.k, MAX_FILTER_CANDIDATES.max(s.k));
     // A candidate's verdict, kept across rounds (each round re-finds the
     // previous round's candidates).
     let mut verdicts: HashMap<u64, bool> = HashMap::new();
     loop {
-        let candidates = engine.search(name, &s.vector, want, Some(ef.max(want)))?;
+        let candidates = engine.search_where(name, &s.vector, want, Some(ef.max(want)), &readable)?;
         // Fewer candidates than asked means the collection is exhausted only
         // if it holds no more (an approximate search can come back short).
         let exhausted = candidates.len() < want && engine.collection(name)?.size <= candidates.len();
@@ -57,11 +67,10 @@ pub(crate) fn search(
             let pass = match verdicts.get(&n.id) {
                 Some(&pass) => pass,
                 None => {
-                    let pass = gate.is_none_or(|g| g.readable(name, n.id))
-                        && match &s.filter {
-                            Some(filter) => passes(engine, name, n.id, filter)?,
-                            None => true,
-                        };
+                    let pass = match &s.filter {
+                        Some(filter) => passes(engine, name, n.id, filter)?,
+                        None => true,
+                    };
                     verdicts.insert(n.id, pass);
                     pass
                 }

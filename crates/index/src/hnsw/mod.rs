@@ -513,6 +513,22 @@ impl Hnsw {
     /// The `k` nearest live vectors to `query` with beam width `ef` (raised
     /// to `k` when smaller). Ties are ordered by id.
     pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, IndexError> {
+        self.search_where(query, k, ef, None)
+    }
+
+    /// [`Hnsw::search_with_ef`] over the vectors whose id `accept` lets
+    /// through: the walk goes through every node, but only accepted ones
+    /// take places in the beam and the results (so the beam widens past
+    /// rejected neighbourhoods instead of coming back short). The cost grows
+    /// as `accept` lets fewer through; one that rejects nearly everything
+    /// walks nearly the whole graph.
+    pub fn search_where(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) -> Result<Vec<Neighbor>, IndexError> {
         let scale = self.validate(query)?;
         if ef > HnswParams::MAX_EF {
             return Err(IndexError::InvalidParameter {
@@ -527,10 +543,10 @@ impl Hnsw {
             if scale == 1.0 { query.into() } else { query.iter().map(|x| x * scale).collect::<Vec<_>>().into() };
         let inner = self.inner.read();
         if let Some(quant) = &inner.quant {
-            return Ok(self.search_quantized(&inner, quant, &prepared, k, ef));
+            return Ok(self.search_quantized(&inner, quant, &prepared, k, ef, accept));
         }
         let scorer = ExactScorer { inner: &inner, query: &prepared, metric: self.metric, kernels: self.kernels };
-        let hits = self.search_slots(&inner, &scorer, k, ef);
+        let hits = self.search_slots(&inner, &scorer, k, ef, accept);
         Ok(self.to_neighbors(&inner, hits, |d| self.metric.reported(d)))
     }
 
@@ -539,7 +555,7 @@ impl Hnsw {
     /// distances are returned as they are, nearest first.
     pub fn search_by<S: Scorer>(&self, scorer: &S, k: usize, ef: usize) -> Vec<Neighbor> {
         let inner = self.inner.read();
-        let hits = self.search_slots(&inner, scorer, k, ef.min(HnswParams::MAX_EF));
+        let hits = self.search_slots(&inner, scorer, k, ef.min(HnswParams::MAX_EF), None);
         self.to_neighbors(&inner, hits, |d| d)
     }
 
@@ -561,10 +577,20 @@ impl Hnsw {
     /// Staged slots not yet linked (see [`staging`]) are scored one by one
     /// and compete for the same `ef` places, so they are found before they
     /// are linked.
-    fn search_slots<S: Scorer>(&self, inner: &Inner, scorer: &S, k: usize, ef: usize) -> Vec<Candidate> {
+    fn search_slots<S: Scorer>(
+        &self,
+        inner: &Inner,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+        accept: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) -> Vec<Candidate> {
         if k == 0 {
             return Vec::new();
         }
+        let wanted = |n: u32| {
+            inner.is_live(n) && accept.is_none_or(|accept| accept(inner.labels[n as usize].load(Ordering::Acquire)))
+        };
         let ef = ef.max(k);
         let mut scratch = self.take_scratch();
         scratch.visited.prepare(inner.capacity());
@@ -574,14 +600,14 @@ impl Hnsw {
                 for level in (1..=entry.level).rev() {
                     current = search::greedy(&inner.graph, scorer, current, level);
                 }
-                search::search_layer(&inner.graph, scorer, &mut scratch, &[current], ef, 0, |n| inner.is_live(n));
+                search::search_layer(&inner.graph, scorer, &mut scratch, &[current], ef, 0, wanted);
             }
             None => scratch.nearest.clear(),
         }
         {
             let pending = self.pending_links.read();
             for &slot in pending.keys() {
-                if (slot as usize) < inner.used() && inner.is_live(slot) && scratch.visited.insert(slot) {
+                if (slot as usize) < inner.used() && wanted(slot) && scratch.visited.insert(slot) {
                     let c = Candidate { distance: scorer.distance(slot), node: slot };
                     if scratch.nearest.len() < ef {
                         scratch.nearest.push(c);

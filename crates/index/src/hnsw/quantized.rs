@@ -296,11 +296,12 @@ impl Hnsw {
         prepared: &[f32],
         k: usize,
         ef: usize,
+        accept: Option<&(dyn Fn(u64) -> bool + Sync)>,
     ) -> Vec<Neighbor> {
         let table = quant.quantizer.query(prepared);
         let scorer = CodeScorer { codes: &quant.codes, query: &table };
         let rerank = k.saturating_mul(self.oversampling()).max(k);
-        let hits = self.search_slots(inner, &scorer, rerank, ef.max(rerank));
+        let hits = self.search_slots(inner, &scorer, rerank, ef.max(rerank), accept);
         let exact = ExactScorer { inner, query: prepared, metric: self.metric, kernels: self.kernels };
         let mut rescored: Vec<Candidate> = Vec::with_capacity(hits.len());
         for (i, c) in hits.iter().enumerate() {

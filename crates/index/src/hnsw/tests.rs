@@ -106,6 +106,29 @@ fn exact_results_when_ef_covers_the_index() {
     }
 }
 
+/// An id predicate is applied inside the walk: with a beam covering the
+/// index, the results are exactly the nearest accepted vectors, also when
+/// the predicate rejects the query's whole neighbourhood or all but a few.
+#[test]
+fn searches_with_a_predicate_return_the_nearest_accepted_vectors() {
+    let vectors = random_vectors(400, 8, 11);
+    let index = Hnsw::new(8, Metric::Euclidean, small_params()).expect("index");
+    let data: Vec<(u64, Vec<f32>)> = vectors.into_iter().enumerate().map(|(i, v)| (i as u64, v)).collect();
+    let batch: Vec<(u64, &[f32])> = data.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+    index.insert_batch(&batch, 2).expect("insert");
+    type Accept = fn(u64) -> bool;
+    let predicates: [(&str, Accept); 3] =
+        [("odd", |id| id % 2 == 1), ("one in fifty", |id| id % 50 == 7), ("none", |_| false)];
+    for (what, accept) in predicates {
+        let kept: Vec<(u64, Vec<f32>)> = data.iter().filter(|(id, _)| accept(*id)).cloned().collect();
+        for q in random_vectors(15, 8, 12) {
+            let got: Vec<u64> =
+                index.search_where(&q, 5, 500, Some(&accept)).expect("search").iter().map(|h| h.id).collect();
+            assert_eq!(got, exact(&kept, &q, 5, Metric::Euclidean), "{what}");
+        }
+    }
+}
+
 #[test]
 fn reported_distances_match_the_metric() {
     let index = Hnsw::new(2, Metric::Euclidean, small_params()).expect("index");
