@@ -59,8 +59,9 @@ pub use json::{ComponentProblem, IdInput, VectorProblem, VectorValues, json_erro
 pub use limits::Limits;
 pub use membership::{
     AssignedPartition, AssignmentRequest, CATCH_UP_HEADER, CollectionAssignment, CollectionHolding, EPOCH_HEADER,
-    HeldPartition, PLANNER_LEASE_MS, PartitionGeneration, PartitionState, PartitionStateRequest,
-    PartitionStateResponse, ShardAssignment, UNREADY_HEADER, format_unready, parse_unready,
+    HeldPartition, MAX_PLACEMENT_LEN, PLACEMENT_HEADER, PLANNER_LEASE_MS, PartitionGeneration, PartitionState,
+    PartitionStateRequest, PartitionStateResponse, RouterSeen, ShardAssignment, UNREADY_HEADER, format_unready,
+    parse_unready,
 };
 pub use metric::Metric;
 pub use openapi::ApiDoc;

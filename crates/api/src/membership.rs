@@ -35,6 +35,13 @@ pub const UNREADY_HEADER: &str = "x-ruvector-unready-partitions";
 /// answers 421 `stale_placement`; the router refreshes and retries.
 pub const EPOCH_HEADER: &str = "x-ruvector-epoch";
 
+/// Request header a router sets on its sync probe (`GET
+/// /cluster/assignment`): its placement fingerprint (shard list and
+/// replication factor). Shards report the fingerprints they saw lately, so
+/// the driving router holds moves back while a router with another shard
+/// list still runs (a rolling upgrade): it could not reach a moved copy.
+pub const PLACEMENT_HEADER: &str = "x-ruvector-placement";
+
 /// Request header a router's catch-up sets to read a vector from a copy
 /// that is itself filling (it may hold writes its peers lack).
 pub const CATCH_UP_HEADER: &str = "x-ruvector-catch-up";
@@ -200,6 +207,19 @@ pub struct ShardAssignment {
     pub planner_age_ms: u64,
     /// By name.
     pub collections: Vec<CollectionHolding>,
+    /// The placement fingerprints of the routers that probed this shard
+    /// lately, with how long ago (newest probe per fingerprint).
+    #[serde(default)]
+    pub routers: Vec<RouterSeen>,
+}
+
+/// A router fingerprint in [`ShardAssignment::routers`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RouterSeen {
+    /// Its placement fingerprint.
+    pub placement: String,
+    /// Milliseconds since its last probe.
+    pub age_ms: u64,
 }
 
 /// One partition in a [`PartitionStateRequest`].

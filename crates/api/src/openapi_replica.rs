@@ -23,8 +23,8 @@ use utoipa::OpenApi;
 use crate::{
     ApiDoc, AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionHolding, Digests, DigestsQuery,
     ErrorBody, HeldPartition, ImportReport, PartitionDigest, PartitionGeneration, PartitionState,
-    PartitionStateRequest, PartitionStateResponse, PurgeRequest, PurgeResponse, ShardAssignment, Stamps, StampsQuery,
-    StatusResponse, VersionStamp,
+    PartitionStateRequest, PartitionStateResponse, PurgeRequest, PurgeResponse, RouterSeen, ShardAssignment, Stamps,
+    StampsQuery, StatusResponse, VersionStamp,
 };
 
 /// The OpenAPI document of the node-only replication routes (tag
@@ -58,6 +58,7 @@ use crate::{
         PartitionStateResponse,
         PurgeRequest,
         PurgeResponse,
+        RouterSeen,
         ShardAssignment,
         Stamps,
         VersionStamp,

@@ -67,6 +67,13 @@ fn describe(status: &ClusterStatus) -> String {
         "epoch {}  replication {}  write quorum {}  moving partitions {}\n",
         status.epoch, status.replication_factor, status.write_quorum, status.moving
     );
+    if !status.other_routers.is_empty() {
+        out.push_str(&format!(
+            "waiting: {} router(s) with another shard list still run (placements {}); nothing moves until they stop\n",
+            status.other_routers.len(),
+            status.other_routers.join(", ")
+        ));
+    }
     for s in &status.shards {
         let state = match (s.up, s.removable, s.draining) {
             (false, _, _) => "DOWN",

@@ -128,6 +128,24 @@ impl Service {
         .await;
     }
 
+    /// The placement fingerprints other than this router's that shards saw
+    /// probing within the last three sync periods (at least 2 s): routers
+    /// with another shard list still running. Sorted, deduplicated.
+    pub(crate) fn other_routers(&self, held: &[Option<ShardAssignment>]) -> Vec<String> {
+        let window = self.config.health_interval_ms.saturating_mul(3).max(2000);
+        let own = self.placement_id();
+        let mut others: Vec<String> = held
+            .iter()
+            .flatten()
+            .flat_map(|a| &a.routers)
+            .filter(|r| r.placement != own && r.age_ms <= window)
+            .map(|r| r.placement.clone())
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        others
+    }
+
     fn set_claimed(&self, at: Option<Instant>) {
         if let Ok(mut claimed) = self.claimed.lock() {
             *claimed = at;
@@ -307,7 +325,14 @@ impl Service {
         let seen_epoch = held.iter().flatten().map(|a| a.epoch).max().unwrap_or(0).max(self.layouts.epoch());
         let everyone_current = held.iter().all(|a| a.as_ref().is_some_and(|a| a.epoch == seen_epoch));
         let mut moved = false;
-        for (name, (partitions, rows)) in tables.iter_mut() {
+        // A router with another shard list still runs (a rolling upgrade
+        // midway): it could not reach a copy moved to a shard it does not
+        // know, so nothing moves until it stops.
+        let others = self.other_routers(&held);
+        if !others.is_empty() {
+            tracing::info!(routers = ?others, "routers with another shard list are running: moves wait for them to stop");
+        }
+        for (name, (partitions, rows)) in tables.iter_mut().filter(|_| others.is_empty()) {
             let next = self.plan(name, *partitions, rows, &held, everyone_current, &mut report).await;
             if next != **rows {
                 *rows = Arc::new(next);

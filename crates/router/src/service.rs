@@ -92,6 +92,11 @@ pub struct ClusterStatus {
     /// Every partition move in flight.
     #[serde(default)]
     pub moves: Vec<MoveStatus>,
+    /// Placement fingerprints of routers with another shard list that
+    /// shards saw in the last few seconds (a rolling upgrade midway): no
+    /// partition moves while any runs.
+    #[serde(default)]
+    pub other_routers: Vec<String>,
 }
 
 /// One partition move in [`ClusterStatus`].
@@ -242,7 +247,7 @@ impl Service {
     ) -> Self {
         let cache = ShapeCache::new(Duration::from_millis(config.collection_cache_ms));
         let internal = Credentials::internal(&config);
-        Service {
+        let service = Service {
             config,
             ring,
             active,
@@ -260,7 +265,9 @@ impl Service {
             started: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_millis() as u64),
-        }
+        };
+        service.client.set_placement(service.placement_id());
+        service
     }
 
     /// Copies per partition: the configured factor, at most one per shard.
@@ -1264,7 +1271,9 @@ impl Service {
             status.removable = status.draining && status.partitions == 0;
         }
         let epoch = answers.iter().filter_map(|(_, _, a)| a.as_ref().map(|a| a.epoch)).max().unwrap_or(0);
+        let assignments: Vec<Option<ShardAssignment>> = answers.into_iter().map(|(_, _, a)| a).collect();
         ClusterStatus {
+            other_routers: self.other_routers(&assignments),
             replication_factor: self.replicas(),
             write_quorum: self.acks_needed(self.replicas()),
             placement: self.placement_id(),

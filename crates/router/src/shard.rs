@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use ruvector_api::{
-    ApiError, CATCH_UP_HEADER, EPOCH_HEADER, ErrorBody, ImportReport, SNAPSHOT_MEDIA_TYPE, UNREADY_HEADER,
-    parse_unready,
+    ApiError, CATCH_UP_HEADER, EPOCH_HEADER, ErrorBody, ImportReport, PLACEMENT_HEADER, SNAPSHOT_MEDIA_TYPE,
+    UNREADY_HEADER, parse_unready,
 };
 use serde::de::DeserializeOwned;
 
@@ -146,6 +146,10 @@ pub(crate) struct ShardClient {
     /// The placement epoch this router routes by, sent with every request
     /// (`x-ruvector-epoch`; 0: not sent) so shards can fence stale routers.
     epoch: AtomicU64,
+    /// This router's placement fingerprint, sent with every request
+    /// (`x-ruvector-placement`) so shards can tell routers with another
+    /// shard list apart.
+    placement: std::sync::OnceLock<String>,
 }
 
 impl ShardClient {
@@ -167,7 +171,12 @@ impl ShardClient {
                 health: Health { up: AtomicBool::new(true), last_error: Mutex::new(None) },
             })
             .collect();
-        Ok(ShardClient { http, shards, epoch: AtomicU64::new(0) })
+        Ok(ShardClient { http, shards, epoch: AtomicU64::new(0), placement: std::sync::OnceLock::new() })
+    }
+
+    /// Sets the placement fingerprint sent with every request (once).
+    pub(crate) fn set_placement(&self, placement: String) {
+        let _ = self.placement.set(placement);
     }
 
     /// Sets the placement epoch sent with every request (never lowered).
@@ -265,6 +274,9 @@ impl ShardClient {
         let epoch = self.epoch.load(Ordering::Relaxed);
         if epoch > 0 {
             request = request.header(EPOCH_HEADER, epoch);
+        }
+        if let Some(placement) = self.placement.get() {
+            request = request.header(PLACEMENT_HEADER, placement.as_str());
         }
         for (name, value) in &credentials.0 {
             request = request.header(name, value);

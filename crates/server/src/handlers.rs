@@ -559,8 +559,14 @@ fn partitioned(engine: &Engine) -> Vec<(String, u32)> {
 }
 
 /// `GET /cluster/assignment`.
-pub(crate) async fn get_assignment(State(state): State<AppState>) -> Result<Json<ShardAssignment>> {
+pub(crate) async fn get_assignment(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<ShardAssignment>> {
     let engine = state.ready_engine()?;
+    if let Some(placement) = headers.get(ruvector_api::PLACEMENT_HEADER).and_then(|v| v.to_str().ok()) {
+        state.membership().router_seen(placement);
+    }
     let collections = blocking(move || Ok(partitioned(&engine))).await?;
     Ok(Json(state.membership().report(collections)))
 }

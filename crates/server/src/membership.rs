@@ -25,7 +25,7 @@ use std::sync::{Arc, RwLock};
 
 use ruvector_api::{
     ApiError, AssignedPartition, AssignmentRequest, CollectionHolding, EPOCH_HEADER, HeldPartition, PLANNER_LEASE_MS,
-    PartitionState, PartitionStateRequest, ShardAssignment, partition_of,
+    PartitionState, PartitionStateRequest, RouterSeen, ShardAssignment, partition_of,
 };
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +158,14 @@ struct State {
     planner: u64,
     planner_at: Option<std::time::Instant>,
     gates: BTreeMap<String, Arc<Gate>>,
+    /// Router placement fingerprints and when each last probed (in memory
+    /// only; see [`ROUTER_MEMORY`]).
+    routers: BTreeMap<String, std::time::Instant>,
 }
+
+/// How long a router's probe is remembered, and how many fingerprints.
+const ROUTER_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
+const MAX_ROUTERS_SEEN: usize = 32;
 
 /// The node's assignment. Cheap reads (an `Arc` per collection).
 #[derive(Debug, Default)]
@@ -250,6 +257,22 @@ impl Membership {
         }
     }
 
+    /// Records a router's probe under its placement fingerprint (header
+    /// [`ruvector_api::PLACEMENT_HEADER`]); forgets probes older than
+    /// [`ROUTER_MEMORY`] and keeps at most [`MAX_ROUTERS_SEEN`].
+    pub(crate) fn router_seen(&self, placement: &str) {
+        if placement.is_empty() || placement.len() > ruvector_api::MAX_PLACEMENT_LEN {
+            return;
+        }
+        let Ok(mut state) = self.state.write() else { return };
+        let now = std::time::Instant::now();
+        state.routers.retain(|_, at| now.duration_since(*at) < ROUTER_MEMORY);
+        if state.routers.len() >= MAX_ROUTERS_SEEN && !state.routers.contains_key(placement) {
+            return;
+        }
+        state.routers.insert(placement.to_owned(), now);
+    }
+
     /// `GET /cluster/assignment`, over the node's partitioned collections
     /// (`name`, `partitions`).
     pub(crate) fn report(&self, collections: Vec<(String, u32)>) -> ShardAssignment {
@@ -260,6 +283,7 @@ impl Membership {
                 planner: 0,
                 planner_age_ms: 0,
                 collections: Vec::new(),
+                routers: Vec::new(),
             };
         };
         let collections = collections
@@ -288,6 +312,14 @@ impl Membership {
             planner: state.planner,
             planner_age_ms,
             collections,
+            routers: state
+                .routers
+                .iter()
+                .map(|(placement, at)| RouterSeen {
+                    placement: placement.clone(),
+                    age_ms: at.elapsed().as_millis() as u64,
+                })
+                .collect(),
         }
     }
 
@@ -622,6 +654,22 @@ mod tests {
 
     fn id_in(partition: u32) -> u64 {
         (0..).find(|&id| partition_of("docs", id, 4) == partition).expect("an id")
+    }
+
+    #[test]
+    fn router_probes_are_reported_by_fingerprint() {
+        let m = Membership::default();
+        m.router_seen("three-shards");
+        m.router_seen("four-shards");
+        m.router_seen("three-shards");
+        m.router_seen("");
+        m.router_seen(&"x".repeat(ruvector_api::MAX_PLACEMENT_LEN + 1));
+        let seen: Vec<String> = m.report(Vec::new()).routers.into_iter().map(|r| r.placement).collect();
+        assert_eq!(seen, ["four-shards", "three-shards"]);
+        for i in 0..2 * MAX_ROUTERS_SEEN {
+            m.router_seen(&format!("r{i}"));
+        }
+        assert_eq!(m.report(Vec::new()).routers.len(), MAX_ROUTERS_SEEN, "bounded");
     }
 
     #[test]
