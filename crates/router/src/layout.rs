@@ -136,6 +136,7 @@ mod tests {
                         .collect(),
                 ),
             }],
+            routers: Vec::new(),
         })
     }
 
