@@ -164,6 +164,7 @@ async fn assignment() -> Response {
             planner: 0,
             planner_age_ms: 0,
             collections: Vec::new(),
+            routers: Vec::new(),
         },
     )
 }
