@@ -212,6 +212,10 @@ pub struct EngineConfig {
     pub wal_segment_bytes: u64,
     /// Threads used to link one upsert batch into the graph.
     pub insert_threads: usize,
+    /// Threads, at the lowest CPU priority, that link bulk copies
+    /// (`Engine::upsert_bulk`: partition snapshots filling a new copy).
+    /// Default 1.
+    pub bulk_threads: usize,
     /// Request limits.
     pub limits: Limits,
 }
@@ -227,6 +231,7 @@ impl EngineConfig {
             compact_min_bytes: 16 << 20,
             wal_segment_bytes: 64 << 20,
             insert_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            bulk_threads: 1,
             limits: Limits::default(),
         }
     }

@@ -152,8 +152,8 @@ pub struct Engine {
     observer: std::sync::OnceLock<Arc<dyn EngineObserver>>,
     /// Links writers' staged vectors into the graph (module docs).
     link_pool: rayon::ThreadPool,
-    /// Links bulk copies ([`Engine::upsert_bulk`]): one thread at the
-    /// lowest priority.
+    /// Links bulk copies ([`Engine::upsert_bulk`]): `bulk_threads` threads
+    /// at the lowest priority.
     bulk_pool: rayon::ThreadPool,
 }
 
@@ -175,7 +175,7 @@ impl Engine {
             .build()
             .map_err(|e| EngineError::Failed(format!("cannot start the link threads: {e}")))?;
         let bulk_pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
+            .num_threads(config.bulk_threads.max(1))
             .thread_name(|_| "ruvector-bulk-link".to_owned())
             .start_handler(|_| set_thread_nice(BULK_NICE))
             .build()

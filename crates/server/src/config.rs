@@ -73,6 +73,10 @@ pub struct StorageConfig {
     /// Threads that link one upsert batch into the graph. Default: one per
     /// core.
     pub insert_threads: Option<usize>,
+    /// Threads, at the lowest CPU priority, that link the vectors of a
+    /// partition snapshot filling a new copy (a move or a rebuilt
+    /// replica). Default 1.
+    pub bulk_link_threads: usize,
     /// Seconds between background checkpoint rounds (0 disables them).
     /// Default 5. A round writes a delta of each changed collection whose
     /// delta is worth its bytes (see `docs/ARCHITECTURE.md`).
@@ -88,6 +92,7 @@ impl Default for StorageConfig {
             fsync: Fsync::Always,
             checkpoint_wal_bytes: 256 << 20,
             insert_threads: None,
+            bulk_link_threads: 1,
             checkpoint_interval_secs: 5,
             compact_min_bytes: 16 << 20,
         }
@@ -116,6 +121,7 @@ impl ServerConfig {
         if let Some(threads) = self.storage.insert_threads {
             config.insert_threads = threads.max(1);
         }
+        config.bulk_threads = self.storage.bulk_link_threads.max(1);
         config.limits.max_dimension = self.limits.max_dimension;
         config.limits.max_batch = self.limits.max_batch;
         config.limits.max_k = self.limits.max_k.max(MAX_FILTER_CANDIDATES);
@@ -153,6 +159,7 @@ mod tests {
                 fsync: Fsync::IntervalMs(3),
                 checkpoint_wal_bytes: 99,
                 insert_threads: Some(0),
+                bulk_link_threads: 2,
                 checkpoint_interval_secs: 1,
                 compact_min_bytes: 7,
             },
@@ -162,7 +169,7 @@ mod tests {
         let e = c.engine_config();
         assert_eq!(e.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!((e.fsync, e.checkpoint_wal_bytes, e.insert_threads), (Fsync::IntervalMs(3), 99, 1));
-        assert_eq!(e.compact_min_bytes, 7);
+        assert_eq!((e.compact_min_bytes, e.bulk_threads), (7, 2));
         assert_eq!((e.limits.max_dimension, e.limits.max_batch), (10, 5));
         assert!(e.limits.max_k >= MAX_FILTER_CANDIDATES);
     }
