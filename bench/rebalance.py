@@ -15,7 +15,8 @@ queries), one writing batches of --batch new vectors — while:
 3. `after`: --phase seconds more.
 
 Reported per phase: search p50/p99 and QPS, vectors written per second,
-errors; and the move: seconds to balanced, partitions moved, vectors
+errors; and the move: seconds to balanced (and of those, how long moves
+waited for the old router's last probe to age out), partitions moved, vectors
 copied (the router's `ruvector_router_copied_vectors_total`) and vectors/s,
 partition snapshot bytes shipped (`ruvector_router_copied_bytes_total`)
 and MB/s.
@@ -111,8 +112,10 @@ def metric(url: str, name: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def balanced(url: str, shards: int, replicas: int) -> bool:
+def balanced(url: str, shards: int, replicas: int, waiting: list | None = None) -> bool:
     status, c = http("GET", url + "/cluster", timeout=10)
+    if waiting is not None and status == 200 and c.get("other_routers"):
+        waiting.append(time.monotonic())
     if status != 200 or c["moving"] != 0:
         return False
     if any(s != "ready" for col in c["collections"] for row in col["states"] for s in row):
@@ -126,7 +129,9 @@ def run(args) -> dict:
     binary, data = args.binary, args.data
     tmp = Path(tempfile.mkdtemp(prefix="ruvector-rebalance-"))
     ports = [free_port() for _ in range(4)]
-    shards = [Proc(binary, ["serve", "--addr", f"127.0.0.1:{p}", "--data", str(tmp / f"s{i}")], tmp / f"s{i}.log")
+    shard_env = {"RUVECTOR_STORAGE__BULK_LINK_THREADS": str(args.bulk_link_threads)}
+    shards = [Proc(binary, ["serve", "--addr", f"127.0.0.1:{p}", "--data", str(tmp / f"s{i}")], tmp / f"s{i}.log",
+                   shard_env)
               for i, p in enumerate(ports)]
     for s in shards:
         wait_ready(s.url)
@@ -161,7 +166,8 @@ def run(args) -> dict:
         load.url = four.url
         time.sleep(0.3)
         three.kill(signal.SIGTERM)
-        while not balanced(four.url, 4, r):
+        waiting: list[float] = []
+        while not balanced(four.url, 4, r, waiting):
             if time.monotonic() - move_start > args.timeout:
                 raise RuntimeError("not balanced in time")
             time.sleep(0.1)
@@ -178,9 +184,13 @@ def run(args) -> dict:
         status, cluster = http("GET", four.url + "/cluster")
         result = {
             "replication_factor": r,
+            "bulk_link_threads": args.bulk_link_threads,
             "loaded_vectors": args.count,
             "load_seconds": round(load_s, 1),
             "seconds_to_balanced": round(move_s, 2),
+            # Until the old router's last probe aged out (moves wait while a
+            # router with another shard list runs).
+            "seconds_waiting_for_old_router": round(max(waiting, default=move_start) - move_start, 2),
             "vectors_copied": int(copied),
             "copied_vectors_per_s": round(copied / move_s, 1),
             "partitions_moved": int(moved),
@@ -214,6 +224,8 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--phase", type=float, default=10.0)
     p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--bulk-link-threads", type=int, default=1,
+                   help="storage.bulk_link_threads of the shards (threads linking partition snapshots)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     result = run(args)
