@@ -37,12 +37,14 @@ mod collection;
 mod config;
 mod engine;
 mod error;
+mod payload_index;
 mod persist;
 
 pub use collection::{CollectionInfo, Point};
 pub use config::{CollectionConfig, EngineConfig, Fsync, Limits, QuantizationConfig};
 pub use engine::{DeleteOutcome, Engine, EngineObserver, Exported};
 pub use error::EngineError;
+pub use payload_index::{IndexedTest, PayloadIndexKind, PayloadIndexes};
 pub use ruvector_index::{Metric, Neighbor};
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,522 @@
+//! Payload indexes: for each declared payload key, the ids of the points
+//! holding each value, as compressed bitmaps (`roaring`).
+//!
+//! A collection declares which keys are indexed and how
+//! ([`PayloadIndexKind`]): `keyword` (strings, with an exact count per
+//! value), `integer` and `float` (ordered, for ranges), `bool`. A key is a
+//! top-level payload key or a dotted path into nested objects; an array
+//! value indexes each element. A value of another type than the declared
+//! one is not indexed (it cannot match a condition of that type either).
+//!
+//! [`PayloadIndexes`] is kept in step with the collection's payloads by
+//! the write path: [`PayloadIndexes::remove`] with the old payload, then
+//! [`PayloadIndexes::insert`] with the new one. Queries answer with the
+//! exact set of matching ids ([`PayloadIndexes::matching`]), or `None`
+//! when the key is not indexed with a kind that answers the test (the
+//! caller then evaluates the condition per point).
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use roaring::RoaringTreemap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a payload key is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadIndexKind {
+    /// Strings: equality and `in`, exact counts per value.
+    Keyword,
+    /// Integral numbers: equality and ranges.
+    Integer,
+    /// Any number: ranges and equality.
+    Float,
+    /// `true` / `false`.
+    Bool,
+}
+
+/// A test a payload index can answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexedTest<'a> {
+    /// The value equals one of these scalars.
+    AnyOf(&'a [Value]),
+    /// The value is a number within the bounds.
+    Range {
+        /// Lower bound.
+        low: Bound<f64>,
+        /// Upper bound.
+        high: Bound<f64>,
+    },
+}
+
+/// A float as a totally ordered key (`f64::total_cmp` order, -0.0 folded
+/// into 0.0 so that equal numbers share a key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct FloatKey(i64);
+
+impl FloatKey {
+    fn new(x: f64) -> FloatKey {
+        let x = if x == 0.0 { 0.0 } else { x };
+        let bits = x.to_bits() as i64;
+        // Flip the magnitude bits of negatives: the integers then sort as
+        // the floats do.
+        FloatKey(bits ^ (((bits >> 63) as u64) >> 1) as i64)
+    }
+}
+
+/// The index of one key.
+#[derive(Debug, Clone)]
+enum FieldIndex {
+    Keyword(HashMap<String, RoaringTreemap>),
+    Integer(BTreeMap<i64, RoaringTreemap>),
+    Float(BTreeMap<FloatKey, RoaringTreemap>),
+    Bool([RoaringTreemap; 2]),
+}
+
+impl FieldIndex {
+    fn new(kind: PayloadIndexKind) -> FieldIndex {
+        match kind {
+            PayloadIndexKind::Keyword => FieldIndex::Keyword(HashMap::new()),
+            PayloadIndexKind::Integer => FieldIndex::Integer(BTreeMap::new()),
+            PayloadIndexKind::Float => FieldIndex::Float(BTreeMap::new()),
+            PayloadIndexKind::Bool => FieldIndex::Bool([RoaringTreemap::new(), RoaringTreemap::new()]),
+        }
+    }
+
+    fn kind(&self) -> PayloadIndexKind {
+        match self {
+            FieldIndex::Keyword(_) => PayloadIndexKind::Keyword,
+            FieldIndex::Integer(_) => PayloadIndexKind::Integer,
+            FieldIndex::Float(_) => PayloadIndexKind::Float,
+            FieldIndex::Bool(_) => PayloadIndexKind::Bool,
+        }
+    }
+
+    /// Adds (`add`) or removes `id` under one scalar value.
+    fn update(&mut self, value: &Value, id: u64, add: bool) {
+        fn set<K: Ord + Clone>(map: &mut BTreeMap<K, RoaringTreemap>, key: K, id: u64, add: bool) {
+            if add {
+                map.entry(key).or_default().insert(id);
+            } else if let Some(ids) = map.get_mut(&key) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+        match (self, value) {
+            (FieldIndex::Keyword(map), Value::String(s)) => {
+                if add {
+                    map.entry(s.clone()).or_default().insert(id);
+                } else if let Some(ids) = map.get_mut(s) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        map.remove(s);
+                    }
+                }
+            }
+            (FieldIndex::Integer(map), Value::Number(n)) => {
+                if let Some(i) = integral(n) {
+                    set(map, i, id, add);
+                }
+            }
+            (FieldIndex::Float(map), Value::Number(n)) => {
+                if let Some(x) = n.as_f64().filter(|x| x.is_finite()) {
+                    set(map, FloatKey::new(x), id, add);
+                }
+            }
+            (FieldIndex::Bool(sets), Value::Bool(b)) => {
+                if add {
+                    sets[usize::from(*b)].insert(id);
+                } else {
+                    sets[usize::from(*b)].remove(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The ids whose value passes `test`; `None` when this kind cannot
+    /// answer it exactly (e.g. a range on a keyword).
+    fn matching(&self, test: &IndexedTest<'_>) -> Option<RoaringTreemap> {
+        match (self, test) {
+            (FieldIndex::Keyword(map), IndexedTest::AnyOf(values)) => {
+                let mut out = RoaringTreemap::new();
+                for v in *values {
+                    if let Some(ids) = v.as_str().and_then(|s| map.get(s)) {
+                        out |= ids;
+                    }
+                }
+                Some(out)
+            }
+            (FieldIndex::Bool(sets), IndexedTest::AnyOf(values)) => {
+                let mut out = RoaringTreemap::new();
+                for v in *values {
+                    if let Some(b) = v.as_bool() {
+                        out |= &sets[usize::from(b)];
+                    }
+                }
+                Some(out)
+            }
+            (FieldIndex::Integer(map), IndexedTest::AnyOf(values)) => {
+                let mut out = RoaringTreemap::new();
+                for v in *values {
+                    // 1.0 equals 1; 1.5 equals no integer.
+                    if let Some(i) = v.as_f64().and_then(exact_integer)
+                        && let Some(ids) = map.get(&i)
+                    {
+                        out |= ids;
+                    }
+                }
+                Some(out)
+            }
+            (FieldIndex::Float(map), IndexedTest::AnyOf(values)) => {
+                let mut out = RoaringTreemap::new();
+                for v in *values {
+                    if let Some(ids) = v.as_f64().and_then(|x| map.get(&FloatKey::new(x))) {
+                        out |= ids;
+                    }
+                }
+                Some(out)
+            }
+            (FieldIndex::Integer(map), IndexedTest::Range { low, high }) => {
+                let Some((low, high)) = integer_bounds(*low, *high) else { return Some(RoaringTreemap::new()) };
+                Some(union(map.range((low, high)).map(|(_, ids)| ids)))
+            }
+            (FieldIndex::Float(map), IndexedTest::Range { low, high }) => {
+                let key = |b: Bound<f64>| match b {
+                    Bound::Included(x) => Bound::Included(FloatKey::new(x)),
+                    Bound::Excluded(x) => Bound::Excluded(FloatKey::new(x)),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                if range_is_empty(*low, *high) {
+                    return Some(RoaringTreemap::new());
+                }
+                Some(union(map.range((key(*low), key(*high))).map(|(_, ids)| ids)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Per value, how many ids hold it (keywords only).
+    fn counts(&self) -> Option<BTreeMap<String, u64>> {
+        match self {
+            FieldIndex::Keyword(map) => Some(map.iter().map(|(k, ids)| (k.clone(), ids.len())).collect()),
+            _ => None,
+        }
+    }
+}
+
+fn union<'a>(sets: impl Iterator<Item = &'a RoaringTreemap>) -> RoaringTreemap {
+    let mut out = RoaringTreemap::new();
+    for ids in sets {
+        out |= ids;
+    }
+    out
+}
+
+/// A JSON number that is an integer (an `i64`, or a float with no
+/// fraction within `i64`).
+fn integral(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| n.as_f64().and_then(exact_integer))
+}
+
+fn exact_integer(x: f64) -> Option<i64> {
+    // 2^63 itself is out of range; every float below it in magnitude with
+    // no fraction converts exactly.
+    (x.fract() == 0.0 && x.abs() < 2f64.powi(63)).then_some(x as i64)
+}
+
+fn range_is_empty(low: Bound<f64>, high: Bound<f64>) -> bool {
+    match (low, high) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b)) | (Bound::Excluded(a), Bound::Included(b)) => {
+            a >= b
+        }
+        _ => false,
+    }
+}
+
+/// Float bounds as the equivalent integer bounds, `None` when no integer
+/// lies within them.
+fn integer_bounds(low: Bound<f64>, high: Bound<f64>) -> Option<(Bound<i64>, Bound<i64>)> {
+    let low = match low {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(x) => Bound::Included(clamp_i64(x.ceil())),
+        Bound::Excluded(x) => Bound::Included(clamp_i64(if x.fract() == 0.0 { x + 1.0 } else { x.ceil() })),
+    };
+    let high = match high {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(x) => Bound::Included(clamp_i64(x.floor())),
+        Bound::Excluded(x) => Bound::Included(clamp_i64(if x.fract() == 0.0 { x - 1.0 } else { x.floor() })),
+    };
+    if let (Bound::Included(a), Bound::Included(b)) = (low, high)
+        && a > b
+    {
+        return None;
+    }
+    Some((low, high))
+}
+
+fn clamp_i64(x: f64) -> i64 {
+    // `as` saturates at the bounds of i64.
+    x as i64
+}
+
+/// The scalar values at a dotted `key` of a payload: the value, or each
+/// element of an array value.
+fn values_at<'a>(payload: &'a Value, key: &str) -> Vec<&'a Value> {
+    let mut value = Some(payload);
+    for part in key.split('.') {
+        value = value.and_then(|v| v.get(part));
+    }
+    match value {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(v) => vec![v],
+    }
+}
+
+/// Every payload index of one collection.
+#[derive(Debug, Clone, Default)]
+pub struct PayloadIndexes {
+    fields: BTreeMap<String, FieldIndex>,
+}
+
+impl PayloadIndexes {
+    /// Empty indexes for the declared keys.
+    pub fn new(declared: &BTreeMap<String, PayloadIndexKind>) -> PayloadIndexes {
+        PayloadIndexes { fields: declared.iter().map(|(k, &kind)| (k.clone(), FieldIndex::new(kind))).collect() }
+    }
+
+    /// The declared keys and kinds.
+    pub fn declared(&self) -> BTreeMap<String, PayloadIndexKind> {
+        self.fields.iter().map(|(k, f)| (k.clone(), f.kind())).collect()
+    }
+
+    /// Whether any key is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Adds an index for `key` (empty: the caller fills it with
+    /// [`PayloadIndexes::insert_into`] over the existing payloads). An
+    /// existing index of the same kind is kept; of another kind, replaced.
+    pub fn declare(&mut self, key: &str, kind: PayloadIndexKind) -> bool {
+        if self.fields.get(key).is_some_and(|f| f.kind() == kind) {
+            return false;
+        }
+        self.fields.insert(key.to_owned(), FieldIndex::new(kind));
+        true
+    }
+
+    /// Indexes `id` under the values of its parsed payload.
+    pub fn insert(&mut self, id: u64, payload: &Value) {
+        for (key, field) in &mut self.fields {
+            for v in values_at(payload, key) {
+                field.update(v, id, true);
+            }
+        }
+    }
+
+    /// Indexes `id` under the values of its payload for `key` only.
+    pub fn insert_into(&mut self, key: &str, id: u64, payload: &Value) {
+        if let Some(field) = self.fields.get_mut(key) {
+            for v in values_at(payload, key) {
+                field.update(v, id, true);
+            }
+        }
+    }
+
+    /// Removes `id` from under the values of its old parsed payload.
+    pub fn remove(&mut self, id: u64, payload: &Value) {
+        for (key, field) in &mut self.fields {
+            for v in values_at(payload, key) {
+                field.update(v, id, false);
+            }
+        }
+    }
+
+    /// The exact set of ids whose value at `key` passes `test`, or `None`
+    /// when `key` is not indexed with a kind that answers it.
+    pub fn matching(&self, key: &str, test: &IndexedTest<'_>) -> Option<RoaringTreemap> {
+        self.fields.get(key)?.matching(test)
+    }
+
+    /// The ids holding any value at `key` (of the indexed kind), or `None`
+    /// when `key` is not indexed.
+    pub fn holding(&self, key: &str) -> Option<RoaringTreemap> {
+        Some(match self.fields.get(key)? {
+            FieldIndex::Keyword(map) => union(map.values()),
+            FieldIndex::Integer(map) => union(map.values()),
+            FieldIndex::Float(map) => union(map.values()),
+            FieldIndex::Bool(sets) => union(sets.iter()),
+        })
+    }
+
+    /// For a keyword index: how many ids hold each value.
+    pub fn counts(&self, key: &str) -> Option<BTreeMap<String, u64>> {
+        self.fields.get(key)?.counts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::json;
+
+    use super::*;
+
+    fn declared() -> BTreeMap<String, PayloadIndexKind> {
+        [
+            ("lang", PayloadIndexKind::Keyword),
+            ("year", PayloadIndexKind::Integer),
+            ("score", PayloadIndexKind::Float),
+            ("ok", PayloadIndexKind::Bool),
+            ("meta.tag", PayloadIndexKind::Keyword),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn ids(set: Option<RoaringTreemap>) -> Vec<u64> {
+        set.expect("indexed").iter().collect()
+    }
+
+    /// The reference semantics of a test on one key (as `ruvector_api`'s
+    /// `Condition::matches` has them), for the declared kind.
+    fn oracle(kind: PayloadIndexKind, payload: &Value, key: &str, test: &IndexedTest<'_>) -> bool {
+        values_at(payload, key).into_iter().any(|v| {
+            let typed = match kind {
+                PayloadIndexKind::Keyword => v.is_string(),
+                PayloadIndexKind::Integer => v.as_f64().is_some_and(|x| exact_integer(x).is_some()),
+                PayloadIndexKind::Float => v.is_number(),
+                PayloadIndexKind::Bool => v.is_boolean(),
+            };
+            typed
+                && match test {
+                    IndexedTest::AnyOf(values) => values.iter().any(|w| match (v, w) {
+                        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+                        _ => v == w,
+                    }),
+                    IndexedTest::Range { low, high } => v.as_f64().is_some_and(|x| {
+                        (match low {
+                            Bound::Included(b) => x >= *b,
+                            Bound::Excluded(b) => x > *b,
+                            Bound::Unbounded => true,
+                        }) && (match high {
+                            Bound::Included(b) => x <= *b,
+                            Bound::Excluded(b) => x < *b,
+                            Bound::Unbounded => true,
+                        })
+                    }),
+                }
+        })
+    }
+
+    #[test]
+    fn every_kind_answers_equality_and_ranges_exactly() {
+        let mut index = PayloadIndexes::new(&declared());
+        index.insert(1, &json!({"lang": "en", "year": 2020, "score": 0.5, "ok": true, "meta": {"tag": "a"}}));
+        index.insert(2, &json!({"lang": ["de", "en"], "year": 2021.0, "score": -0.0, "ok": false}));
+        index.insert(3, &json!({"lang": 7, "year": 2019.5, "score": "high", "meta": {"tag": ["b", "a"]}}));
+        let index_of = |key: &str, values: &[Value]| ids(index.matching(key, &IndexedTest::AnyOf(values)));
+        let en = [json!("en")];
+        assert_eq!(index_of("lang", &en), [1, 2]);
+        assert_eq!(index.counts("lang").expect("keyword"), BTreeMap::from([("de".into(), 1), ("en".into(), 2)]));
+        assert_eq!(index_of("meta.tag", &[json!("a")]), [1, 3]);
+        assert_eq!(index_of("year", &[json!(2021)]), [2]);
+        assert_eq!(index_of("year", &[json!(2019.5)]), Vec::<u64>::new());
+        let after_2019 = IndexedTest::Range { low: Bound::Excluded(2019.0), high: Bound::Unbounded };
+        assert_eq!(ids(index.matching("year", &after_2019)), [1, 2]);
+        assert_eq!(index_of("score", &[json!(0)]), [2], "-0.0 equals 0");
+        let negative = IndexedTest::Range { low: Bound::Unbounded, high: Bound::Excluded(0.0) };
+        assert_eq!(ids(index.matching("score", &negative)), Vec::<u64>::new());
+        assert_eq!(index_of("ok", &[json!(true)]), [1]);
+        assert!(index.matching("lang", &after_2019).is_none(), "a keyword index cannot answer a range");
+        assert!(index.matching("unindexed", &IndexedTest::AnyOf(&en)).is_none());
+        index.remove(2, &json!({"lang": ["de", "en"], "year": 2021.0, "score": -0.0, "ok": false}));
+        assert_eq!(ids(index.matching("lang", &IndexedTest::AnyOf(&en))), [1]);
+        assert_eq!(index.counts("lang").expect("keyword"), BTreeMap::from([("en".into(), 1)]));
+        assert_eq!(ids(index.holding("year")), [1]);
+    }
+
+    #[test]
+    fn random_payloads_and_tests_match_the_reference_semantics() {
+        let seed = 20_261_203;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let random_value = |rng: &mut SmallRng| -> Value {
+            match rng.random_range(0..6) {
+                0 => json!(["x", "y", "z"][rng.random_range(0..3)]),
+                1 => json!(rng.random_range(-5i64..5)),
+                2 => json!(f64::from(rng.random_range(-10i32..10)) / 4.0),
+                3 => json!(rng.random_bool(0.5)),
+                4 => json!([rng.random_range(-5i64..5), "x"]),
+                _ => Value::Null,
+            }
+        };
+        let keys = ["k", "i", "f", "b"];
+        let kinds =
+            [PayloadIndexKind::Keyword, PayloadIndexKind::Integer, PayloadIndexKind::Float, PayloadIndexKind::Bool];
+        let declared: BTreeMap<String, PayloadIndexKind> =
+            keys.iter().zip(kinds).map(|(k, kind)| ((*k).to_owned(), kind)).collect();
+        let mut index = PayloadIndexes::new(&declared);
+        let mut payloads: BTreeMap<u64, Value> = BTreeMap::new();
+        for step in 0..3000u64 {
+            let id = rng.random_range(0..300u64);
+            if let Some(old) = payloads.remove(&id) {
+                index.remove(id, &old);
+            }
+            if step % 7 != 0 {
+                let payload = json!({
+                    "k": random_value(&mut rng), "i": random_value(&mut rng),
+                    "f": random_value(&mut rng), "b": random_value(&mut rng),
+                });
+                index.insert(id, &payload);
+                payloads.insert(id, payload);
+            }
+        }
+        let bound = |rng: &mut SmallRng| -> Bound<f64> {
+            let x = f64::from(rng.random_range(-12i32..12)) / 4.0;
+            match rng.random_range(0..3) {
+                0 => Bound::Included(x),
+                1 => Bound::Excluded(x),
+                _ => Bound::Unbounded,
+            }
+        };
+        for _ in 0..400 {
+            let key = keys[rng.random_range(0..4)];
+            let values: Vec<Value> = (0..rng.random_range(1..3)).map(|_| random_value(&mut rng)).collect();
+            let test = if rng.random_bool(0.5) {
+                IndexedTest::AnyOf(&values)
+            } else {
+                IndexedTest::Range { low: bound(&mut rng), high: bound(&mut rng) }
+            };
+            let Some(got) = index.matching(key, &test) else {
+                assert!(
+                    matches!(
+                        (declared[key], &test),
+                        (PayloadIndexKind::Keyword | PayloadIndexKind::Bool, IndexedTest::Range { .. })
+                    ),
+                    "seed {seed}: {key} {test:?} unanswered"
+                );
+                continue;
+            };
+            let want: Vec<u64> =
+                payloads.iter().filter(|(_, p)| oracle(declared[key], p, key, &test)).map(|(&id, _)| id).collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "seed {seed}: {key} {test:?}");
+        }
+    }
+
+    #[test]
+    fn float_keys_sort_as_the_floats_do() {
+        let xs = [f64::NEG_INFINITY, -3.5, -1.0, -f64::MIN_POSITIVE, 0.0, f64::MIN_POSITIVE, 1.0, 2.5, f64::MAX];
+        for pair in xs.windows(2) {
+            assert!(FloatKey::new(pair[0]) < FloatKey::new(pair[1]), "{pair:?}");
+        }
+        assert_eq!(FloatKey::new(-0.0), FloatKey::new(0.0));
+    }
+}
