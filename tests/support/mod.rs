@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod api_suite;
+pub mod rebalance;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,14 +33,26 @@ impl Process {
 
     /// [`Process::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Process {
+        let logging = std::env::var_os("RUVECTOR_TEST_LOG").is_some();
         let mut child = Command::new(binary())
             .args(args)
             .envs(env.iter().copied())
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", log_level())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if logging { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("start ruvector");
+        let tag = format!("{} {}", args.first().copied().unwrap_or("ruvector"), child.id());
+        if let Some(stderr) = child.stderr.take() {
+            // Several processes log at once: each line says whose it is.
+            let tag = tag.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let _ = writeln!(std::io::stderr(), "[{tag}] {line}");
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
@@ -55,6 +68,10 @@ impl Process {
                 }
             }
         };
+        if logging {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "[{tag}] is {url}");
+        }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Process { child, url }
@@ -106,6 +123,13 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The child processes' `RUST_LOG`: `error` unless `RUVECTOR_TEST_LOG`
+/// says otherwise (e.g. `RUVECTOR_TEST_LOG=info` to see what routers and
+/// shards did in a failing test).
+fn log_level() -> String {
+    std::env::var("RUVECTOR_TEST_LOG").unwrap_or_else(|_| "error".to_owned())
 }
 
 pub fn path_str(p: &Path) -> &str {
@@ -166,6 +190,22 @@ pub fn call(method: &str, url: &str, body: Option<&str>) -> Reply {
 /// acknowledged upsert, or `None` after an acknowledged delete.
 pub type Acked = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Option<u64>>>>;
 
+/// Writes a client sent that were not acknowledged, per id, since that
+/// id's last acknowledged write: the salt of each failed upsert, `None`
+/// for a failed delete. A failed request may or may not have been applied
+/// (in part), so each is a state the id may legitimately be found in.
+pub type Unacked = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Vec<Option<u64>>>>>;
+
+/// What a [`writer`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Written {
+    pub requests: u64,
+    /// Requests not acknowledged, whatever the reason.
+    pub failed: u64,
+    /// Of those, answered 503 (no copy of a partition could take them).
+    pub unavailable: u64,
+}
+
 /// A client writing to collection `collection` through the router whose
 /// base URL `url()` gives (it may change: a router hand-over) until
 /// `stop`: over its own ids `base..base + span`, every fourth request a
@@ -176,43 +216,67 @@ pub fn writer(
     url: impl Fn() -> String,
     collection: &str,
     body: impl Fn([u64; 2], u64) -> String,
-    (base, span): (u64, u64),
+    range: (u64, u64),
     stop: &std::sync::atomic::AtomicBool,
     acked: &Acked,
 ) -> (u64, u64) {
-    let (mut done, mut failed) = (0u64, 0u64);
-    let mut i = 0u64;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        i += 1;
-        let id = base + (i * 7919) % span;
-        let salt = 1000 + i;
-        let url = url();
-        done += 1;
-        if i.is_multiple_of(4) {
-            match send("DELETE", &format!("{url}/collections/{collection}/vectors/{id}"), None) {
-                Ok(r) if r.status == 200 || r.status == 404 => {
-                    acked.lock().expect("acked").insert(id, None);
+    let w = writer_tracking(url, collection, body, range, stop, acked, &Unacked::default());
+    (w.requests, w.failed)
+}
+
+/// [`writer`] that also records every write that failed in `unacked`
+/// (cleared for an id by its next acknowledged write, which is newer) and
+/// counts the 503s among the failures.
+pub fn writer_tracking(
+    url: impl Fn() -> String,
+    collection: &str,
+    body: impl Fn([u64; 2], u64) -> String,
+    (base, span): (u64, u64),
+    stop: &std::sync::atomic::AtomicBool,
+    acked: &Acked,
+    unacked: &Unacked,
+) -> Written {
+    let mut w = Written::default();
+    {
+        let mut i = 0u64;
+        let mut settle = |ids: &[u64], state: Option<u64>, reply: Result<Reply, reqwest::Error>, ok: bool| {
+            w.requests += 1;
+            if ok {
+                let mut acked = acked.lock().expect("acked");
+                let mut unacked = unacked.lock().expect("unacked");
+                for id in ids {
+                    acked.insert(*id, state);
+                    unacked.remove(id);
                 }
-                other => {
-                    failed += 1;
-                    eprintln!("delete {id}: {:?}", other.map(|r| (r.status, r.body)));
-                }
+                return;
             }
-        } else {
-            let ids = [id, base + (id + 1 - base) % span];
-            match send("POST", &format!("{url}/collections/{collection}/vectors"), Some(&body(ids, salt))) {
-                Ok(r) if r.status == 201 => {
-                    let mut acked = acked.lock().expect("acked");
-                    for id in ids {
-                        acked.insert(id, Some(salt));
-                    }
-                }
-                other => {
-                    failed += 1;
-                    eprintln!("upsert {ids:?}: {:?}", other.map(|r| (r.status, r.body)));
-                }
+            w.failed += 1;
+            if reply.as_ref().is_ok_and(|r| r.status == 503) {
+                w.unavailable += 1;
+            }
+            let mut unacked = unacked.lock().expect("unacked");
+            for id in ids {
+                unacked.entry(*id).or_default().push(state);
+            }
+            let what = if state.is_some() { "upsert" } else { "delete" };
+            eprintln!("{what} {ids:?}: {:?}", reply.map(|r| (r.status, r.body)));
+        };
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            i += 1;
+            let id = base + (i * 7919) % span;
+            let salt = 1000 + i;
+            let url = url();
+            if i.is_multiple_of(4) {
+                let reply = send("DELETE", &format!("{url}/collections/{collection}/vectors/{id}"), None);
+                let ok = reply.as_ref().is_ok_and(|r| r.status == 200 || r.status == 404);
+                settle(&[id], None, reply, ok);
+            } else {
+                let ids = [id, base + (id + 1 - base) % span];
+                let reply = send("POST", &format!("{url}/collections/{collection}/vectors"), Some(&body(ids, salt)));
+                let ok = reply.as_ref().is_ok_and(|r| r.status == 201);
+                settle(&ids, Some(salt), reply, ok);
             }
         }
     }
-    (done, failed)
+    w
 }
