@@ -110,3 +110,46 @@ fn one_copy_survives_the_target_and_the_router_killed_mid_move() {
 fn two_copies_survive_the_target_and_the_router_killed_mid_move() {
     three_to_four_to_three(2, true);
 }
+
+/// A rolling router upgrade midway: a router over the old three shards
+/// keeps serving beside one over four. It could not reach a copy on the
+/// fourth shard, so nothing moves while it runs — the new router reports
+/// it (`other_routers`, and `ruvector cluster` says it waits) — and its
+/// clients get right answers; once it stops, partitions move.
+#[test]
+fn moves_wait_while_a_router_with_the_old_shard_list_runs() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let nodes: Vec<Process> = dirs.iter().map(|d| Process::node(d.path())).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let n = 1000u64;
+    let old = router(&urls[..3], 1);
+    create_and_load(&old.url, NAME, n);
+    let url: Current = Arc::new(Mutex::new(old.url.clone()));
+    let clients = Clients::start(&url, NAME, n);
+    let new = router(&urls, 1);
+    wait_until(&new.url, "the old router seen", || {
+        cluster(&new.url)["other_routers"].as_array().is_some_and(|a| a.len() == 1)
+    });
+    // Three sync periods and more: still nothing on the fourth shard.
+    let seen = std::time::Instant::now();
+    while seen.elapsed() < std::time::Duration::from_secs(4) {
+        let c = cluster(&new.url);
+        assert_eq!(c["shards"][3]["partitions"], 0, "moved while the old router runs: {c}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = std::process::Command::new(support::binary())
+        .args(["cluster", "--url", &new.url])
+        .output()
+        .expect("run ruvector cluster");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("waiting: 1 router(s) with another shard list"), "{text}");
+    clients.some_reads();
+    let new = hand_over(&url, old, new);
+    wait_until(&new.url, "balanced over four shards", || settled(&new.url, NAME, &urls, 4, 1).is_some());
+    clients.some_reads();
+    let outcome = clients.stop();
+    eprintln!("{outcome}");
+    outcome.assert_no_failure();
+    let rows = wait_quiet(&new.url, &[&new.url], NAME, &urls, 4, 1);
+    check(&new.url, NAME, &urls, &rows, &Expected::with_writes(n, &outcome.acked, &outcome.unacked));
+}
