@@ -201,7 +201,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> HttpError {
 /// Evaluates `$op` (an operation's future); when a shard refuses it as
 /// routed by an older placement (`stale_placement`: partitions moved),
 /// refreshes the router's view from the shards and evaluates it again (up
-/// to three more times).
+/// to three more times). A placement refusal left after that is a 503.
 macro_rules! fenced {
     ($service:expr, $op:expr) => {{
         let mut result = $op.await;
@@ -216,7 +216,14 @@ macro_rules! fenced {
                 _ => break,
             }
         }
-        result
+        // Still refused after refreshes: the placement keeps changing or
+        // a partition's holders are out of reach. The client retries.
+        result.map_err(|e| match e.code() {
+            "stale_placement" | "partition_not_held" => {
+                ApiError::Unavailable(format!("the placement is changing; retry: {e}"))
+            }
+            _ => e,
+        })
     }};
 }
 

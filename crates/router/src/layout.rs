@@ -15,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use ruvector_api::ShardAssignment;
+use ruvector_api::{CollectionHolding, ShardAssignment};
 
 use crate::ring::Placement;
 
@@ -86,18 +86,39 @@ pub(crate) fn current_rows(
             unknown.insert(address.to_owned());
         }
     };
-    for (shard, report) in reports.iter().enumerate() {
-        let Some(report) = report else { continue };
-        let Some(holding) = report.collections.iter().find(|c| c.name == name && c.partitions == partitions) else {
-            continue;
-        };
-        for held in holding.held.iter().flatten() {
-            let Some(row) = rows.get_mut(held.partition as usize) else { continue };
-            if !row.contains(&shard) {
-                row.push(shard);
+    let holdings: Vec<(usize, u64, &CollectionHolding)> = reports
+        .iter()
+        .enumerate()
+        .filter_map(|(shard, report)| {
+            let report = report.as_ref()?;
+            let holding = report.collections.iter().find(|c| c.name == name && c.partitions == partitions)?;
+            Some((shard, report.epoch, holding))
+        })
+        .collect();
+    // The reports of the newest epoch describe one placement; an older one
+    // (a shard that restarted on a stale file, or missed the last push, or
+    // was read before the last step) may name copies dropped since. A
+    // partition only older reports hold takes them.
+    let newest = holdings.iter().map(|(_, epoch, _)| *epoch).max().unwrap_or(0);
+    for current_only in [true, false] {
+        let mut filled = vec![false; rows.len()];
+        for &(shard, epoch, holding) in &holdings {
+            if current_only && epoch != newest {
+                continue;
             }
-            for peer in &held.peers {
-                add(row, peer);
+            for held in holding.held.iter().flatten() {
+                let p = held.partition as usize;
+                let Some(row) = rows.get_mut(p) else { continue };
+                if !current_only && !row.is_empty() && !filled[p] {
+                    continue;
+                }
+                filled[p] = true;
+                if !row.contains(&shard) {
+                    row.push(shard);
+                }
+                for peer in &held.peers {
+                    add(row, peer);
+                }
             }
         }
     }
@@ -115,9 +136,13 @@ mod tests {
     use super::*;
 
     fn report(held: &[(u32, &[&str])]) -> Option<ShardAssignment> {
+        report_at(1, held)
+    }
+
+    fn report_at(epoch: u64, held: &[(u32, &[&str])]) -> Option<ShardAssignment> {
         Some(ShardAssignment {
             placement: None,
-            epoch: 1,
+            epoch,
             planner: 0,
             planner_age_ms: 0,
             collections: vec![CollectionHolding {
@@ -164,5 +189,20 @@ mod tests {
         assert_eq!(unknown.into_iter().collect::<Vec<_>>(), vec!["d".to_owned()]);
         let (none, _) = current_rows("other", 2, &reports, index_of, &preferred);
         assert_eq!(none, vec![Vec::<usize>::new(), Vec::new()]);
+    }
+
+    #[test]
+    fn reports_of_an_older_epoch_count_only_where_no_newer_one_holds_the_partition() {
+        let addresses = ["a", "b", "c"];
+        let index_of = |s: &str| addresses.iter().position(|a| *a == s);
+        // Epoch 3 moved partition 0 from c to b; c restarted on its epoch-2
+        // file still names itself a holder with peer a. Partition 1 is held
+        // only by c (its holder at epoch 2 as now).
+        let reports =
+            vec![report_at(3, &[(0, &["b"])]), report_at(3, &[(0, &["a"])]), report_at(2, &[(0, &["a"]), (1, &[])])];
+        let preferred = vec![vec![0, 1], vec![2]];
+        let (rows, unknown) = current_rows("docs", 2, &reports, index_of, &preferred);
+        assert_eq!(rows, vec![vec![0, 1], vec![2]]);
+        assert!(unknown.is_empty());
     }
 }

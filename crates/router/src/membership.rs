@@ -247,11 +247,17 @@ impl Service {
         for (name, &partitions) in collections {
             let desired = self.desired(name, partitions);
             let (mut rows, unknown) = current_rows(name, partitions, held, index_of, &desired);
-            // A partition no shard holds (never assigned, or every copy
-            // lost): where it should be.
-            for (row, want) in rows.iter_mut().zip(desired.iter()) {
+            // A partition no report shows: where this router last saw it
+            // (its only holders are down: requests fail as unavailable
+            // rather than go to a shard that never held it), else where
+            // it should be (never assigned, or every copy lost).
+            let previous = self.layouts.table(name, partitions);
+            for (p, (row, want)) in rows.iter_mut().zip(desired.iter()).enumerate() {
                 if row.is_empty() {
-                    row.clone_from(want);
+                    match previous.as_ref().and_then(|t| t.get(p)).filter(|r| !r.is_empty()) {
+                        Some(last) => row.clone_from(last),
+                        None => row.clone_from(want),
+                    }
                 }
             }
             for address in unknown {

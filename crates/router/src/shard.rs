@@ -144,7 +144,7 @@ pub(crate) struct ShardClient {
     http: reqwest::Client,
     shards: Vec<Shard>,
     /// The placement epoch this router routes by, sent with every request
-    /// (`x-ruvector-epoch`; 0: not sent) so shards can fence stale routers.
+    /// (`x-ruvector-epoch`) so shards can fence stale routers.
     epoch: AtomicU64,
     /// This router's placement fingerprint, sent with every request
     /// (`x-ruvector-placement`) so shards can tell routers with another
@@ -271,10 +271,9 @@ impl ShardClient {
         timeout: Option<Duration>,
     ) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.address(shard)));
-        let epoch = self.epoch.load(Ordering::Relaxed);
-        if epoch > 0 {
-            request = request.header(EPOCH_HEADER, epoch);
-        }
+        // Sent even before the first sync (epoch 0): a router that has
+        // seen no placement yet is fenced by any shard that has one.
+        request = request.header(EPOCH_HEADER, self.epoch.load(Ordering::Relaxed));
         if let Some(placement) = self.placement.get() {
             request = request.header(PLACEMENT_HEADER, placement.as_str());
         }

@@ -386,14 +386,20 @@ impl Membership {
             }
         }
         let mut state = self.state.write().map_err(|_| ApiError::internal("membership lock poisoned"))?;
-        if request.epoch < state.epoch {
+        // A router that just created collections everywhere places them
+        // (planner 0, all fresh, unknown here): nothing held changes, so
+        // neither an older epoch nor another router's claim refuses it.
+        let fresh_only = request.planner == 0
+            && !request.collections.is_empty()
+            && request.collections.iter().all(|c| c.fresh && !state.gates.contains_key(&c.name));
+        if request.epoch < state.epoch && !fresh_only {
             return Err(ApiError::StalePlacement(format!(
                 "assignment of placement epoch {} is older than this shard's {}",
                 request.epoch, state.epoch
             )));
         }
         let claim_fresh = state.planner_at.is_some_and(|at| at.elapsed().as_millis() < u128::from(PLANNER_LEASE_MS));
-        if request.planner < state.planner && claim_fresh {
+        if request.planner < state.planner && claim_fresh && !fresh_only {
             return Err(ApiError::StalePlacement(format!(
                 "a router started later ({}) drives the placement; this one ({}) does not",
                 state.planner, request.planner
@@ -449,9 +455,14 @@ impl Membership {
             }
             next.insert(c.name, Arc::new(Gate { partitions: c.partitions, parts, released }));
         }
-        self.persist(&request.placement, request.epoch, &next)?;
-        state.placement = Some(request.placement);
-        state.epoch = request.epoch;
+        let epoch = request.epoch.max(state.epoch);
+        let placement = match (&state.placement, fresh_only) {
+            (Some(kept), true) => kept.clone(),
+            _ => request.placement,
+        };
+        self.persist(&placement, epoch, &next)?;
+        state.placement = Some(placement);
+        state.epoch = epoch;
         state.gates = next;
         Ok(newly_released)
     }
@@ -719,6 +730,31 @@ mod tests {
         assert_eq!(whole, vec![(0, true), (2, false)]);
         reloaded.forget("docs").expect("forget");
         assert!(Membership::load(dir.path()).expect("reload").gate("docs").is_none());
+    }
+
+    #[test]
+    fn a_fresh_collection_is_placed_whatever_the_claim_and_epoch() {
+        let m = Membership::default();
+        let claim = AssignmentRequest { placement: "p".into(), epoch: 5, planner: 77, collections: vec![] };
+        m.assign(claim, |_| None).expect("a router claims at epoch 5");
+        let fresh = |name: &str, fresh: bool| AssignmentRequest {
+            placement: "p".into(),
+            epoch: 4,
+            planner: 0,
+            collections: vec![CollectionAssignment {
+                name: name.into(),
+                partitions: 4,
+                held: vec![AssignedPartition { partition: 1, peers: vec!["http://b:1".into()] }],
+                fresh,
+            }],
+        };
+        m.assign(fresh("docs", true), |_| Some(Some(4))).expect("fresh is placed");
+        assert!(m.check_read("docs", id_in(1)).is_ok(), "ready at once");
+        assert_eq!(m.report(Vec::new()).epoch, 5, "the epoch never goes back");
+        let again = m.assign(fresh("docs", true), |_| Some(Some(4))).expect_err("known now: an old epoch");
+        assert_eq!(again.code(), "stale_placement");
+        let moved = m.assign(fresh("other", false), |_| Some(Some(4))).expect_err("not fresh");
+        assert_eq!(moved.code(), "stale_placement");
     }
 
     #[test]
