@@ -129,7 +129,7 @@ def run(args) -> dict:
     binary, data = args.binary, args.data
     tmp = Path(tempfile.mkdtemp(prefix="ruvector-rebalance-"))
     ports = [free_port() for _ in range(4)]
-    shard_env = {"RUVECTOR_STORAGE__BULK_LINK_THREADS": str(args.bulk_link_threads)}
+    shard_env = {} if args.bulk_link_threads is None else {"RUVECTOR_STORAGE__BULK_LINK_THREADS": str(args.bulk_link_threads)}
     shards = [Proc(binary, ["serve", "--addr", f"127.0.0.1:{p}", "--data", str(tmp / f"s{i}")], tmp / f"s{i}.log",
                    shard_env)
               for i, p in enumerate(ports)]
@@ -184,7 +184,7 @@ def run(args) -> dict:
         status, cluster = http("GET", four.url + "/cluster")
         result = {
             "replication_factor": r,
-            "bulk_link_threads": args.bulk_link_threads,
+            "bulk_link_threads": args.bulk_link_threads or os.cpu_count(),
             "loaded_vectors": args.count,
             "load_seconds": round(load_s, 1),
             "seconds_to_balanced": round(move_s, 2),
@@ -224,7 +224,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--phase", type=float, default=10.0)
     p.add_argument("--timeout", type=float, default=600.0)
-    p.add_argument("--bulk-link-threads", type=int, default=1,
+    p.add_argument("--bulk-link-threads", type=int, default=None,
                    help="storage.bulk_link_threads of the shards (threads linking partition snapshots)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()

@@ -214,7 +214,7 @@ pub struct EngineConfig {
     pub insert_threads: usize,
     /// Threads, at the lowest CPU priority, that link bulk copies
     /// (`Engine::upsert_bulk`: partition snapshots filling a new copy).
-    /// Default 1.
+    /// Default: one per core (they only take CPU nothing else wants).
     pub bulk_threads: usize,
     /// Request limits.
     pub limits: Limits,
@@ -231,7 +231,7 @@ impl EngineConfig {
             compact_min_bytes: 16 << 20,
             wal_segment_bytes: 64 << 20,
             insert_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            bulk_threads: 1,
+            bulk_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
         }
     }

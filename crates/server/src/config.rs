@@ -75,8 +75,8 @@ pub struct StorageConfig {
     pub insert_threads: Option<usize>,
     /// Threads, at the lowest CPU priority, that link the vectors of a
     /// partition snapshot filling a new copy (a move or a rebuilt
-    /// replica). Default 1.
-    pub bulk_link_threads: usize,
+    /// replica). Default: one per core.
+    pub bulk_link_threads: Option<usize>,
     /// Seconds between background checkpoint rounds (0 disables them).
     /// Default 5. A round writes a delta of each changed collection whose
     /// delta is worth its bytes (see `docs/ARCHITECTURE.md`).
@@ -92,7 +92,7 @@ impl Default for StorageConfig {
             fsync: Fsync::Always,
             checkpoint_wal_bytes: 256 << 20,
             insert_threads: None,
-            bulk_link_threads: 1,
+            bulk_link_threads: None,
             checkpoint_interval_secs: 5,
             compact_min_bytes: 16 << 20,
         }
@@ -121,7 +121,9 @@ impl ServerConfig {
         if let Some(threads) = self.storage.insert_threads {
             config.insert_threads = threads.max(1);
         }
-        config.bulk_threads = self.storage.bulk_link_threads.max(1);
+        if let Some(threads) = self.storage.bulk_link_threads {
+            config.bulk_threads = threads.max(1);
+        }
         config.limits.max_dimension = self.limits.max_dimension;
         config.limits.max_batch = self.limits.max_batch;
         config.limits.max_k = self.limits.max_k.max(MAX_FILTER_CANDIDATES);
@@ -159,7 +161,7 @@ mod tests {
                 fsync: Fsync::IntervalMs(3),
                 checkpoint_wal_bytes: 99,
                 insert_threads: Some(0),
-                bulk_link_threads: 2,
+                bulk_link_threads: Some(2),
                 checkpoint_interval_secs: 1,
                 compact_min_bytes: 7,
             },
