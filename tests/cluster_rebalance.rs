@@ -59,6 +59,12 @@ fn three_to_four_to_three(replicas: usize, chaos: bool) {
         r = next;
     }
     wait_until(&r.url, "balanced over four shards", || settled(&r.url, NAME, &urls, 4, replicas).is_some());
+    if !chaos {
+        // The fewest moves that balance: the fourth shard's quota of the
+        // 32·R copies, each moved once.
+        let moved = support::rebalance::metric(&r.url, "ruvector_router_move_duration_seconds_count");
+        assert_eq!(moved, Some(8.0 * replicas as f64), "partitions moved");
+    }
     clients.some_reads();
     // 4 → 3: drain the fourth, then drop it from the list and stop it.
     let r = hand_over(&url, r, router_draining(&urls, replicas, &urls[3]));

@@ -340,7 +340,7 @@ impl Drop for Clients {
 }
 
 /// A gauge or counter without labels from a Prometheus text page.
-fn metric(router_url: &str, name: &str) -> Option<f64> {
+pub fn metric(router_url: &str, name: &str) -> Option<f64> {
     let page = call("GET", &format!("{router_url}/metrics"), None).body;
     page.as_str()?.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
