@@ -6,19 +6,26 @@
 //!  "must_not": [{"key": "tag", "in": ["draft", "spam"]}]}
 //! ```
 //!
-//! A vector matches when every `must` condition holds and no `must_not`
-//! condition holds; `{}` matches everything. A condition names a payload
-//! `key` (a top-level key, or a dotted path `a.b` into nested objects) and
-//! exactly one test:
+//! A vector matches when every `must` condition holds, no `must_not`
+//! condition holds, and — when `should` is given (not empty) — at least
+//! one `should` condition holds; `{}` matches everything. A condition names
+//! a payload `key` (a top-level key, or a dotted path `a.b` into nested
+//! objects) and exactly one test:
 //!
 //! - `eq`: the value equals the given scalar (string, number or boolean;
 //!   numbers compare numerically, so `1` equals `1.0`);
 //! - `in`: the value equals one of the given scalars (1..=[`MAX_IN_VALUES`]);
 //! - `range`: the value is a number within the bounds (`gt`, `gte`, `lt`,
-//!   `lte`; at least one, all finite).
+//!   `lte`; at least one, all finite);
+//! - `is_empty: true`: the key is missing, `null` or an empty array;
+//! - `is_null: true`: the key is present with the value `null`;
 //!
-//! When the payload value is an array, the condition holds if it holds for
-//! any element. A missing key fails every test (so it *passes* `must_not`).
+//! or, without a `key`, `has_id`: the vector's id is one of the given ids
+//! (1..=[`MAX_IN_VALUES`]).
+//!
+//! When the payload value is an array, `eq`, `in` and `range` hold if they
+//! hold for any element. A missing key fails those tests (so it *passes*
+//! `must_not`).
 //! [`Filter::matches`] is the reference semantics; the server currently
 //! applies it by post-filtering widening graph searches (see the search
 //! route's OpenAPI description).
@@ -45,13 +52,19 @@ pub struct Filter {
     /// Conditions none of which may hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub must_not: Vec<Condition>,
+    /// Conditions at least one of which must hold (when given, 1 or more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub should: Option<Vec<Condition>>,
 }
 
-/// One test on one payload key. Exactly one of `eq`, `in`, `range` is set.
+/// One test on one payload key (exactly one of `eq`, `in`, `range`,
+/// `is_empty`, `is_null`), or on the id (`has_id`, without a key).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
-    /// Payload key, or a dotted path into nested objects.
+    /// Payload key, or a dotted path into nested objects (absent for
+    /// `has_id`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key: String,
     /// Equal to this scalar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +75,15 @@ pub struct Condition {
     /// A number within these bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<Range>,
+    /// `true`: the key is missing, `null` or an empty array.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_empty: Option<bool>,
+    /// `true`: the key is present and `null`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_null: Option<bool>,
+    /// The vector's id is one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_id: Option<Vec<u64>>,
 }
 
 /// Numeric bounds; unset bounds are open.
@@ -106,13 +128,29 @@ fn scalar_eq(a: &Value, b: &Value) -> bool {
 impl Condition {
     fn validate(&self, at: &str) -> Result<(), ApiError> {
         let bad = |msg: String| Err(ApiError::InvalidFilter(format!("{at}: {msg}")));
+        let tests = usize::from(self.eq.is_some())
+            + usize::from(self.any_of.is_some())
+            + usize::from(self.range.is_some())
+            + usize::from(self.is_empty.is_some())
+            + usize::from(self.is_null.is_some())
+            + usize::from(self.has_id.is_some());
+        if tests != 1 {
+            return bad(format!("exactly one of eq, in, range, is_empty, is_null, has_id is required, got {tests}"));
+        }
+        if let Some(ids) = &self.has_id {
+            if !self.key.is_empty() {
+                return bad("has_id tests the vector's id: it takes no key".to_owned());
+            }
+            if ids.is_empty() || ids.len() > MAX_IN_VALUES {
+                return bad(format!("has_id must list 1 to {MAX_IN_VALUES} ids, got {}", ids.len()));
+            }
+            return Ok(());
+        }
         if self.key.is_empty() {
             return bad("key must not be empty".to_owned());
         }
-        let tests =
-            usize::from(self.eq.is_some()) + usize::from(self.any_of.is_some()) + usize::from(self.range.is_some());
-        if tests != 1 {
-            return bad(format!("exactly one of eq, in, range is required, got {tests}"));
+        if self.is_empty == Some(false) || self.is_null == Some(false) {
+            return bad("is_empty and is_null take only true (use must_not for the opposite)".to_owned());
         }
         if let Some(v) = &self.eq
             && !is_scalar(v)
@@ -153,13 +191,26 @@ impl Condition {
         false
     }
 
-    /// Whether the condition holds for a payload.
-    pub fn matches(&self, payload: Option<&Map<String, Value>>) -> bool {
+    /// Whether the condition holds for the vector `id` with `payload`.
+    pub fn matches(&self, id: u64, payload: Option<&Map<String, Value>>) -> bool {
+        if let Some(ids) = &self.has_id {
+            return ids.contains(&id);
+        }
         let mut parts = self.key.split('.');
         let Some(first) = parts.next() else { return false };
         let mut value = payload.and_then(|p| p.get(first));
         for part in parts {
             value = value.and_then(|v| v.get(part));
+        }
+        if self.is_empty.is_some() {
+            return match value {
+                None | Some(Value::Null) => true,
+                Some(Value::Array(items)) => items.is_empty(),
+                Some(_) => false,
+            };
+        }
+        if self.is_null.is_some() {
+            return matches!(value, Some(Value::Null));
         }
         match value {
             None => false,
@@ -172,9 +223,15 @@ impl Condition {
 impl Filter {
     /// Checks the filter's shape; messages start with `at` (e.g. `filter`).
     pub fn validate(&self, at: &str) -> Result<(), ApiError> {
-        let n = self.must.len() + self.must_not.len();
+        let should = self.should.as_deref().unwrap_or_default();
+        let n = self.must.len() + self.must_not.len() + should.len();
         if n > MAX_CONDITIONS {
             return Err(ApiError::InvalidFilter(format!("{at}: {n} conditions; the limit is {MAX_CONDITIONS}")));
+        }
+        if self.should.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ApiError::InvalidFilter(format!(
+                "{at}.should: list at least one condition (or leave should out)"
+            )));
         }
         for (i, c) in self.must.iter().enumerate() {
             c.validate(&format!("{at}.must[{i}]"))?;
@@ -182,17 +239,22 @@ impl Filter {
         for (i, c) in self.must_not.iter().enumerate() {
             c.validate(&format!("{at}.must_not[{i}]"))?;
         }
+        for (i, c) in should.iter().enumerate() {
+            c.validate(&format!("{at}.should[{i}]"))?;
+        }
         Ok(())
     }
 
-    /// Whether a vector with this payload passes the filter.
-    pub fn matches(&self, payload: Option<&Map<String, Value>>) -> bool {
-        self.must.iter().all(|c| c.matches(payload)) && !self.must_not.iter().any(|c| c.matches(payload))
+    /// Whether the vector `id` with this payload passes the filter.
+    pub fn matches(&self, id: u64, payload: Option<&Map<String, Value>>) -> bool {
+        self.must.iter().all(|c| c.matches(id, payload))
+            && !self.must_not.iter().any(|c| c.matches(id, payload))
+            && self.should.as_ref().is_none_or(|should| should.iter().any(|c| c.matches(id, payload)))
     }
 
     /// Whether the filter has no conditions (matches everything).
     pub fn is_empty(&self) -> bool {
-        self.must.is_empty() && self.must_not.is_empty()
+        self.must.is_empty() && self.must_not.is_empty() && self.should.is_none()
     }
 }
 
@@ -222,18 +284,18 @@ mod tests {
             "must_not": [{"key": "tags", "in": ["draft", "spam"]}]
         }));
         let p = payload(json!({"lang": "en", "meta": {"year": 2021}, "tags": ["ok"]}));
-        assert!(f.matches(Some(&p)));
+        assert!(f.matches(0, Some(&p)));
         let p = payload(json!({"lang": "en", "meta": {"year": 2021.0}, "tags": ["ok", "spam"]}));
-        assert!(!f.matches(Some(&p)));
+        assert!(!f.matches(0, Some(&p)));
         let p = payload(json!({"lang": "en", "meta": {"year": 2024}}));
-        assert!(!f.matches(Some(&p)));
+        assert!(!f.matches(0, Some(&p)));
         let p = payload(json!({"lang": "de", "meta": {"year": 2021}}));
-        assert!(!f.matches(Some(&p)));
-        assert!(!f.matches(None));
-        assert!(Filter::default().matches(None));
-        assert!(filter(json!({"must_not": [{"key": "x", "eq": 1}]})).matches(None));
+        assert!(!f.matches(0, Some(&p)));
+        assert!(!f.matches(0, None));
+        assert!(Filter::default().matches(0, None));
+        assert!(filter(json!({"must_not": [{"key": "x", "eq": 1}]})).matches(0, None));
         let p = payload(json!({"n": 1.0}));
-        assert!(filter(json!({"must": [{"key": "n", "eq": 1}]})).matches(Some(&p)));
+        assert!(filter(json!({"must": [{"key": "n", "eq": 1}]})).matches(0, Some(&p)));
     }
 
     #[test]
@@ -253,15 +315,59 @@ mod tests {
             assert_eq!(e.code(), "invalid_filter");
             assert!(e.to_string().starts_with("filter.must"), "{e}");
         }
-        assert!(serde_json::from_value::<Filter>(json!({"should": []})).is_err());
+        for v in [
+            json!({"should": []}),
+            json!({"should": [{"key": "a", "is_empty": false}]}),
+            json!({"should": [{"key": "a", "has_id": [1]}]}),
+            json!({"should": [{"has_id": []}]}),
+            json!({"should": [{"key": "a", "is_null": true, "eq": 1}]}),
+        ] {
+            let f: Filter = serde_json::from_value(v.clone()).expect("parse");
+            let e = f.validate("filter").expect_err(&v.to_string());
+            assert!(e.to_string().starts_with("filter.should"), "{e}");
+        }
+        assert!(
+            serde_json::from_value::<Filter>(json!({"must": [{"key": "a", "like": "x"}]})).is_err(),
+            "unknown test"
+        );
         let many: Vec<Value> = (0..65).map(|i| json!({"key": "a", "eq": i})).collect();
         let f: Filter = serde_json::from_value(json!({ "must": many })).expect("parse");
         assert_eq!(f.validate("filter").expect_err("too many").code(), "invalid_filter");
     }
 
     #[test]
+    fn should_has_id_is_empty_and_is_null() {
+        let f = filter(json!({"should": [{"key": "lang", "eq": "en"}, {"has_id": [7, 9]}]}));
+        assert!(f.matches(1, Some(&payload(json!({"lang": "en"})))));
+        assert!(f.matches(9, Some(&payload(json!({"lang": "de"})))));
+        assert!(!f.matches(8, Some(&payload(json!({"lang": "de"})))));
+        assert!(!f.matches(8, None));
+        let empty = filter(json!({"must": [{"key": "tags", "is_empty": true}]}));
+        for (p, want) in [
+            (json!({}), true),
+            (json!({"tags": null}), true),
+            (json!({"tags": []}), true),
+            (json!({"tags": ["a"]}), false),
+            (json!({"tags": 0}), false),
+        ] {
+            assert_eq!(empty.matches(0, Some(&payload(p.clone()))), want, "{p}");
+        }
+        assert!(empty.matches(0, None));
+        let null = filter(json!({"must": [{"key": "a.b", "is_null": true}]}));
+        assert!(null.matches(0, Some(&payload(json!({"a": {"b": null}})))));
+        assert!(!null.matches(0, Some(&payload(json!({"a": {}})))));
+        assert!(!null.matches(0, Some(&payload(json!({"a": {"b": []}})))));
+        let not_ids = filter(json!({"must_not": [{"has_id": [1]}], "must": [{"key": "x", "eq": 1}]}));
+        assert!(not_ids.matches(2, Some(&payload(json!({"x": 1})))));
+        assert!(!not_ids.matches(1, Some(&payload(json!({"x": 1})))));
+    }
+
+    #[test]
     fn round_trip() {
-        let v = json!({"must": [{"key": "a", "in": [1, "x"]}, {"key": "b", "range": {"gt": 1.5}}]});
+        let v = json!({
+            "must": [{"key": "a", "in": [1, "x"]}, {"key": "b", "range": {"gt": 1.5}}],
+            "should": [{"has_id": [3]}, {"key": "c", "is_empty": true}, {"key": "d", "is_null": true}]
+        });
         assert_eq!(serde_json::to_value(filter(v.clone())).expect("ser"), v);
     }
 }

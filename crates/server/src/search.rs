@@ -102,7 +102,7 @@ fn passes(engine: &Engine, name: &str, id: u64, filter: &Filter) -> Result<bool,
             None
         }
     };
-    Ok(filter.matches(payload.as_ref()))
+    Ok(filter.matches(id, payload.as_ref()))
 }
 
 #[cfg(test)]
@@ -142,6 +142,7 @@ mod tests {
         let even = Filter {
             must: vec![Condition { key: "even".into(), eq: Some(json!(true)), ..Condition::default() }],
             must_not: vec![],
+            should: None,
         };
         let ids: Vec<u64> =
             search(&engine, "line", 50, &query(even, 3), None).expect("search").iter().map(|h| h.id).collect();
@@ -155,6 +156,7 @@ mod tests {
                 ..Condition::default()
             }],
             must_not: vec![],
+            should: None,
         };
         let ids: Vec<u64> =
             search(&engine, "line", 50, &query(far.clone(), 5), None).expect("search").iter().map(|h| h.id).collect();

@@ -245,6 +245,25 @@ async fn search_and_batch_search() {
         )
         .await;
     assert_eq!(ids(&r.json), [18, 19], "fewer matches than k: all of them");
+    // should (at least one), has_id, is_empty / is_null on a nested key.
+    let r = node
+        .post(
+            "/collections/line/search",
+            r#"{"vector":[0,0,0],"k":4,"filter":{"should":[{"has_id":[13,17]},{"key":"i","range":{"gte":19}}]}}"#,
+        )
+        .await;
+    assert_eq!(ids(&r.json), [13, 17, 19], "{}", r.text);
+    let r = node
+        .post(
+            "/collections/line/search",
+            r#"{"vector":[0,0,0],"k":3,"filter":{"must":[{"key":"i.deep","is_empty":true}],"must_not":[{"has_id":[0,1]}]}}"#,
+        )
+        .await;
+    assert_eq!(ids(&r.json), [2, 3, 4], "{}", r.text);
+    let r = node
+        .post("/collections/line/search", r#"{"vector":[0,0,0],"k":3,"filter":{"must":[{"key":"i","is_null":true}]}}"#)
+        .await;
+    assert_eq!(ids(&r.json), Vec::<u64>::new(), "{}", r.text);
 
     let r = node
         .post("/collections/line/search/batch", r#"{"searches":[{"vector":[0,0,0],"k":2},{"vector":[19,0,0],"k":1}]}"#)
@@ -264,6 +283,10 @@ async fn search_and_batch_search() {
         (r#"{"vector":[0,null,0]}"#, "invalid_vector"),
         (r#"{"k":3}"#, "invalid_vector"),
         (r#"{"vector":[0,0,0],"filter":{"must":[{"key":"a"}]}}"#, "invalid_filter"),
+        (r#"{"vector":[0,0,0],"filter":{"should":[]}}"#, "invalid_filter"),
+        (r#"{"vector":[0,0,0],"filter":{"must":[{"has_id":[]}]}}"#, "invalid_filter"),
+        (r#"{"vector":[0,0,0],"filter":{"must":[{"key":"a","has_id":[1]}]}}"#, "invalid_filter"),
+        (r#"{"vector":[0,0,0],"filter":{"must":[{"key":"a","is_empty":false}]}}"#, "invalid_filter"),
         (r#"{"vector":[0,0,0"#, "invalid_json"),
     ] {
         let r = node.post("/collections/line/search", body).await;
