@@ -170,3 +170,38 @@ fn a_partition_snapshot_ships_one_partition_between_nodes() {
     assert_eq!(call("GET", &format!("{}/collections/p/vectors/{newer}", b.url), None).body["vector"][0], -1.0);
     assert_eq!(call("GET", &format!("{}/collections/p", b.url), None).body["size"], 299);
 }
+
+/// A partition a router moves off a node: out of reads and writes at once,
+/// its data kept for `release_grace_ms` (requests already in flight
+/// finish on it), then dropped.
+#[test]
+fn a_released_partition_keeps_its_data_for_the_grace_then_drops_it() {
+    use ruvector_api::partition_of;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Process::node_with_env(dir.path(), &[("RUVECTOR_RELEASE_GRACE_MS", "3000")]);
+    let body = r#"{"name":"p","dimension":2,"metric":"l2","partitions":4}"#;
+    assert_eq!(call("POST", &format!("{}/collections", node.url), Some(body)).status, 201);
+    let assign = |epoch: u64, held: &[u32]| {
+        let held: Vec<String> = held.iter().map(|p| format!(r#"{{"partition":{p},"peers":[]}}"#)).collect();
+        let body = format!(
+            r#"{{"placement":"t","epoch":{epoch},"planner":0,"collections":[{{"name":"p","partitions":4,"held":[{}],"fresh":false}}]}}"#,
+            held.join(",")
+        );
+        let r = call("PUT", &format!("{}/cluster/assignment", node.url), Some(&body));
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    assign(1, &[0, 1]);
+    let ids: Vec<u64> = (0u64..).filter(|&id| partition_of("p", id, 4) <= 1).take(40).collect();
+    let points: Vec<String> = ids.iter().map(|id| format!(r#"{{"id":{id},"vector":[{id},0]}}"#)).collect();
+    let body = format!(r#"{{"vectors":[{}]}}"#, points.join(","));
+    assert_eq!(call("POST", &format!("{}/collections/p/vectors", node.url), Some(&body)).status, 201);
+    let moved = *ids.iter().find(|&&id| partition_of("p", id, 4) == 1).expect("an id in partition 1");
+    let size = || call("GET", &format!("{}/collections/p", node.url), None).body["size"].as_u64();
+    assert_eq!(size(), Some(40));
+    assign(2, &[0]);
+    let read = call("GET", &format!("{}/collections/p/vectors/{moved}", node.url), None);
+    assert_eq!((read.status, read.body["code"].as_str()), (421, Some("partition_not_held")), "{}", read.body);
+    assert_eq!(size(), Some(40), "the data is kept through the grace");
+    let kept = ids.iter().filter(|&&id| partition_of("p", id, 4) == 0).count() as u64;
+    support::wait_for(std::time::Duration::from_secs(30), || size() == Some(kept));
+}

@@ -43,6 +43,11 @@ pub struct ServerConfig {
     /// On shutdown, how long to wait for in-flight requests before
     /// checkpointing anyway. Default 30.
     pub shutdown_timeout_secs: u64,
+    /// In a cluster: how long the data of a partition moved off this node
+    /// is kept (out of every read and write already) before it is
+    /// dropped, so requests routed before the move ended finish on intact
+    /// data. Milliseconds; default 5000.
+    pub release_grace_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +60,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             storage: StorageConfig::default(),
             shutdown_timeout_secs: 30,
+            release_grace_ms: 5000,
         }
     }
 }

@@ -578,16 +578,36 @@ pub(crate) async fn put_assignment(State(state): State<AppState>, Body(body): Bo
     let lister = Arc::clone(&engine);
     let collections = blocking(move || Ok(partitioned(&lister))).await?;
     let (writer, known) = (state.clone(), collections.clone());
-    // Rewrites and syncs cluster.json, then drops the data of partitions
-    // moved away: off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let released =
-            writer.membership().assign(request, |name| known.iter().find(|(n, _)| n == name).map(|(_, p)| Some(*p)))?;
-        drop_released(&writer, &engine, released)
+    // Rewrites and syncs cluster.json off the async workers.
+    let released = tokio::task::spawn_blocking(move || {
+        writer.membership().assign(request, |name| known.iter().find(|(n, _)| n == name).map(|(_, p)| Some(*p)))
     })
     .await
     .map_err(|e| ApiError::internal(format!("assignment task failed: {e}")))??;
+    if !released.is_empty() {
+        drop_released_later(state.clone(), engine);
+    }
     Ok(Json(state.membership().report(collections)))
+}
+
+/// After the release grace: drops the data of every partition still
+/// released then (one held again meanwhile keeps its data).
+fn drop_released_later(state: AppState, engine: Arc<Engine>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(state.release_grace()).await;
+        let result = tokio::task::spawn_blocking(move || {
+            let pending = state.membership().pending_releases();
+            drop_released(&state, &engine, pending)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "dropping released partitions failed; the next assignment retries")
+            }
+            Err(error) => tracing::warn!(%error, "the task dropping released partitions failed"),
+        }
+    });
 }
 
 /// Drops the points and stamps of partitions this node no longer holds,

@@ -35,6 +35,7 @@ struct Inner {
     metrics: Metrics,
     membership: OnceLock<Membership>,
     shutting_down: AtomicBool,
+    release_grace: std::time::Duration,
 }
 
 impl AppState {
@@ -50,6 +51,7 @@ impl AppState {
                 metrics,
                 membership: OnceLock::new(),
                 shutting_down: AtomicBool::new(false),
+                release_grace: std::time::Duration::from_millis(config.release_grace_ms),
             }),
         })
     }
@@ -115,6 +117,11 @@ impl AppState {
             0 => Ok(()),
             n => Err(ApiError::Unavailable(format!("catching up: {n} partition copies are filling"))),
         }
+    }
+
+    /// How long moved-away data is kept before it is dropped.
+    pub(crate) fn release_grace(&self) -> std::time::Duration {
+        self.inner.release_grace
     }
 
     pub(crate) fn limits(&self) -> &Limits {
