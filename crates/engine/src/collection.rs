@@ -1,5 +1,7 @@
 //! One collection in memory: its configuration, the HNSW index (which also
-//! maps external ids to graph slots) and the payloads.
+//! maps external ids to graph slots), the payloads and the payload indexes
+//! (kept in step with the payloads by every apply step; rebuilt from the
+//! payloads when a collection is loaded, see `persist`).
 //!
 //! Versions: a write may carry a version (a cluster's router stamps one;
 //! single-node clients send none). A versioned write of an id is applied
@@ -22,7 +24,7 @@
 //! maintenance for replayed records. Everything reported about a collection
 //! ([`Collection::info`]) is kept up to date incrementally: O(1).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -32,6 +34,7 @@ use ruvector_storage::WalPoint;
 
 use crate::EngineError;
 use crate::config::{CollectionConfig, Limits};
+use crate::payload_index::{PayloadIndexKind, PayloadIndexes};
 
 /// A vector with its id and optional payload (a JSON object, kept as the
 /// client's serialised bytes). The log stores points in this same shape.
@@ -57,6 +60,8 @@ pub struct CollectionInfo {
     /// Tombstones: versioned deletes remembered so that older writes of
     /// the same ids are refused.
     pub tombstones: usize,
+    /// The declared payload indexes.
+    pub payload_indexes: BTreeMap<String, PayloadIndexKind>,
 }
 
 /// The newest versioned write applied to an id: an upsert (`deleted`
@@ -75,6 +80,9 @@ pub(crate) struct Collection {
     pub(crate) config: CollectionConfig,
     pub(crate) index: Hnsw,
     pub(crate) payloads: RwLock<HashMap<u64, Arc<[u8]>>>,
+    /// The payload indexes over `payloads` and every live id. Lock order:
+    /// `payloads`, then this.
+    pub(crate) payload_indexes: RwLock<PayloadIndexes>,
     /// Bytes of all payloads (plus a per-entry overhead), kept up to date.
     payload_bytes: AtomicUsize,
     /// Ids whose payload was set or removed since the last checkpoint.
@@ -107,17 +115,24 @@ pub(crate) struct Collection {
 
 impl Collection {
     /// An empty collection.
-    pub(crate) fn new(name: String, config: CollectionConfig, lsn: u64) -> Result<Self, EngineError> {
+    pub(crate) fn new(
+        name: String,
+        config: CollectionConfig,
+        declared: &BTreeMap<String, PayloadIndexKind>,
+        lsn: u64,
+    ) -> Result<Self, EngineError> {
         let options = HnswOptions { background_maintenance: true, ..config.index_options() };
         let index = Hnsw::with_options(config.dimension, config.metric, config.hnsw_params(), options)
             .map_err(EngineError::Index)?;
-        Ok(Self::from_parts(name, config, index, HashMap::new(), HashMap::new(), lsn))
+        Ok(Self::from_parts(name, config, declared, index, HashMap::new(), HashMap::new(), lsn))
     }
 
-    /// A collection restored from a checkpoint taken at `lsn`.
+    /// A collection restored from a checkpoint taken at `lsn`; its payload
+    /// indexes are built from the payloads.
     pub(crate) fn from_parts(
         name: String,
         config: CollectionConfig,
+        declared: &BTreeMap<String, PayloadIndexKind>,
         index: Hnsw,
         payloads: HashMap<u64, Arc<[u8]>>,
         versions: HashMap<u64, Stamp>,
@@ -125,11 +140,17 @@ impl Collection {
     ) -> Self {
         let payload_bytes = payloads.values().map(|p| payload_cost(p)).sum();
         let tombstones = versions.values().filter(|s| s.deleted).count();
+        let mut indexes = PayloadIndexes::new(declared);
+        for id in index.ids() {
+            let parsed = if indexes.is_empty() { None } else { payloads.get(&id).and_then(|p| parse_payload(p)) };
+            indexes.insert(id, parsed.as_ref());
+        }
         Collection {
             name,
             config,
             index,
             payloads: RwLock::new(payloads),
+            payload_indexes: RwLock::new(indexes),
             payload_bytes: AtomicUsize::new(payload_bytes),
             changed_payloads: Mutex::new(HashSet::new()),
             versions: RwLock::new(versions),
@@ -157,6 +178,29 @@ impl Collection {
             unlinked: backlog.unlinked,
             pending_deletes: backlog.pending_deletes,
             tombstones: self.tombstones.load(Ordering::Relaxed),
+            payload_indexes: self.payload_indexes.read().declared(),
+        }
+    }
+
+    /// Declares the payload indexes `declared` (the whole set after a
+    /// change): indexes no longer declared are dropped, new ones are built
+    /// over the stored payloads. The caller holds the write lock.
+    pub(crate) fn apply_payload_indexes(&self, declared: &BTreeMap<String, PayloadIndexKind>) {
+        let payloads = self.payloads.read();
+        let mut indexes = self.payload_indexes.write();
+        for key in indexes.declared().keys() {
+            if !declared.contains_key(key) {
+                indexes.undeclare(key);
+            }
+        }
+        for (key, &kind) in declared {
+            if indexes.declare(key, kind) {
+                for (&id, bytes) in payloads.iter() {
+                    if let Some(parsed) = parse_payload(bytes) {
+                        indexes.insert_into(key, id, &parsed);
+                    }
+                }
+            }
         }
     }
 
@@ -253,7 +297,13 @@ impl Collection {
         self.stamp(points.iter().map(|p| (p.id, p.version, false)));
         let mut payloads = self.payloads.write();
         let mut changed = self.changed_payloads.lock();
+        let mut indexes = self.payload_indexes.write();
+        let parse = !indexes.is_empty();
         for p in points {
+            let old_parsed = if parse { payloads.get(&p.id).and_then(|old| parse_payload(old)) } else { None };
+            indexes.remove(p.id, old_parsed.as_ref());
+            let new_parsed = if parse { p.payload.as_deref().and_then(parse_payload) } else { None };
+            indexes.insert(p.id, new_parsed.as_ref());
             let old = match &p.payload {
                 Some(bytes) => {
                     let new: Arc<[u8]> = Arc::from(bytes.as_slice());
@@ -281,17 +331,24 @@ impl Collection {
         } else {
             self.stamp(ids.iter().zip(versions).map(|(&id, &version)| (id, version, true)));
         }
-        let mut payloads = self.payloads.write();
-        let mut changed = self.changed_payloads.lock();
-        ids.iter()
-            .filter(|&&id| {
-                if let Some(old) = payloads.remove(&id) {
+        {
+            let mut payloads = self.payloads.write();
+            let mut changed = self.changed_payloads.lock();
+            let mut indexes = self.payload_indexes.write();
+            let parse = !indexes.is_empty();
+            for &id in ids {
+                let old = payloads.remove(&id);
+                let old_parsed = if parse { old.as_deref().and_then(parse_payload) } else { None };
+                indexes.remove(id, old_parsed.as_ref());
+                if let Some(old) = old {
                     self.payload_bytes.fetch_sub(payload_cost(&old), Ordering::Relaxed);
                     changed.insert(id);
                 }
-                self.index.delete(id)
-            })
-            .count()
+            }
+        }
+        // Outside the payload locks: a search holding the index's locks may
+        // be waiting to read a payload.
+        ids.iter().filter(|&&id| self.index.delete(id)).count()
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<Point> {
@@ -308,17 +365,23 @@ impl Collection {
         limits: &Limits,
         accept: Option<&(dyn Fn(u64) -> bool + Sync)>,
     ) -> Result<Vec<Neighbor>, EngineError> {
+        self.check_k(k, limits)?;
+        let ef = ef.filter(|&ef| ef > 0).unwrap_or(self.config.ef_search);
+        self.index.search_where(query, k, ef, accept).map_err(|e| match e {
+            IndexError::InvalidParameter { name, reason } => EngineError::InvalidParameter { name, reason },
+            other => EngineError::InvalidQuery(other),
+        })
+    }
+
+    /// Checks a search's `k` against the limits.
+    pub(crate) fn check_k(&self, k: usize, limits: &Limits) -> Result<(), EngineError> {
         if k == 0 || k > limits.max_k {
             return Err(EngineError::InvalidParameter {
                 name: "k",
                 reason: format!("must be between 1 and {}, got {k}", limits.max_k),
             });
         }
-        let ef = ef.filter(|&ef| ef > 0).unwrap_or(self.config.ef_search);
-        self.index.search_where(query, k, ef, accept).map_err(|e| match e {
-            IndexError::InvalidParameter { name, reason } => EngineError::InvalidParameter { name, reason },
-            other => EngineError::InvalidQuery(other),
-        })
+        Ok(())
     }
 
     /// Up to `limit` live ids greater than `after`, ascending; O(log n +
@@ -336,6 +399,18 @@ impl Collection {
     /// Whether anything was applied since the newest checkpoint.
     pub(crate) fn is_dirty(&self) -> bool {
         self.applied_lsn.load(Ordering::Acquire) > self.checkpoint_lsn.load(Ordering::Acquire)
+    }
+}
+
+/// A stored payload parsed for the payload indexes; `None` (logged) for
+/// bytes that are not JSON, which the server never stores.
+pub(crate) fn parse_payload(bytes: &[u8]) -> Option<serde_json::Value> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(%error, "a stored payload is not JSON: not indexed");
+            None
+        }
     }
 }
 

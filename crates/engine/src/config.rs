@@ -1,12 +1,14 @@
 //! Configuration: of the engine (where data lives, durability, limits) and
 //! of one collection (what is fixed at creation and persisted with it).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ruvector_index::{HnswOptions, HnswParams, Metric, Quantization};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
+use crate::payload_index::PayloadIndexKind;
 
 /// How vectors are compressed for graph traversal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -146,6 +148,36 @@ impl CollectionConfig {
     }
 }
 
+/// A collection's configuration as the log and the checkpoints store it:
+/// the fixed part and the declared payload indexes (which may grow).
+/// Files written before payload indexes existed hold none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredConfig {
+    #[serde(flatten)]
+    pub(crate) config: CollectionConfig,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) payload_indexes: BTreeMap<String, PayloadIndexKind>,
+}
+
+/// Longest payload key a payload index may be declared on.
+pub const MAX_PAYLOAD_KEY_BYTES: usize = 256;
+
+/// Most payload indexes per collection.
+pub const MAX_PAYLOAD_INDEXES: usize = 64;
+
+/// Checks a payload key a payload index is declared on: 1 to
+/// [`MAX_PAYLOAD_KEY_BYTES`] bytes, dotted parts not empty.
+pub(crate) fn validate_payload_key(key: &str) -> Result<(), EngineError> {
+    let invalid = |reason: String| Err(EngineError::InvalidParameter { name: "payload_indexes", reason });
+    if key.is_empty() || key.len() > MAX_PAYLOAD_KEY_BYTES {
+        return invalid(format!("a key has 1 to {MAX_PAYLOAD_KEY_BYTES} bytes, got {}", key.len()));
+    }
+    if key.split('.').any(str::is_empty) {
+        return invalid(format!("key {key:?}: a dotted path has no empty part"));
+    }
+    Ok(())
+}
+
 mod metric_name {
     use ruvector_index::Metric;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -218,9 +250,18 @@ pub struct EngineConfig {
     pub bulk_threads: usize,
     /// Request limits.
     pub limits: Limits,
+    /// A filtered search whose filter matches at most this many vectors
+    /// scores them all exactly instead of walking the graph (see the
+    /// `filtered` module). Default [`EngineConfig::DEFAULT_EXACT_FILTER_MAX`].
+    pub exact_filter_max: usize,
 }
 
 impl EngineConfig {
+    /// The default of `exact_filter_max`, calibrated on 384-d vectors
+    /// (BENCHMARKS.md §10): below it, scoring every match costs less than
+    /// a filtered walk at the default `ef`.
+    pub const DEFAULT_EXACT_FILTER_MAX: usize = 4096;
+
     /// Defaults for a data directory: fsync always, checkpoint every 256 MiB
     /// of log, one insert thread per core.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -233,6 +274,7 @@ impl EngineConfig {
             insert_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             bulk_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
+            exact_filter_max: Self::DEFAULT_EXACT_FILTER_MAX,
         }
     }
 }

@@ -57,7 +57,10 @@ use ruvector_storage::{Fs, RealFs, WalRecord};
 
 use crate::EngineError;
 use crate::collection::{Collection, CollectionInfo, Point};
-use crate::config::{CollectionConfig, EngineConfig, validate_name};
+use crate::config::{
+    CollectionConfig, EngineConfig, MAX_PAYLOAD_INDEXES, StoredConfig, validate_name, validate_payload_key,
+};
+use crate::payload_index::PayloadIndexKind;
 use crate::persist::{self, Log};
 
 /// A background checkpoint writes a collection's delta once its estimated
@@ -215,7 +218,7 @@ impl Engine {
         &self.config
     }
 
-    fn writable(&self) -> Result<(), EngineError> {
+    pub(crate) fn writable(&self) -> Result<(), EngineError> {
         match &*self.failure.read() {
             Some(reason) => Err(EngineError::Failed(reason.clone())),
             None => Ok(()),
@@ -229,13 +232,13 @@ impl Engine {
         error
     }
 
-    fn get_collection(&self, name: &str) -> Result<Arc<Collection>, EngineError> {
+    pub(crate) fn get_collection(&self, name: &str) -> Result<Arc<Collection>, EngineError> {
         self.collections.read().get(name).cloned().ok_or_else(|| EngineError::CollectionNotFound(name.to_owned()))
     }
 
     /// Whether `c` is still the collection registered under its name (it
     /// may have been dropped, or dropped and created again, meanwhile).
-    fn is_current(&self, c: &Arc<Collection>) -> bool {
+    pub(crate) fn is_current(&self, c: &Arc<Collection>) -> bool {
         self.collections.read().get(&c.name).is_some_and(|now| Arc::ptr_eq(now, c))
     }
 
@@ -249,24 +252,43 @@ impl Engine {
 
     /// Writes a record without waiting for durability (see
     /// [`Log::wait_durable`]); returns its position and size.
-    fn write_record(&self, record: &WalRecord) -> Result<(u64, u64), EngineError> {
+    pub(crate) fn write_record(&self, record: &WalRecord) -> Result<(u64, u64), EngineError> {
         let (lsn, bytes) = self.log.write(record).map_err(|e| self.fail(e.into()))?;
         self.log_bytes_since_checkpoint.fetch_add(bytes, Ordering::Relaxed);
         Ok((lsn, bytes))
     }
 
+    /// Waits until the record at `lsn` is durable; on failure the engine
+    /// stops taking writes.
+    pub(crate) fn wait_durable(&self, lsn: u64) -> Result<(), EngineError> {
+        self.log.wait_durable(lsn).map_err(|e| self.fail(e.into()))
+    }
+
     /// Creates a collection.
     pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<(), EngineError> {
+        self.create_collection_with(name, config, &BTreeMap::new())
+    }
+
+    /// Creates a collection with payload indexes on the keys of
+    /// `payload_indexes` (see [`Engine::declare_payload_index`]).
+    pub fn create_collection_with(
+        &self,
+        name: &str,
+        config: CollectionConfig,
+        payload_indexes: &BTreeMap<String, PayloadIndexKind>,
+    ) -> Result<(), EngineError> {
         validate_name(name)?;
         config.validate(&self.config.limits)?;
+        validate_payload_indexes(payload_indexes)?;
         self.writable()?;
         let _catalog = self.catalog_lock.lock();
         if self.collections.read().contains_key(name) {
             return Err(EngineError::CollectionExists(name.to_owned()));
         }
-        let encoded = serde_json::to_vec(&config).map_err(|e| EngineError::Failed(e.to_string()))?;
+        let stored = StoredConfig { config, payload_indexes: payload_indexes.clone() };
+        let encoded = serde_json::to_vec(&stored).map_err(|e| EngineError::Failed(e.to_string()))?;
         let lsn = self.append(&WalRecord::CreateCollection { name: name.to_owned(), config: encoded })?;
-        let collection = Arc::new(Collection::new(name.to_owned(), config, lsn)?);
+        let collection = Arc::new(Collection::new(name.to_owned(), config, payload_indexes, lsn)?);
         persist::write_checkpoint(&self.fs, &self.config.data_dir, &collection, lsn).map_err(|e| self.fail(e))?;
         self.collections.write().insert(name.to_owned(), collection);
         Ok(())
@@ -282,6 +304,57 @@ impl Engine {
         self.collections.write().remove(name);
         persist::remove_collection(&*self.fs, &self.config.data_dir, name).map_err(|e| self.fail(e))?;
         Ok(())
+    }
+
+    /// Declares a payload index on `key` (a top-level payload key or a
+    /// dotted path) of kind `kind`, built at once over the stored payloads
+    /// and kept up to date by every write; logged, so it survives restarts.
+    /// Declaring an index that exists (same key and kind) changes nothing;
+    /// another kind replaces it. Returns whether anything changed.
+    pub fn declare_payload_index(&self, name: &str, key: &str, kind: PayloadIndexKind) -> Result<bool, EngineError> {
+        validate_payload_key(key)?;
+        self.change_payload_indexes(name, |declared| {
+            if declared.get(key) == Some(&kind) {
+                return false;
+            }
+            declared.insert(key.to_owned(), kind);
+            true
+        })
+    }
+
+    /// Drops the payload index on `key`; returns whether there was one.
+    pub fn drop_payload_index(&self, name: &str, key: &str) -> Result<bool, EngineError> {
+        self.change_payload_indexes(name, |declared| declared.remove(key).is_some())
+    }
+
+    /// Applies `change` to the collection's declared payload indexes and,
+    /// if it changed them, logs and applies the new set.
+    fn change_payload_indexes(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BTreeMap<String, PayloadIndexKind>) -> bool,
+    ) -> Result<bool, EngineError> {
+        let collection = self.get_collection(name)?;
+        self.writable()?;
+        let lsn = {
+            let _writer = collection.write_lock.lock();
+            if !self.is_current(&collection) {
+                return Err(EngineError::CollectionNotFound(name.to_owned()));
+            }
+            let mut declared = collection.payload_indexes.read().declared();
+            if !change(&mut declared) {
+                return Ok(false);
+            }
+            validate_payload_indexes(&declared)?;
+            let encoded = serde_json::to_vec(&declared).map_err(|e| EngineError::Failed(e.to_string()))?;
+            let record = WalRecord::PayloadIndexes { collection: name.to_owned(), declared: encoded };
+            let (lsn, bytes) = self.write_record(&record)?;
+            collection.apply_payload_indexes(&declared);
+            collection.note_applied(lsn, bytes);
+            lsn
+        };
+        self.wait_durable(lsn)?;
+        Ok(true)
     }
 
     /// Every collection, sorted by name.
@@ -742,6 +815,17 @@ impl Engine {
         self.log.sync()?;
         Ok(())
     }
+}
+
+/// Checks a whole set of declared payload indexes.
+fn validate_payload_indexes(declared: &BTreeMap<String, PayloadIndexKind>) -> Result<(), EngineError> {
+    if declared.len() > MAX_PAYLOAD_INDEXES {
+        return Err(EngineError::InvalidParameter {
+            name: "payload_indexes",
+            reason: format!("at most {MAX_PAYLOAD_INDEXES} per collection, got {}", declared.len()),
+        });
+    }
+    declared.keys().try_for_each(|key| validate_payload_key(key))
 }
 
 /// Links staged slots on `pool` and waits until they are linked.

@@ -37,14 +37,19 @@ mod collection;
 mod config;
 mod engine;
 mod error;
+mod filtered;
 mod payload_index;
 mod persist;
 
 pub use collection::{CollectionInfo, Point};
-pub use config::{CollectionConfig, EngineConfig, Fsync, Limits, QuantizationConfig};
+pub use config::{
+    CollectionConfig, EngineConfig, Fsync, Limits, MAX_PAYLOAD_INDEXES, MAX_PAYLOAD_KEY_BYTES, QuantizationConfig,
+};
 pub use engine::{DeleteOutcome, Engine, EngineObserver, Exported};
 pub use error::EngineError;
+pub use filtered::{Candidates, FilterPlan, FilteredHits, Gate, PayloadFilter};
 pub use payload_index::{IndexedTest, PayloadIndexKind, PayloadIndexes};
+pub use roaring::RoaringTreemap;
 pub use ruvector_index::{Metric, Neighbor};
 #[cfg(test)]
 mod tests;

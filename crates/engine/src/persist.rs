@@ -10,7 +10,7 @@
 //! ```
 //!
 //! A full checkpoint holds three sections: `config` (the collection's JSON
-//! configuration), `payloads` (`count: u64`, then per point `id: u64,
+//! configuration with its declared payload indexes), `payloads` (`count: u64`, then per point `id: u64,
 //! len: u32, bytes`, little-endian) and `index` (the HNSW snapshot of
 //! `ruvector-index`, which carries its own version and checksum).
 //!
@@ -28,6 +28,11 @@
 //! deltas of a collection outgrow its full checkpoint, [`compact`] merges
 //! them — reading the files, not the live collection, so writers and
 //! searches never wait for it.
+//!
+//! Payload indexes are not stored: only their declaration is (in `config`,
+//! of the full checkpoint and of every delta, the newest file's counting,
+//! and in the log). Loading a collection builds them from its payloads —
+//! one parse per payload, far cheaper than the index load itself.
 //!
 //! Recovery loads the newest checkpoint chain of every collection directory, then
 //! replays the log from the oldest checkpoint position on. A record of
@@ -48,7 +53,8 @@ use ruvector_storage::{Checkpoint, CheckpointKind, CheckpointWriter, Fs, Storage
 
 use crate::EngineError;
 use crate::collection::{Collection, Stamp};
-use crate::config::{CollectionConfig, EngineConfig};
+use crate::config::{CollectionConfig, EngineConfig, StoredConfig};
+use crate::payload_index::PayloadIndexKind;
 
 pub(crate) use log::Log;
 
@@ -180,7 +186,8 @@ pub(crate) fn write_checkpoint(fs: &Arc<dyn Fs>, data_dir: &Path, c: &Collection
     c.changed_payloads.lock().clear();
     let versions = encode_versions(&c.versions.read());
     c.changed_versions.lock().clear();
-    let contents = FullContents { config: &c.config, payloads: &payloads, versions: &versions, index: &c.index };
+    let stored = StoredConfig { config: c.config, payload_indexes: c.payload_indexes.read().declared() };
+    let contents = FullContents { config: &stored, payloads: &payloads, versions: &versions, index: &c.index };
     let bytes = write_full(fs, data_dir, &c.name, contents, lsn)?;
     c.full_bytes.store(bytes, Ordering::Relaxed);
     c.delta_bytes.store(0, Ordering::Relaxed);
@@ -189,7 +196,7 @@ pub(crate) fn write_checkpoint(fs: &Arc<dyn Fs>, data_dir: &Path, c: &Collection
 
 /// What a full checkpoint holds, its sections encoded (but the index's).
 struct FullContents<'a> {
-    config: &'a CollectionConfig,
+    config: &'a StoredConfig,
     payloads: &'a [u8],
     versions: &'a [u8],
     index: &'a Hnsw,
@@ -274,7 +281,8 @@ impl CapturedDelta {
     /// Writes the delta file; returns its size.
     pub(crate) fn write(&self, fs: &Arc<dyn Fs>, data_dir: &Path, c: &Collection) -> Result<u64, EngineError> {
         let dir = collection_dir(data_dir, &c.name);
-        let config = serde_json::to_vec(&c.config).map_err(|e| EngineError::Failed(e.to_string()))?;
+        let stored = StoredConfig { config: c.config, payload_indexes: c.payload_indexes.read().declared() };
+        let config = serde_json::to_vec(&stored).map_err(|e| EngineError::Failed(e.to_string()))?;
         let mut writer = CheckpointWriter::create_kind(Arc::clone(fs), &dir, CheckpointKind::Delta, self.lsn)?;
         writer.add_section(CONFIG, &config)?;
         writer.add_section(PAYLOADS_DELTA, &self.payloads)?;
@@ -295,8 +303,8 @@ pub(crate) fn compact(fs: &Arc<dyn Fs>, data_dir: &Path, name: &str) -> Result<O
     }
     let payloads = encode_payloads(&loaded.payloads);
     let versions = encode_versions(&loaded.versions);
-    let contents =
-        FullContents { config: &loaded.config, payloads: &payloads, versions: &versions, index: &loaded.index };
+    let stored = StoredConfig { config: loaded.config, payload_indexes: loaded.declared };
+    let contents = FullContents { config: &stored, payloads: &payloads, versions: &versions, index: &loaded.index };
     let bytes = write_full(fs, data_dir, name, contents, loaded.lsn)?;
     Ok(Some((loaded.lsn, bytes)))
 }
@@ -386,6 +394,8 @@ pub(crate) struct Recovered {
 /// A collection as its checkpoint files describe it.
 struct Loaded {
     config: CollectionConfig,
+    /// The declared payload indexes, as the newest file of the chain has them.
+    declared: BTreeMap<String, PayloadIndexKind>,
     payloads: HashMap<u64, Arc<[u8]>>,
     versions: HashMap<u64, Stamp>,
     index: Hnsw,
@@ -405,9 +415,11 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
     };
     let corrupt =
         |file: &Checkpoint, what: &str| EngineError::Failed(format!("checkpoint {}: {what}", file.path().display()));
-    let config: CollectionConfig =
-        serde_json::from_slice(full.section(CONFIG).ok_or_else(|| corrupt(&full, "no config section"))?)
-            .map_err(|e| corrupt(&full, &format!("config: {e}")))?;
+    let read_config = |file: &Checkpoint| -> Result<StoredConfig, EngineError> {
+        serde_json::from_slice(file.section(CONFIG).ok_or_else(|| corrupt(file, "no config section"))?)
+            .map_err(|e| corrupt(file, &format!("config: {e}")))
+    };
+    let StoredConfig { config, mut payload_indexes } = read_config(&full)?;
     let mut payloads = decode_payloads(full.section(PAYLOADS).ok_or_else(|| corrupt(&full, "no payloads section"))?)
         .ok_or_else(|| corrupt(&full, "malformed payloads section"))?;
     let mut versions = HashMap::new();
@@ -425,6 +437,7 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
         if let Some(section) = delta.section(VERSIONS_DELTA) {
             apply_versions(&mut versions, section, true).ok_or_else(|| corrupt(delta, "malformed vdelta section"))?;
         }
+        payload_indexes = read_config(delta)?.payload_indexes;
         let index_delta = delta.section(INDEX_DELTA).ok_or_else(|| corrupt(delta, "no idelta section"))?;
         index.apply_delta(index_delta).map_err(|e| corrupt(delta, &format!("index delta: {e}")))?;
         lsn = delta.lsn();
@@ -432,14 +445,32 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
     }
     let last = deltas.last().unwrap_or(&full);
     index.finish_loading().map_err(|e| corrupt(last, &format!("index: {e}")))?;
-    Ok(Some(Loaded { config, payloads, versions, index, lsn, deltas: deltas.len(), full_bytes, delta_bytes }))
+    Ok(Some(Loaded {
+        config,
+        declared: payload_indexes,
+        payloads,
+        versions,
+        index,
+        lsn,
+        deltas: deltas.len(),
+        full_bytes,
+        delta_bytes,
+    }))
 }
 
 /// Loads one collection from its checkpoint files, if it has any.
 fn load_collection(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Collection>, EngineError> {
     let Some(loaded) = load_chain(fs, data_dir, name)? else { return Ok(None) };
     let index = loaded.index.with_background_maintenance();
-    let c = Collection::from_parts(name.to_owned(), loaded.config, index, loaded.payloads, loaded.versions, loaded.lsn);
+    let c = Collection::from_parts(
+        name.to_owned(),
+        loaded.config,
+        &loaded.declared,
+        index,
+        loaded.payloads,
+        loaded.versions,
+        loaded.lsn,
+    );
     c.full_bytes.store(loaded.full_bytes, Ordering::Relaxed);
     c.delta_bytes.store(loaded.delta_bytes, Ordering::Relaxed);
     Ok(Some(c))
@@ -516,9 +547,10 @@ fn replay(
             if collections.get(&name).is_some_and(|c| covered(c)) {
                 return Ok(());
             }
-            let cfg: CollectionConfig = serde_json::from_slice(&bytes)
+            let stored: StoredConfig = serde_json::from_slice(&bytes)
                 .map_err(|e| EngineError::Failed(format!("log record {lsn}: collection config: {e}")))?;
-            collections.insert(name.clone(), Arc::new(Collection::new(name, cfg, lsn)?));
+            let c = Collection::new(name.clone(), stored.config, &stored.payload_indexes, lsn)?;
+            collections.insert(name, Arc::new(c));
         }
         WalRecord::DropCollection { name } => {
             if collections.get(&name).is_some_and(|c| !covered(c)) {
@@ -549,6 +581,15 @@ fn replay(
             let Some(c) = collections.get(&collection) else { return Ok(()) };
             if !covered(c) {
                 c.apply_purge(&ids);
+                c.note_applied(lsn, bytes);
+            }
+        }
+        WalRecord::PayloadIndexes { collection, declared } => {
+            let Some(c) = collections.get(&collection) else { return Ok(()) };
+            if !covered(c) {
+                let declared: BTreeMap<String, PayloadIndexKind> = serde_json::from_slice(&declared)
+                    .map_err(|e| EngineError::Failed(format!("log record {lsn}: payload indexes: {e}")))?;
+                c.apply_payload_indexes(&declared);
                 c.note_applied(lsn, bytes);
             }
         }

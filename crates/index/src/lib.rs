@@ -59,7 +59,7 @@ mod store;
 mod visited;
 
 pub use error::IndexError;
-pub use hnsw::{Backlog, Hnsw, HnswOptions, HnswParams, IndexDelta, MaintenanceWork, Neighbor};
+pub use hnsw::{Backlog, Hnsw, HnswOptions, HnswParams, IdFilter, IndexDelta, MaintenanceWork, Neighbor};
 pub use metric::{Metric, UnknownMetric};
 pub use quant::Quantization;
 pub use scorer::Scorer;

@@ -40,7 +40,7 @@ impl VisitedSet {
     }
 
     /// Whether `node` was visited.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn contains(&self, node: u32) -> bool {
         self.words[(node >> 6) as usize] & (1u64 << (node & 63)) != 0
     }

@@ -55,7 +55,7 @@ fn origin(r: &WalRecord) -> u64 {
         WalRecord::Upsert { points, .. } => points[0].id,
         WalRecord::Delete { ids, .. } | WalRecord::PurgeTombstones { ids, .. } => ids[0],
         WalRecord::CreateCollection { name, .. } => name[1..].parse().expect("tag"),
-        WalRecord::DropCollection { .. } => unreachable!("not generated"),
+        WalRecord::DropCollection { .. } | WalRecord::PayloadIndexes { .. } => unreachable!("not generated"),
     }
 }
 

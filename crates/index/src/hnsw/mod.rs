@@ -19,6 +19,7 @@
 
 mod changes;
 mod delete;
+mod filtered;
 pub(crate) mod graph;
 mod insert;
 mod maintenance;
@@ -41,6 +42,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use self::changes::ChangeSet;
+pub use self::filtered::IdFilter;
 use self::graph::Graph;
 pub use self::maintenance::{Backlog, MaintenanceWork};
 pub use self::quantized::HnswOptions;

@@ -120,9 +120,15 @@ impl Quantized {
 }
 
 /// The query-side scorer over codes.
-struct CodeScorer<'a> {
+pub(super) struct CodeScorer<'a> {
     codes: &'a CodeStore,
     query: &'a QuantQuery,
+}
+
+impl<'a> CodeScorer<'a> {
+    pub(super) fn new(codes: &'a CodeStore, query: &'a QuantQuery) -> Self {
+        CodeScorer { codes, query }
+    }
 }
 
 impl Scorer for CodeScorer<'_> {

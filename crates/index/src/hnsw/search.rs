@@ -36,11 +36,11 @@ impl PartialOrd for Candidate {
 pub(crate) struct Scratch {
     pub(crate) visited: VisitedSet,
     /// `C` in the paper: nodes still to expand, nearest first.
-    candidates: BinaryHeap<Reverse<Candidate>>,
+    pub(crate) candidates: BinaryHeap<Reverse<Candidate>>,
     /// `W` in the paper: the best `ef` accepted nodes, farthest on top.
     pub(crate) nearest: BinaryHeap<Candidate>,
     /// Unvisited neighbours of the node being expanded.
-    batch: Vec<u32>,
+    pub(crate) batch: Vec<u32>,
     /// Spare buffers for callers (insert, repair).
     pub(crate) ids: Vec<u32>,
     pub(crate) sorted: Vec<Candidate>,

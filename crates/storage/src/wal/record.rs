@@ -12,6 +12,7 @@
 //! | 5 | `Upsert` with versions | `str collection \| u32 n \|` n × (`u64 version \|` point) |
 //! | 6 | `Delete` with versions | `str collection \| u32 n \|` n × (`u64 id \| u64 version`) |
 //! | 7 | `PurgeTombstones` | `str collection \| u32 n \| u64 × n ids` |
+//! | 8 | `PayloadIndexes` | `str collection \| bytes declared` |
 //!
 //! A point is `u64 id | u32 dim | u32 payload_len (u32::MAX = no payload) |
 //! f32 × dim | payload bytes`. Kinds 3 and 4 are what logs written before
@@ -73,6 +74,15 @@ pub enum WalRecord {
         /// The ids whose tombstones were purged.
         ids: Vec<u64>,
     },
+    /// A collection's payload indexes were declared anew: `declared` is
+    /// the whole set after the change (opaque to the log; the engine
+    /// stores JSON).
+    PayloadIndexes {
+        /// Collection name.
+        collection: String,
+        /// Every declared index of the collection.
+        declared: Vec<u8>,
+    },
 }
 
 const KIND_CREATE: u8 = 1;
@@ -82,6 +92,7 @@ const KIND_DELETE: u8 = 4;
 const KIND_UPSERT_VERSIONED: u8 = 5;
 const KIND_DELETE_VERSIONED: u8 = 6;
 const KIND_PURGE_TOMBSTONES: u8 = 7;
+const KIND_PAYLOAD_INDEXES: u8 = 8;
 const NO_PAYLOAD: u32 = u32::MAX;
 
 /// Why a record body failed to decode (the caller adds file and offset).
@@ -117,6 +128,7 @@ impl WalRecord {
                 4 + collection.len() + 4 + if versions.is_empty() { 8 } else { 16 } * ids.len()
             }
             WalRecord::PurgeTombstones { collection, ids } => 4 + collection.len() + 4 + 8 * ids.len(),
+            WalRecord::PayloadIndexes { collection, declared } => 4 + collection.len() + 4 + declared.len(),
         }
     }
 
@@ -132,6 +144,11 @@ impl WalRecord {
             WalRecord::DropCollection { name } => {
                 out.push(KIND_DROP);
                 put_bytes(out, name.as_bytes())?;
+            }
+            WalRecord::PayloadIndexes { collection, declared } => {
+                out.push(KIND_PAYLOAD_INDEXES);
+                put_bytes(out, collection.as_bytes())?;
+                put_bytes(out, declared)?;
             }
             WalRecord::Upsert { collection, points } => {
                 let with_versions = versioned(points);
@@ -189,6 +206,9 @@ impl WalRecord {
         let record = match r.u8()? {
             KIND_CREATE => WalRecord::CreateCollection { name: r.string()?, config: r.bytes()?.to_vec() },
             KIND_DROP => WalRecord::DropCollection { name: r.string()? },
+            KIND_PAYLOAD_INDEXES => {
+                WalRecord::PayloadIndexes { collection: r.string()?, declared: r.bytes()?.to_vec() }
+            }
             kind @ (KIND_UPSERT | KIND_UPSERT_VERSIONED) => {
                 let with_versions = kind == KIND_UPSERT_VERSIONED;
                 let collection = r.string()?;
@@ -365,6 +385,8 @@ mod tests {
             }),
             (".{0,12}", prop::collection::vec(any::<u64>(), 0..20))
                 .prop_map(|(collection, ids)| WalRecord::PurgeTombstones { collection, ids }),
+            (".{0,12}", prop::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(collection, declared)| WalRecord::PayloadIndexes { collection, declared }),
         ]
     }
 

@@ -1,0 +1,213 @@
+//! Filtered search, and counting and deleting by filter: the planner.
+//!
+//! The engine does not know the filter language (that is the API's); it
+//! asks a [`PayloadFilter`] two things: which ids the payload indexes say
+//! may match ([`Candidates`], exact when every condition was answered by an
+//! index), and whether one point passes (the reference semantics, for
+//! conditions no index answers). A search then picks one of three plans:
+//!
+//! 1. **Exact** — at most [`crate::EngineConfig::exact_filter_max`]
+//!    candidates: score every candidate that passes ([`Hnsw::score_ids`]);
+//!    no graph walk. The answer is exact.
+//! 2. **Walk** — more candidates: a graph walk that checks the filter before
+//!    computing a distance and looks through non-matching neighbours
+//!    ([`Hnsw::search_filtered`]), seeded with a few matching vectors,
+//!    with a budget of as many scored vectors as there are candidates.
+//! 3. **Fallback** — the walk ran over its budget or found fewer than `k`:
+//!    plan 1 over every candidate, whatever their number.
+//!
+//! So a search always returns min(k, S) results (S: the matching vectors),
+//! every one matching, and never costs much more than scoring all S.
+//!
+//! A `gate` (a shard's partitions that are filling or released) is one
+//! more filter on ids, checked with the others.
+
+use roaring::RoaringTreemap;
+use ruvector_index::{IndexError, Neighbor};
+use ruvector_storage::WalRecord;
+
+use crate::EngineError;
+use crate::collection::Collection;
+use crate::engine::Engine;
+use crate::payload_index::PayloadIndexes;
+
+/// Matching vectors sampled from the candidates to seed a filtered walk.
+const WALK_SEEDS: u64 = 16;
+
+/// A payload filter as the engine needs it (module docs).
+pub trait PayloadFilter: Sync {
+    /// The ids the payload indexes allow; see [`Candidates`].
+    fn candidates(&self, indexes: &PayloadIndexes) -> Candidates;
+
+    /// Whether the point `id` with the stored `payload` (the client's JSON
+    /// bytes) passes the filter.
+    fn matches(&self, id: u64, payload: Option<&[u8]>) -> bool;
+}
+
+/// What the payload indexes say about a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidates {
+    /// Every id that may match (`None`: the indexes narrow nothing down —
+    /// every live id may).
+    pub ids: Option<RoaringTreemap>,
+    /// Whether every candidate matches, so [`PayloadFilter::matches`] need
+    /// not be asked.
+    pub exact: bool,
+}
+
+/// Which plan answered a filtered search (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterPlan {
+    /// Every candidate scored.
+    Exact,
+    /// The filtered graph walk.
+    Walk,
+    /// The walk gave up or came back short; then every candidate scored.
+    Fallback,
+}
+
+impl FilterPlan {
+    /// The plan's name (for metrics and logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            FilterPlan::Exact => "exact",
+            FilterPlan::Walk => "walk",
+            FilterPlan::Fallback => "fallback",
+        }
+    }
+}
+
+/// The answer of a filtered search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilteredHits {
+    /// Up to `k` matching points, nearest first.
+    pub hits: Vec<Neighbor>,
+    /// How they were found.
+    pub plan: FilterPlan,
+}
+
+/// A filter on ids (a shard's readable partitions).
+pub type Gate<'a> = Option<&'a (dyn Fn(u64) -> bool + Sync)>;
+
+impl Collection {
+    /// The candidates of `filter`, with every live id standing in for
+    /// "no narrowing".
+    fn candidates_of(&self, filter: &dyn PayloadFilter) -> (RoaringTreemap, bool) {
+        let indexes = self.payload_indexes.read();
+        let Candidates { ids, exact } = filter.candidates(&indexes);
+        (ids.unwrap_or_else(|| indexes.all().clone()), exact)
+    }
+
+    /// Whether `id` passes `filter` by its stored payload.
+    fn passes(&self, filter: &dyn PayloadFilter, id: u64) -> bool {
+        let payloads = self.payloads.read();
+        filter.matches(id, payloads.get(&id).map(|p| &**p))
+    }
+
+    /// The candidates that match and pass the gate.
+    fn matching(&self, filter: &dyn PayloadFilter, gate: Gate<'_>) -> Vec<u64> {
+        let (ids, exact) = self.candidates_of(filter);
+        ids.iter().filter(|&id| (exact || self.passes(filter, id)) && gate.is_none_or(|g| g(id))).collect()
+    }
+}
+
+fn query_error(e: IndexError) -> EngineError {
+    match e {
+        IndexError::InvalidParameter { name, reason } => EngineError::InvalidParameter { name, reason },
+        other => EngineError::InvalidQuery(other),
+    }
+}
+
+impl Engine {
+    /// The `k` nearest points to `query` that pass `filter` and `gate`,
+    /// nearest first, by the plan the module docs describe; `ef` defaults
+    /// to the collection's `ef_search`.
+    pub fn search_filtered(
+        &self,
+        name: &str,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: &dyn PayloadFilter,
+        gate: Gate<'_>,
+    ) -> Result<FilteredHits, EngineError> {
+        let c = self.get_collection(name)?;
+        c.check_k(k, &self.config().limits)?;
+        let ef = ef.filter(|&ef| ef > 0).unwrap_or(c.config.ef_search);
+        let (ids, exact) = c.candidates_of(filter);
+        let passes = |id: u64| (exact || c.passes(filter, id)) && gate.is_none_or(|g| g(id));
+        let upper = ids.len();
+        if upper <= self.config().exact_filter_max as u64 {
+            let selected: Vec<u64> = ids.iter().filter(|&id| passes(id)).collect();
+            let hits = c.index.score_ids(query, &selected, k).map_err(query_error)?;
+            return Ok(FilteredHits { hits, plan: FilterPlan::Exact });
+        }
+        let in_walk = |id: u64| ids.contains(id) && passes(id);
+        let seeds: Vec<u64> =
+            (0..WALK_SEEDS).filter_map(|i| ids.select(i * upper / WALK_SEEDS)).filter(|&id| passes(id)).collect();
+        let budget = usize::try_from(upper).unwrap_or(usize::MAX);
+        if let Some(hits) = c.index.search_filtered(query, k, ef, &in_walk, &seeds, budget).map_err(query_error)?
+            && hits.len() >= k
+        {
+            return Ok(FilteredHits { hits, plan: FilterPlan::Walk });
+        }
+        let selected: Vec<u64> = ids.iter().filter(|&id| passes(id)).collect();
+        let hits = c.index.score_ids(query, &selected, k).map_err(query_error)?;
+        Ok(FilteredHits { hits, plan: FilterPlan::Fallback })
+    }
+
+    /// How many points pass `filter` and `gate`. Answered from the payload
+    /// indexes alone when they answer every condition and there is no gate.
+    pub fn count_matching(&self, name: &str, filter: &dyn PayloadFilter, gate: Gate<'_>) -> Result<u64, EngineError> {
+        let c = self.get_collection(name)?;
+        let (ids, exact) = c.candidates_of(filter);
+        if exact && gate.is_none() {
+            return Ok(ids.len());
+        }
+        Ok(ids.iter().filter(|&id| (exact || c.passes(filter, id)) && gate.is_none_or(|g| g(id))).count() as u64)
+    }
+
+    /// The ids of the points that pass `filter` and `gate`, ascending.
+    pub fn ids_matching(
+        &self,
+        name: &str,
+        filter: &dyn PayloadFilter,
+        gate: Gate<'_>,
+    ) -> Result<Vec<u64>, EngineError> {
+        Ok(self.get_collection(name)?.matching(filter, gate))
+    }
+
+    /// Deletes every point that passes `filter` and `gate`, durably, as one
+    /// logged (unversioned) delete; returns how many went. The matching set
+    /// is taken under the collection's write lock, so it is exactly what
+    /// the collection held when the delete was logged.
+    pub fn delete_matching(
+        &self,
+        name: &str,
+        filter: &dyn PayloadFilter,
+        gate: Gate<'_>,
+    ) -> Result<usize, EngineError> {
+        let c = self.get_collection(name)?;
+        self.writable()?;
+        let (lsn, deleted) = {
+            let _writer = c.write_lock.lock();
+            if !self.is_current(&c) {
+                return Err(EngineError::CollectionNotFound(name.to_owned()));
+            }
+            let ids = c.matching(filter, gate);
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let record = WalRecord::Delete { collection: name.to_owned(), ids, versions: Vec::new() };
+            let (lsn, bytes) = self.write_record(&record)?;
+            let WalRecord::Delete { ids, versions, .. } = &record else {
+                return Err(EngineError::Failed("a delete was logged as another record".into()));
+            };
+            let deleted = c.apply_delete(ids, versions);
+            c.note_applied(lsn, bytes);
+            (lsn, deleted)
+        };
+        self.wait_durable(lsn)?;
+        Ok(deleted)
+    }
+}
