@@ -27,7 +27,7 @@ type KeyDigest = [u8; 32];
 /// What a request wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Reads only: `GET`, `HEAD`, searches.
+    /// Reads only: `GET`, `HEAD`, searches, counts.
     Read,
     /// Changes something.
     Write,
@@ -40,7 +40,8 @@ impl Access {
         let read = method == Method::GET
             || method == Method::HEAD
             || method == Method::OPTIONS
-            || (method == Method::POST && (route.ends_with("/search") || route.ends_with("/search/batch")));
+            || (method == Method::POST
+                && (route.ends_with("/search") || route.ends_with("/search/batch") || route.ends_with("/count")));
         if read { Access::Read } else { Access::Write }
     }
 }
@@ -153,6 +154,9 @@ mod tests {
     fn searches_are_reads() {
         assert_eq!(Access::of(&Method::POST, "/collections/{name}/search"), Access::Read);
         assert_eq!(Access::of(&Method::POST, "/collections/{name}/search/batch"), Access::Read);
+        assert_eq!(Access::of(&Method::POST, "/collections/{name}/count"), Access::Read);
+        assert_eq!(Access::of(&Method::POST, "/collections/{name}/delete"), Access::Write);
+        assert_eq!(Access::of(&Method::POST, "/collections/{name}/payload_indexes"), Access::Write);
         assert_eq!(Access::of(&Method::GET, "/collections"), Access::Read);
         assert_eq!(Access::of(&Method::POST, "/collections/{name}/vectors"), Access::Write);
         assert_eq!(Access::of(&Method::DELETE, "/collections/{name}"), Access::Write);

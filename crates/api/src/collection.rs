@@ -11,10 +11,12 @@
 //! range: `1 ≤ m ≤ Limits::max_m`, `1 ≤ ef_* ≤ Limits::max_ef`. An explicit
 //! `null` counts as not given.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ApiError, Limits, Metric};
+use crate::{ApiError, Limits, Metric, PayloadIndexType, validate_payload_indexes};
 
 /// Default HNSW `M` (layer 0 keeps 2·M links).
 pub const DEFAULT_M: usize = 16;
@@ -151,6 +153,11 @@ pub struct CreateCollectionRequest {
     #[serde(default)]
     #[schema(value_type = Option<u32>, minimum = 1)]
     pub partitions: Option<i64>,
+    /// Payload indexes: payload key → `keyword`, `integer`, `float` or
+    /// `bool` (see `POST /collections/{name}/payload_indexes`).
+    #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, PayloadIndexType>>)]
+    pub payload_indexes: Option<BTreeMap<String, String>>,
 }
 
 /// A validated create request with every default applied. Serializes to a
@@ -175,6 +182,9 @@ pub struct ValidCreate {
     /// for a collection made without any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<u32>,
+    /// Payload indexes declared with the collection.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub payload_indexes: BTreeMap<String, PayloadIndexType>,
 }
 
 /// Checks an optional positive integer parameter.
@@ -222,7 +232,9 @@ impl CreateCollectionRequest {
                 }
             },
         };
+        let payload_indexes = validate_payload_indexes(&self.payload_indexes.clone().unwrap_or_default())?;
         Ok(ValidCreate {
+            payload_indexes,
             name: name.to_owned(),
             dimension,
             metric,
@@ -262,6 +274,9 @@ pub struct CollectionInfo {
     /// Partitions, for a collection created with them (through a router).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<u32>,
+    /// The declared payload indexes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub payload_indexes: BTreeMap<String, PayloadIndexType>,
 }
 
 impl CollectionInfo {
@@ -278,6 +293,7 @@ impl CollectionInfo {
             ef_search: config.ef_search,
             quantization: config.quantization,
             partitions: config.partitions,
+            payload_indexes: config.payload_indexes.clone(),
         }
     }
 }
@@ -311,8 +327,20 @@ mod tests {
                 ef_search: 50,
                 quantization: Quantization::None,
                 partitions: None,
+                payload_indexes: BTreeMap::new(),
             }
         );
+        let indexed =
+            create(json!({"name": "p", "dimension": 3, "payload_indexes": {"lang": "keyword", "a.b": "float"}}));
+        assert_eq!(
+            indexed.expect("valid").payload_indexes,
+            BTreeMap::from([("a.b".into(), PayloadIndexType::Float), ("lang".into(), PayloadIndexType::Keyword)])
+        );
+        assert_eq!(
+            code(json!({"name": "p", "dimension": 3, "payload_indexes": {"lang": "text"}})),
+            "invalid_parameter"
+        );
+        assert_eq!(code(json!({"name": "p", "dimension": 3, "payload_indexes": {"lang": 1}})), "invalid_body");
         assert_eq!(create(json!({"name": "p", "dimension": 3, "partitions": 64})).expect("valid").partitions, Some(64));
         for bad in [0, 3, 8192, -2] {
             assert_eq!(code(json!({"name": "p", "dimension": 3, "partitions": bad})), "invalid_parameter", "{bad}");

@@ -27,6 +27,10 @@
 //! | `GET /collections/{name}/ids?after=&limit=` | [`IdsQuery`] | [`IdsQuery::validate`] | 200 [`IdsPage`] |
 //! | `POST /collections/{name}/search` | [`SearchRequest`] | [`SearchRequest::validate`] → [`ValidSearch`] | 200 `[`[`SearchHit`]`]` |
 //! | `POST /collections/{name}/search/batch` | [`BatchSearchRequest`] | [`BatchSearchRequest::validate`] | 200 `[[`[`SearchHit`]`]]` |
+//! | `POST /collections/{name}/payload_indexes` | [`PayloadIndexRequest`] | [`PayloadIndexRequest::validate`] → [`ValidPayloadIndex`] | 201 `{"status":"created"}` (200 `unchanged`) |
+//! | `DELETE /collections/{name}/payload_indexes/{key}` | — | [`validate_payload_key`] | 200 `{"status":"deleted"}` |
+//! | `POST /collections/{name}/count` | [`CountRequest`] | [`CountRequest::validate`] | 200 [`CountResponse`] |
+//! | `POST /collections/{name}/delete` | [`DeleteByFilterRequest`] | [`DeleteByFilterRequest::validate`] | 200 [`DeleteByFilterResponse`] |
 //!
 //! Unknown JSON fields are ignored (as the seed server did), except inside
 //! a [`Filter`] and in [`Limits`], where a typo would silently change
@@ -43,6 +47,7 @@ mod metric;
 pub mod openapi;
 pub mod openapi_replica;
 mod partition;
+mod payload_index;
 mod search;
 mod snapshot;
 mod status;
@@ -69,6 +74,11 @@ pub use openapi_replica::{ReplicaDoc, node_openapi};
 pub use partition::{
     Digests, DigestsQuery, ImportReport, MAX_PARTITIONS, PartitionDigest, PurgeRequest, PurgeResponse, Stamps,
     StampsQuery, VersionStamp, parse_partition, partition_of, stamp_hash, valid_partitions,
+};
+pub use payload_index::{
+    CountRequest, CountResponse, DeleteByFilterRequest, DeleteByFilterResponse, MAX_PAYLOAD_INDEXES,
+    MAX_PAYLOAD_KEY_BYTES, PayloadIndexRequest, PayloadIndexType, ValidPayloadIndex, validate_payload_indexes,
+    validate_payload_key,
 };
 pub use search::{
     BatchSearchRequest, DEFAULT_K, PARTIAL_HEADER, SearchHit, SearchRequest, ValidBatchSearch, ValidSearch,

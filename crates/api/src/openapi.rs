@@ -27,9 +27,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    BatchSearchRequest, CollectionInfo, Condition, CreateCollectionRequest, DeleteQuery, ErrorBody, Filter, IdsPage,
-    IdsQuery, Limits, Metric, Quantization, Range, SearchHit, SearchRequest, StatusResponse, UpsertRequest,
-    ValidBatchSearch, ValidCreate, ValidSearch, ValidUpsert, VectorInput, VectorRecord,
+    BatchSearchRequest, CollectionInfo, Condition, CountRequest, CountResponse, CreateCollectionRequest,
+    DeleteByFilterRequest, DeleteByFilterResponse, DeleteQuery, ErrorBody, Filter, IdsPage, IdsQuery, Limits, Metric,
+    PayloadIndexRequest, PayloadIndexType, Quantization, Range, SearchHit, SearchRequest, StatusResponse,
+    UpsertRequest, ValidBatchSearch, ValidCreate, ValidSearch, ValidUpsert, VectorInput, VectorRecord,
 };
 
 /// The client API's OpenAPI document, common to a node and the router:
@@ -56,12 +57,22 @@ use crate::{
         search,
         search_batch,
         list_ids,
+        create_payload_index,
+        delete_payload_index,
+        count,
+        delete_by_filter,
     ),
     components(schemas(
         BatchSearchRequest,
         CollectionInfo,
         Condition,
+        CountRequest,
+        CountResponse,
         CreateCollectionRequest,
+        DeleteByFilterRequest,
+        DeleteByFilterResponse,
+        PayloadIndexRequest,
+        PayloadIndexType,
         ErrorBody,
         Filter,
         IdsPage,
@@ -253,11 +264,14 @@ fn list_ids() {}
 
 /// k-nearest-neighbour search; results nearest first.
 ///
-/// An optional `filter` keeps only vectors whose payload matches. A node
-/// applies it by post-filtering: it searches for 4·k candidates, keeps the
-/// matching ones, and widens the search (×4 per round) until k matches are
-/// found, the collection is exhausted, or 65 536 candidates were examined —
-/// so a very selective filter may return fewer than k hits.
+/// An optional `filter` keeps only vectors whose payload matches; the
+/// answer holds min(k, matching vectors) hits, every one matching. When
+/// the payload indexes show few matches (at most `exact_filter_max`,
+/// default 4096) they are all scored exactly; otherwise the graph walk
+/// checks the filter before scoring, looking through non-matching
+/// neighbours, and falls back to exact scoring when that would be cheaper
+/// or the walk comes back short. Conditions on keys without a payload
+/// index are evaluated per vector (slower).
 #[utoipa::path(post, path = "/collections/{name}/search", tag = "search", security((), ("api_key" = [])),
     params(("name" = String, Path, description = "Collection name")),
     request_body = SearchRequest,
@@ -285,6 +299,64 @@ fn search() {}
     ))]
 fn search_batch() {}
 
+/// Declares a payload index, built over the stored payloads before the
+/// answer; it makes filters on the key fast.
+#[utoipa::path(post, path = "/collections/{name}/payload_indexes", tag = "collections", security((), ("api_key" = [])),
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = PayloadIndexRequest,
+    responses(
+        (status = 201, description = "Built", body = StatusResponse, example = json!({"status": "created"})),
+        (status = 200, description = "The same index existed", body = StatusResponse, example = json!({"status": "unchanged"})),
+        (status = 400, description = "Missing or bad key or type (`invalid_parameter`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only API key", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+        (status = 503, description = "Not ready / a shard is down (retrying is safe)", body = ErrorBody),
+    ))]
+fn create_payload_index() {}
+
+/// Drops a payload index (filters on the key keep working, evaluated per
+/// vector).
+#[utoipa::path(delete, path = "/collections/{name}/payload_indexes/{key}", tag = "collections", security((), ("api_key" = [])),
+    params(("name" = String, Path, description = "Collection name"), ("key" = String, Path, description = "The indexed payload key")),
+    responses(
+        (status = 200, description = "Dropped", body = StatusResponse, example = json!({"status": "deleted"})),
+        (status = 400, description = "Bad key (`invalid_parameter`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only API key", body = ErrorBody),
+        (status = 404, description = "No such collection or index", body = ErrorBody),
+        (status = 503, description = "Not ready / a shard is down (retrying is safe)", body = ErrorBody),
+    ))]
+fn delete_payload_index() {}
+
+/// Counts the vectors that pass a filter (all without one).
+#[utoipa::path(post, path = "/collections/{name}/count", tag = "search", security((), ("api_key" = [])),
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = CountRequest,
+    responses(
+        (status = 200, description = "The count (a shard of a cluster adds it per partition, and header `x-ruvector-unready-partitions` for partitions left out)", body = CountResponse),
+        (status = 400, description = "Malformed JSON or filter (`invalid_filter`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+        (status = 503, description = "Not ready / a shard is down", body = ErrorBody),
+    ))]
+fn count() {}
+
+/// Deletes, durably, every vector that passes a filter (which must have a
+/// condition).
+#[utoipa::path(post, path = "/collections/{name}/delete", tag = "vectors", security((), ("api_key" = [])),
+    params(("name" = String, Path, description = "Collection name"), DeleteQuery),
+    request_body = DeleteByFilterRequest,
+    responses(
+        (status = 200, description = "How many were deleted", body = DeleteByFilterResponse),
+        (status = 400, description = "Missing, malformed or empty filter (`invalid_filter`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only API key", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+        (status = 503, description = "Not ready / a shard is down (retrying is safe)", body = ErrorBody),
+    ))]
+fn delete_by_filter() {}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeSet;
@@ -295,7 +367,7 @@ pub(crate) mod tests {
     use crate::{CATCH_UP_HEADER, UNREADY_HEADER};
 
     /// The operations of the common client API, as (path, method).
-    pub(crate) const COMMON_ROUTES: [(&str, &str); 14] = [
+    pub(crate) const COMMON_ROUTES: [(&str, &str); 18] = [
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),
@@ -310,6 +382,10 @@ pub(crate) mod tests {
         ("/collections/{name}/search", "post"),
         ("/collections/{name}/search/batch", "post"),
         ("/collections/{name}/ids", "get"),
+        ("/collections/{name}/payload_indexes", "post"),
+        ("/collections/{name}/payload_indexes/{key}", "delete"),
+        ("/collections/{name}/count", "post"),
+        ("/collections/{name}/delete", "post"),
     ];
 
     /// `document` as JSON.

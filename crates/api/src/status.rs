@@ -41,6 +41,12 @@ impl StatusResponse {
         StatusResponse { status: "stale".to_owned() }
     }
 
+    /// `{"status":"unchanged"}`: a declaration that was already in force
+    /// (200).
+    pub fn unchanged() -> Self {
+        StatusResponse { status: "unchanged".to_owned() }
+    }
+
     /// `{"status":"inserted N vectors"}` (upsert, 201).
     pub fn inserted(n: usize) -> Self {
         StatusResponse { status: format!("inserted {n} vectors") }

@@ -178,15 +178,19 @@ impl Engine {
     }
 
     /// Deletes every point that passes `filter` and `gate`, durably, as one
-    /// logged (unversioned) delete; returns how many went. The matching set
-    /// is taken under the collection's write lock, so it is exactly what
-    /// the collection held when the delete was logged.
+    /// logged delete; returns the ids that went. With a `version` (not 0)
+    /// each delete leaves a tombstone of that version, and a point whose
+    /// newest write is as new or newer is kept (as for
+    /// [`Engine::delete_versioned`]). The matching set is taken under the
+    /// collection's write lock, so it is exactly what the collection held
+    /// when the delete was logged.
     pub fn delete_matching(
         &self,
         name: &str,
         filter: &dyn PayloadFilter,
         gate: Gate<'_>,
-    ) -> Result<usize, EngineError> {
+        version: u64,
+    ) -> Result<Vec<u64>, EngineError> {
         let c = self.get_collection(name)?;
         self.writable()?;
         let (lsn, deleted) = {
@@ -194,18 +198,22 @@ impl Engine {
             if !self.is_current(&c) {
                 return Err(EngineError::CollectionNotFound(name.to_owned()));
             }
-            let ids = c.matching(filter, gate);
-            if ids.is_empty() {
-                return Ok(0);
+            let mut ids = c.matching(filter, gate);
+            if version != 0 {
+                ids.retain(|&id| c.version_of(id) < version);
             }
-            let record = WalRecord::Delete { collection: name.to_owned(), ids, versions: Vec::new() };
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let versions = if version == 0 { Vec::new() } else { vec![version; ids.len()] };
+            let record = WalRecord::Delete { collection: name.to_owned(), ids, versions };
             let (lsn, bytes) = self.write_record(&record)?;
             let WalRecord::Delete { ids, versions, .. } = &record else {
                 return Err(EngineError::Failed("a delete was logged as another record".into()));
             };
-            let deleted = c.apply_delete(ids, versions);
+            c.apply_delete(ids, versions);
             c.note_applied(lsn, bytes);
-            (lsn, deleted)
+            (lsn, ids.clone())
         };
         self.wait_durable(lsn)?;
         Ok(deleted)

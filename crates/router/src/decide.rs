@@ -80,6 +80,7 @@ pub(crate) enum InfoOutcome {
 }
 
 /// Whether an existing collection has the configuration a create asks for.
+/// Payload indexes are not compared: they may be declared after creation.
 pub(crate) fn same_config(existing: &CollectionInfo, wanted: &ValidCreate) -> bool {
     existing.dimension == wanted.dimension
         && existing.metric == wanted.metric
@@ -228,6 +229,7 @@ mod tests {
             ef_search: 50,
             quantization: Quantization::None,
             partitions: Some(32),
+            payload_indexes: Default::default(),
         }
     }
 

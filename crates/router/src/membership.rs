@@ -523,6 +523,7 @@ impl Service {
                         ef_search: info.ef_search,
                         quantization: info.quantization,
                         partitions: info.partitions,
+                        payload_indexes: info.payload_indexes,
                     };
                     let body = serde_json::to_vec(&create)
                         .map_err(|e| ShardError::Rejected(ruvector_api::ApiError::internal(e.to_string())))?;

@@ -12,11 +12,6 @@ use ruvector_api::Limits;
 use ruvector_engine::{EngineConfig, Fsync};
 use serde::{Deserialize, Serialize};
 
-/// Largest number of candidates a filtered search examines (the engine's
-/// `k` limit must allow it; see `search.rs`). Equal to the index's largest
-/// beam width.
-pub(crate) const MAX_FILTER_CANDIDATES: usize = 1 << 16;
-
 /// Configuration of one node (`ruvector serve`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -48,6 +43,10 @@ pub struct ServerConfig {
     /// dropped, so requests routed before the move ended finish on intact
     /// data. Milliseconds; default 5000.
     pub release_grace_ms: u64,
+    /// A filtered search whose filter matches at most this many vectors
+    /// (as the payload indexes count them) scores them all exactly instead
+    /// of walking the graph. Default 4096 (calibrated: BENCHMARKS.md §10).
+    pub exact_filter_max: usize,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +60,7 @@ impl Default for ServerConfig {
             storage: StorageConfig::default(),
             shutdown_timeout_secs: 30,
             release_grace_ms: 5000,
+            exact_filter_max: EngineConfig::DEFAULT_EXACT_FILTER_MAX,
         }
     }
 }
@@ -117,8 +117,7 @@ impl ServerConfig {
     }
 
     /// The engine's configuration. The engine's own limits follow the
-    /// API's, except `max_k`, which also admits the oversampled `k` of a
-    /// filtered search.
+    /// API's.
     pub fn engine_config(&self) -> EngineConfig {
         let mut config = EngineConfig::new(&self.data_dir);
         config.fsync = self.storage.fsync;
@@ -132,7 +131,8 @@ impl ServerConfig {
         }
         config.limits.max_dimension = self.limits.max_dimension;
         config.limits.max_batch = self.limits.max_batch;
-        config.limits.max_k = self.limits.max_k.max(MAX_FILTER_CANDIDATES);
+        config.limits.max_k = self.limits.max_k;
+        config.exact_filter_max = self.exact_filter_max;
         config
     }
 }
@@ -179,6 +179,7 @@ mod tests {
         assert_eq!((e.fsync, e.checkpoint_wal_bytes, e.insert_threads), (Fsync::IntervalMs(3), 99, 1));
         assert_eq!((e.compact_min_bytes, e.bulk_threads), (7, 2));
         assert_eq!((e.limits.max_dimension, e.limits.max_batch), (10, 5));
-        assert!(e.limits.max_k >= MAX_FILTER_CANDIDATES);
+        assert_eq!(e.limits.max_k, c.limits.max_k);
+        assert_eq!(e.exact_filter_max, EngineConfig::DEFAULT_EXACT_FILTER_MAX);
     }
 }

@@ -6,8 +6,12 @@
 //! - quantization `oversampling` travels with the quantization on the wire
 //!   and as a field of the collection configuration in the engine.
 
-use ruvector_api::{ApiError, CollectionInfo, Metric, Quantization, SearchHit, ValidCreate, VectorRecord};
-use ruvector_engine::{CollectionConfig, Neighbor, Point, QuantizationConfig};
+use std::collections::BTreeMap;
+
+use ruvector_api::{
+    ApiError, CollectionInfo, Metric, PayloadIndexType, Quantization, SearchHit, ValidCreate, VectorRecord,
+};
+use ruvector_engine::{CollectionConfig, Neighbor, PayloadIndexKind, Point, QuantizationConfig};
 use serde_json::{Map, Value};
 
 /// The wire metric as the index's metric.
@@ -51,6 +55,31 @@ pub fn collection_config(c: &ValidCreate) -> Result<CollectionConfig, ApiError> 
     })
 }
 
+/// A wire payload index type as the engine's kind.
+pub fn index_kind(t: PayloadIndexType) -> PayloadIndexKind {
+    match t {
+        PayloadIndexType::Keyword => PayloadIndexKind::Keyword,
+        PayloadIndexType::Integer => PayloadIndexKind::Integer,
+        PayloadIndexType::Float => PayloadIndexKind::Float,
+        PayloadIndexType::Bool => PayloadIndexKind::Bool,
+    }
+}
+
+/// The engine's payload index kind as the wire's.
+pub fn index_type(k: PayloadIndexKind) -> PayloadIndexType {
+    match k {
+        PayloadIndexKind::Keyword => PayloadIndexType::Keyword,
+        PayloadIndexKind::Integer => PayloadIndexType::Integer,
+        PayloadIndexKind::Float => PayloadIndexType::Float,
+        PayloadIndexKind::Bool => PayloadIndexType::Bool,
+    }
+}
+
+/// A create request's payload indexes as the engine's declarations.
+pub fn declared_indexes(c: &ValidCreate) -> BTreeMap<String, PayloadIndexKind> {
+    c.payload_indexes.iter().map(|(k, &t)| (k.clone(), index_kind(t))).collect()
+}
+
 /// The engine's description of a collection as the wire's.
 pub fn collection_info(info: ruvector_engine::CollectionInfo) -> CollectionInfo {
     let c = info.config;
@@ -64,6 +93,7 @@ pub fn collection_info(info: ruvector_engine::CollectionInfo) -> CollectionInfo 
         ef_construction: c.ef_construction,
         ef_search: c.ef_search,
         partitions: c.partitions,
+        payload_indexes: info.payload_indexes.into_iter().map(|(k, kind)| (k, index_type(kind))).collect(),
         quantization: match c.quantization {
             QuantizationConfig::None => Quantization::None,
             QuantizationConfig::Sq8 => Quantization::Sq8 { oversampling: c.oversampling },
@@ -147,7 +177,9 @@ mod tests {
             ef_search: 50,
             quantization: Quantization::Sq8 { oversampling: Some(2.0) },
             partitions: Some(8),
+            payload_indexes: BTreeMap::from([("lang".to_owned(), PayloadIndexType::Keyword)]),
         };
+        assert_eq!(declared_indexes(&c), BTreeMap::from([("lang".to_owned(), PayloadIndexKind::Keyword)]));
         let config = collection_config(&c).expect("sq8");
         assert_eq!((config.quantization, config.oversampling), (QuantizationConfig::Sq8, Some(2.0)));
         assert_eq!(config.index_options().oversampling, 2);
@@ -160,8 +192,11 @@ mod tests {
             unlinked: 0,
             pending_deletes: 0,
             tombstones: 0,
+            payload_indexes: declared_indexes(&c),
         };
-        assert_eq!(collection_info(info).quantization, c.quantization);
+        let wire = collection_info(info);
+        assert_eq!(wire.quantization, c.quantization);
+        assert_eq!(wire.payload_indexes, c.payload_indexes);
         c.quantization = Quantization::Pq { subspaces: 2, centroids: 256, oversampling: Some(1.5) };
         let config = collection_config(&c).expect("pq");
         assert_eq!(config.quantization, QuantizationConfig::Pq { subspaces: 2, centroids: 256 });

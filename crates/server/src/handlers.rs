@@ -15,12 +15,13 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ruvector_api::{
-    ApiError, AssignmentRequest, BatchSearchRequest, CATCH_UP_HEADER, CollectionInfo, CreateCollectionRequest,
-    DeleteQuery, Digests, DigestsQuery, IdsPage, IdsQuery, ImportReport, PartitionDigest, PartitionStateRequest,
-    PartitionStateResponse, PurgeRequest, PurgeResponse, SNAPSHOT_MEDIA_TYPE, SearchHit, SearchRequest,
-    ShardAssignment, SnapshotReader, SnapshotRecord, SnapshotWriter, Stamps, StampsQuery, StatusResponse,
-    UNREADY_HEADER, UpsertRequest, VectorRecord, VersionStamp, format_unready, node_openapi, parse_json,
-    parse_partition, parse_vector_id, partition_of, stamp_hash, validate_collection_name,
+    ApiError, AssignmentRequest, BatchSearchRequest, CATCH_UP_HEADER, CollectionInfo, CountRequest, CountResponse,
+    CreateCollectionRequest, DeleteByFilterRequest, DeleteByFilterResponse, DeleteQuery, Digests, DigestsQuery,
+    IdsPage, IdsQuery, ImportReport, PartitionDigest, PartitionStateRequest, PartitionStateResponse,
+    PayloadIndexRequest, PurgeRequest, PurgeResponse, SNAPSHOT_MEDIA_TYPE, SearchHit, SearchRequest, ShardAssignment,
+    SnapshotReader, SnapshotRecord, SnapshotWriter, Stamps, StampsQuery, StatusResponse, UNREADY_HEADER, UpsertRequest,
+    VectorRecord, VersionStamp, format_unready, node_openapi, parse_json, parse_partition, parse_vector_id,
+    partition_of, stamp_hash, validate_collection_name, validate_payload_key,
 };
 use ruvector_engine::{CollectionConfig, DeleteOutcome, Engine, EngineError, Exported, Point};
 
@@ -121,8 +122,9 @@ pub(crate) async fn create_collection(
     let engine = state.ready_engine()?;
     let valid = parse_json::<CreateCollectionRequest>(&body)?.validate(state.limits())?;
     let config = convert::collection_config(&valid)?;
+    let declared = convert::declared_indexes(&valid);
     let started = Instant::now();
-    blocking(move || engine.create_collection(&valid.name, config)).await?;
+    blocking(move || engine.create_collection_with(&valid.name, config, &declared)).await?;
     state.metrics().observe_write("create_collection", started.elapsed());
     Ok((StatusCode::CREATED, Json(StatusResponse::created())))
 }
@@ -230,6 +232,109 @@ pub(crate) async fn delete_vector(
     }
 }
 
+/// `POST /collections/{name}/payload_indexes`: 201 when the index was
+/// built (over the stored payloads, before answering), 200 `unchanged`
+/// when it existed.
+pub(crate) async fn create_payload_index(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<StatusResponse>)> {
+    let (engine, _) = collection(&state, &name)?;
+    let valid = parse_json::<PayloadIndexRequest>(&body)?.validate()?;
+    let started = Instant::now();
+    let kind = convert::index_kind(valid.kind);
+    let changed = blocking(move || engine.declare_payload_index(&name, &valid.key, kind)).await?;
+    state.metrics().observe_write("payload_index", started.elapsed());
+    Ok(if changed {
+        (StatusCode::CREATED, Json(StatusResponse::created()))
+    } else {
+        (StatusCode::OK, Json(StatusResponse::unchanged()))
+    })
+}
+
+/// `DELETE /collections/{name}/payload_indexes/{key}`.
+pub(crate) async fn delete_payload_index(
+    State(state): State<AppState>,
+    ApiPath((name, key)): ApiPath<(String, String)>,
+) -> Result<Json<StatusResponse>> {
+    let (engine, _) = collection(&state, &name)?;
+    validate_payload_key("key", &key)?;
+    let (dropped, key) = blocking(move || engine.drop_payload_index(&name, &key).map(|d| (d, key))).await?;
+    if !dropped {
+        return Err(ApiError::NotFound(format!("no payload index on key {key:?}")).into());
+    }
+    Ok(Json(StatusResponse::deleted()))
+}
+
+/// Per partition, how many of `ids` fall in it (a shard of a cluster
+/// reports counts so; a node alone has no partitions).
+fn per_partition(name: &str, partitions: Option<u32>, ids: &[u64]) -> std::collections::BTreeMap<u32, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(partitions) = partitions {
+        for &id in ids {
+            *out.entry(partition_of(name, id, partitions)).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// `POST /collections/{name}/count`.
+pub(crate) async fn count(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    Body(body): Body,
+) -> Result<Response> {
+    let (engine, config) = collection(&state, &name)?;
+    let request = parse_json::<CountRequest>(&body)?.validate()?;
+    let (gate, unready) = filling_gate(&state, &name);
+    let counted = compute(move || {
+        let filter = request.filter.unwrap_or_default();
+        let readable = |id: u64| gate.as_deref().is_none_or(|g| g.readable(&name, id));
+        let gate: ruvector_engine::Gate<'_> = if gate.is_some() { Some(&readable) } else { None };
+        let filter = search::ApiFilter(&filter);
+        if config.partitions.is_some() {
+            let ids = engine.ids_matching(&name, &filter, gate)?;
+            let partitions = per_partition(&name, config.partitions, &ids);
+            Ok(CountResponse { count: ids.len() as u64, partitions })
+        } else {
+            let count = engine.count_matching(&name, &filter, gate)?;
+            Ok(CountResponse { count, partitions: Default::default() })
+        }
+    })
+    .await?;
+    Ok(with_unready(Json(counted), &unready))
+}
+
+/// `POST /collections/{name}/delete?version=`: deletes the vectors that
+/// pass the filter, durably; with a version (from a router), each delete
+/// leaves a tombstone of that version.
+pub(crate) async fn delete_by_filter(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
+    Body(body): Body,
+) -> Result<Json<DeleteByFilterResponse>> {
+    let (engine, config) = collection(&state, &name)?;
+    let filter = parse_json::<DeleteByFilterRequest>(&body)?.validate()?;
+    let version = query.validate()?.unwrap_or(0);
+    // In a cluster only held partitions are touched (a released one's
+    // data is on its way out; a filling one gets the tombstones from its
+    // source when it catches up).
+    let gate = state.membership().gate(&name);
+    let started = Instant::now();
+    let deleted = blocking(move || {
+        let readable = |id: u64| gate.as_deref().is_none_or(|g| g.readable(&name, id));
+        let gate: ruvector_engine::Gate<'_> = if gate.is_some() { Some(&readable) } else { None };
+        let ids = engine.delete_matching(&name, &search::ApiFilter(&filter), gate, version)?;
+        let partitions = per_partition(&name, config.partitions, &ids);
+        Ok(DeleteByFilterResponse { deleted: ids.len() as u64, partitions })
+    })
+    .await?;
+    state.metrics().observe_write("delete_by_filter", started.elapsed());
+    Ok(Json(deleted))
+}
+
 /// `POST /collections/{name}/search`.
 pub(crate) async fn search(
     State(state): State<AppState>,
@@ -239,8 +344,9 @@ pub(crate) async fn search(
     let (engine, config) = collection(&state, &name)?;
     let valid = parse_json::<SearchRequest>(&body)?.validate(config.dimension, state.limits())?;
     let (gate, unready) = filling_gate(&state, &name);
-    let hits = compute(move || search::search(&engine, &name, config.ef_search, &valid, gate.as_deref())).await?;
-    Ok(with_unready(Json(hits), &unready))
+    let searched = compute(move || search::search(&engine, &name, &valid, gate.as_deref())).await?;
+    state.metrics().observe_filter_plans(searched.plan.map(|p| p.name()));
+    Ok(with_unready(Json(searched.hits), &unready))
 }
 
 /// `POST /collections/{name}/search/batch`.
@@ -252,10 +358,11 @@ pub(crate) async fn search_batch(
     let (engine, config) = collection(&state, &name)?;
     let valid = parse_json::<BatchSearchRequest>(&body)?.validate(config.dimension, state.limits())?;
     let (gate, unready) = filling_gate(&state, &name);
-    let hits: Vec<Vec<SearchHit>> = compute(move || {
-        valid.searches.iter().map(|s| search::search(&engine, &name, config.ef_search, s, gate.as_deref())).collect()
-    })
-    .await?;
+    let searched: Vec<search::Searched> =
+        compute(move || valid.searches.iter().map(|s| search::search(&engine, &name, s, gate.as_deref())).collect())
+            .await?;
+    state.metrics().observe_filter_plans(searched.iter().filter_map(|s| s.plan.map(|p| p.name())));
+    let hits: Vec<Vec<SearchHit>> = searched.into_iter().map(|s| s.hits).collect();
     Ok(with_unready(Json(hits), &unready))
 }
 

@@ -14,7 +14,7 @@
 //! | `handlers` | one function per route |
 //! | `extract` | body / path / query extractors with JSON rejections |
 //! | `convert` | wire ↔ engine types |
-//! | `search` | search, including payload filters by post-filtering |
+//! | `search` | search, including payload filters (the engine plans them); counting and deleting by filter |
 //! | `auth` | API keys (read-write, read-only), constant-time comparison |
 //! | `metrics` | the Prometheus registry and HTTP middleware |
 //! | `error` | [`ServerError`], [`HttpError`], the one engine → API error mapping |

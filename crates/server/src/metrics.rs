@@ -77,6 +77,7 @@ pub(crate) struct Metrics {
     collections: IntGauge,
     maintenance_backlog: IntGaugeVec,
     write_duration: HistogramVec,
+    filter_plans: IntCounterVec,
     timings: Arc<EngineTimings>,
     ready: IntGauge,
     /// Serialises scrapes (the per-collection gauges are reset and refilled).
@@ -128,6 +129,13 @@ impl Metrics {
             .buckets(latency_buckets()),
             &["op"],
         )?;
+        let filter_plans = IntCounterVec::new(
+            Opts::new(
+                "ruvector_filtered_search_plans_total",
+                "Filtered searches by plan: exact (the matches scored), walk (filtered graph walk), fallback (walk gave up, matches scored).",
+            ),
+            &["plan"],
+        )?;
         let checkpoint_duration = Histogram::with_opts(
             HistogramOpts::new("ruvector_checkpoint_duration_seconds", "Duration of one collection checkpoint.")
                 .buckets(latency_buckets()),
@@ -144,6 +152,7 @@ impl Metrics {
         registry.register(Box::new(collections.clone()))?;
         registry.register(Box::new(maintenance_backlog.clone()))?;
         registry.register(Box::new(write_duration.clone()))?;
+        registry.register(Box::new(filter_plans.clone()))?;
         registry.register(Box::new(checkpoint_duration.clone()))?;
         registry.register(Box::new(wal_fsync_duration.clone()))?;
         registry.register(Box::new(ready.clone()))?;
@@ -157,6 +166,7 @@ impl Metrics {
             collections,
             maintenance_backlog,
             write_duration,
+            filter_plans,
             timings: Arc::new(EngineTimings { checkpoint_duration, wal_fsync_duration }),
             ready,
             scrape: Mutex::new(()),
@@ -166,6 +176,13 @@ impl Metrics {
     /// Records one engine write.
     pub(crate) fn observe_write(&self, op: &str, took: Duration) {
         self.write_duration.with_label_values(&[op]).observe(took.as_secs_f64());
+    }
+
+    /// Records the plans of filtered searches.
+    pub(crate) fn observe_filter_plans(&self, plans: impl IntoIterator<Item = &'static str>) {
+        for plan in plans {
+            self.filter_plans.with_label_values(&[plan]).inc();
+        }
     }
 
     /// The observer the engine reports checkpoints and fsyncs to.

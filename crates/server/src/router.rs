@@ -20,7 +20,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use ruvector_api::ApiError;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -44,6 +44,10 @@ fn build(state: AppState, extra: Router<AppState>) -> Router {
         .route("/collections/{name}/vectors/{id}", get(handlers::get_vector).delete(handlers::delete_vector))
         .route("/collections/{name}/search", post(handlers::search))
         .route("/collections/{name}/search/batch", post(handlers::search_batch))
+        .route("/collections/{name}/payload_indexes", post(handlers::create_payload_index))
+        .route("/collections/{name}/payload_indexes/{key}", delete(handlers::delete_payload_index))
+        .route("/collections/{name}/count", post(handlers::count))
+        .route("/collections/{name}/delete", post(handlers::delete_by_filter))
         .route("/collections/{name}/ids", get(handlers::list_ids))
         .route("/collections/{name}/digests", get(handlers::digests))
         .route("/collections/{name}/stamps", get(handlers::stamps))

@@ -1,108 +1,156 @@
-//! Search over the engine, including payload filters.
+//! Search over the engine, with payload filters; counting and deleting by
+//! filter.
 //!
-//! The engine does not filter yet, so a search with a `filter` is answered
-//! by **post-filtering** here: the graph is searched for `4·k` candidates
-//! (with the beam widened to at least that), the candidates' payloads are
-//! tested with [`Filter::matches`] (the reference semantics of
-//! `ruvector_api`), and the search is repeated with four times as many
-//! candidates until `k` matches are found, the collection is exhausted, or
-//! [`MAX_FILTER_CANDIDATES`] candidates were examined. Consequences, also
-//! stated in the OpenAPI description of the route:
-//!
-//! - results are exact with respect to the filter and nearest first;
-//! - a very selective filter (fewer than `k` matches among the nearest
-//!   65 536 vectors) can return fewer than `k` hits;
-//! - cost grows with selectivity: each round re-runs the graph search.
+//! The engine plans a filtered search (`ruvector_engine`'s `filtered`
+//! module: exact scoring of the matches when they are few, otherwise a
+//! graph walk that checks the filter before scoring, with a fallback to
+//! exact scoring). This module gives it the filter language of
+//! `ruvector_api` as a [`PayloadFilter`]: the payload indexes answer the
+//! conditions they can exactly ([`ApiFilter::candidates`]), and
+//! [`Filter::matches`] — the reference semantics — decides the rest per
+//! point. Consequences, also stated in the OpenAPI description of the
+//! route: results are exact with respect to the filter, nearest first, and
+//! a search returns min(k, matching vectors) hits.
 //!
 //! Blocking (CPU-bound): call from `spawn_blocking`.
 
-use std::collections::HashMap;
+use std::ops::Bound;
 
-use ruvector_api::{Filter, SearchHit, ValidSearch};
-use ruvector_engine::{Engine, EngineError};
+use ruvector_api::{Condition, Filter, SearchHit, ValidSearch};
+use ruvector_engine::{
+    Candidates, Engine, EngineError, FilterPlan, IndexedTest, PayloadFilter, PayloadIndexes, RoaringTreemap,
+};
 
-use crate::config::MAX_FILTER_CANDIDATES;
 use crate::convert;
 use crate::membership::Gate;
 
-/// First-round candidates per wanted hit, and the growth factor per round.
-const OVERSAMPLING: usize = 4;
+/// A search's filter as the engine's planner asks for it.
+pub(crate) struct ApiFilter<'a>(pub(crate) &'a Filter);
 
-/// Runs one validated search on collection `name` whose default beam width
-/// is `ef_search`. With a `gate` (a shard whose partitions are partly
-/// filling or released), ids the gate does not let be read are skipped
-/// inside the graph walk, so they never crowd out readable ones.
+impl PayloadFilter for ApiFilter<'_> {
+    /// `must` conditions intersect, `should` ones unite (when every one is
+    /// answered), `must_not` ones are subtracted from the rest; the result
+    /// is exact when every condition was answered by an index (or is a
+    /// `has_id`).
+    fn candidates(&self, indexes: &PayloadIndexes) -> Candidates {
+        let filter = self.0;
+        let mut exact = true;
+        let mut ids: Option<RoaringTreemap> = None;
+        let narrow = |set: RoaringTreemap, ids: &mut Option<RoaringTreemap>| match ids {
+            Some(current) => *current &= set,
+            None => *ids = Some(set),
+        };
+        for c in &filter.must {
+            match answer(indexes, c) {
+                Some(set) => narrow(set, &mut ids),
+                None => exact = false,
+            }
+        }
+        if let Some(should) = &filter.should {
+            let answered: Option<Vec<RoaringTreemap>> = should.iter().map(|c| answer(indexes, c)).collect();
+            match answered {
+                Some(sets) => {
+                    let mut union = RoaringTreemap::new();
+                    for set in sets {
+                        union |= set;
+                    }
+                    narrow(union, &mut ids);
+                }
+                None => exact = false,
+            }
+        }
+        for c in &filter.must_not {
+            match answer(indexes, c) {
+                Some(set) => {
+                    let current = ids.get_or_insert_with(|| indexes.all().clone());
+                    *current -= set;
+                }
+                None => exact = false,
+            }
+        }
+        Candidates { ids, exact }
+    }
+
+    fn matches(&self, id: u64, payload: Option<&[u8]>) -> bool {
+        let parsed = match payload.map(convert::payload) {
+            None => None,
+            Some(Ok(map)) => Some(map),
+            Some(Err(error)) => {
+                tracing::warn!(id, %error, "stored payload is not a JSON object");
+                None
+            }
+        };
+        self.0.matches(id, parsed.as_ref())
+    }
+}
+
+/// The exact set of ids for which `c` holds, when an index (or the ids
+/// themselves, for `has_id`) can say.
+fn answer(indexes: &PayloadIndexes, c: &Condition) -> Option<RoaringTreemap> {
+    if let Some(ids) = &c.has_id {
+        let mut set: RoaringTreemap = ids.iter().copied().collect();
+        set &= indexes.all();
+        return Some(set);
+    }
+    if let Some(value) = &c.eq {
+        return indexes.matching(&c.key, &IndexedTest::AnyOf(std::slice::from_ref(value)));
+    }
+    if let Some(values) = &c.any_of {
+        return indexes.matching(&c.key, &IndexedTest::AnyOf(values));
+    }
+    if let Some(r) = &c.range {
+        // Two bounds on one side: the tighter one.
+        let low = match (r.gt, r.gte) {
+            (Some(gt), Some(gte)) if gte > gt => Bound::Included(gte),
+            (Some(gt), _) => Bound::Excluded(gt),
+            (None, Some(gte)) => Bound::Included(gte),
+            (None, None) => Bound::Unbounded,
+        };
+        let high = match (r.lt, r.lte) {
+            (Some(lt), Some(lte)) if lte < lt => Bound::Included(lte),
+            (Some(lt), _) => Bound::Excluded(lt),
+            (None, Some(lte)) => Bound::Included(lte),
+            (None, None) => Bound::Unbounded,
+        };
+        return indexes.matching(&c.key, &IndexedTest::Range { low, high });
+    }
+    None
+}
+
+/// One search's answer, with the plan of a filtered search.
+pub(crate) struct Searched {
+    pub(crate) hits: Vec<SearchHit>,
+    pub(crate) plan: Option<FilterPlan>,
+}
+
+/// Runs one validated search on collection `name`. With a `gate` (a shard
+/// whose partitions are partly filling or released), ids the gate does
+/// not let be read are skipped inside the graph walk, so they never crowd
+/// out readable ones.
 pub(crate) fn search(
     engine: &Engine,
     name: &str,
-    ef_search: usize,
     s: &ValidSearch,
     gate: Option<&Gate>,
-) -> Result<Vec<SearchHit>, EngineError> {
+) -> Result<Searched, EngineError> {
+    let unfiltered = |hits| Ok(Searched { hits, plan: None });
     if s.filter.is_none() && gate.is_none() {
-        return Ok(convert::hits(engine.search(name, &s.vector, s.k, s.ef)?));
+        return unfiltered(convert::hits(engine.search(name, &s.vector, s.k, s.ef)?));
     }
     if gate.is_some_and(|g| !g.any_readable()) {
         // Every partition here is filling or released: nothing to find
         // (walking the graph for it would visit all of it).
-        return Ok(Vec::new());
+        return unfiltered(Vec::new());
     }
-    // The gate is checked inside the graph walk; the payload filter after.
     let readable = |id: u64| gate.is_none_or(|g| g.readable(name, id));
-    if s.filter.is_none() {
-        return Ok(convert::hits(engine.search_where(name, &s.vector, s.k, s.ef, &readable)?));
+    match &s.filter {
+        None => unfiltered(convert::hits(engine.search_where(name, &s.vector, s.k, s.ef, &readable)?)),
+        Some(filter) => {
+            let gate: ruvector_engine::Gate<'_> = if gate.is_some() { Some(&readable) } else { None };
+            let found = engine.search_filtered(name, &s.vector, s.k, s.ef, &ApiFilter(filter), gate)?;
+            Ok(Searched { hits: convert::hits(found.hits), plan: Some(found.plan) })
+        }
     }
-    let ef = s.effective_ef(ef_search);
-    let mut want = s.k.saturating_mul(OVERSAMPLING).clamp(s.k, MAX_FILTER_CANDIDATES.max(s.k));
-    // A candidate's verdict, kept across rounds (each round re-finds the
-    // previous round's candidates).
-    let mut verdicts: HashMap<u64, bool> = HashMap::new();
-    loop {
-        let candidates = engine.search_where(name, &s.vector, want, Some(ef.max(want)), &readable)?;
-        // Fewer candidates than asked means the collection is exhausted only
-        // if it holds no more (an approximate search can come back short).
-        let exhausted = candidates.len() < want && engine.collection(name)?.size <= candidates.len();
-        let mut hits = Vec::with_capacity(s.k);
-        for n in candidates {
-            let pass = match verdicts.get(&n.id) {
-                Some(&pass) => pass,
-                None => {
-                    let pass = match &s.filter {
-                        Some(filter) => passes(engine, name, n.id, filter)?,
-                        None => true,
-                    };
-                    verdicts.insert(n.id, pass);
-                    pass
-                }
-            };
-            if pass {
-                hits.push(SearchHit { id: n.id, distance: n.distance });
-                if hits.len() == s.k {
-                    break;
-                }
-            }
-        }
-        if hits.len() == s.k || exhausted || want >= MAX_FILTER_CANDIDATES {
-            return Ok(hits);
-        }
-        want = want.saturating_mul(OVERSAMPLING).min(MAX_FILTER_CANDIDATES);
-    }
-}
-
-/// Whether the point `id` (if it still exists) passes `filter`. A stored
-/// payload that is not a JSON object (never written by this server) is
-/// treated as no payload, and logged.
-fn passes(engine: &Engine, name: &str, id: u64, filter: &Filter) -> Result<bool, EngineError> {
-    let Some(point) = engine.get(name, id)? else { return Ok(false) };
-    let payload = match point.payload.as_deref().map(convert::payload) {
-        None => None,
-        Some(Ok(map)) => Some(map),
-        Some(Err(error)) => {
-            tracing::warn!(collection = name, id, %error, "stored payload is not a JSON object");
-            None
-        }
-    };
-    Ok(filter.matches(id, payload.as_ref()))
 }
 
 #[cfg(test)]
@@ -113,7 +161,7 @@ mod tests {
 
     use super::*;
 
-    /// Post-filtering against a brute-force oracle on a 1-d line: point i is
+    /// Filtered search without payload indexes on a 1-d line: point i is
     /// at x = i, payload `{"even": i % 2 == 0, "i": i}`.
     #[test]
     fn filtered_search_matches_brute_force() {
@@ -145,10 +193,11 @@ mod tests {
             should: None,
         };
         let ids: Vec<u64> =
-            search(&engine, "line", 50, &query(even, 3), None).expect("search").iter().map(|h| h.id).collect();
+            search(&engine, "line", &query(even, 3), None).expect("search").hits.iter().map(|h| h.id).collect();
         assert_eq!(ids, [100, 102, 98]);
 
-        // Selective: only i >= 490 match; found by widening the search.
+        // Selective: only i >= 490 match (no payload index: every point's
+        // payload is tested).
         let far = Filter {
             must: vec![Condition {
                 key: "i".into(),
@@ -159,11 +208,11 @@ mod tests {
             should: None,
         };
         let ids: Vec<u64> =
-            search(&engine, "line", 50, &query(far.clone(), 5), None).expect("search").iter().map(|h| h.id).collect();
+            search(&engine, "line", &query(far.clone(), 5), None).expect("search").hits.iter().map(|h| h.id).collect();
         assert_eq!(ids, [490, 491, 492, 493, 494]);
         // Fewer matches than k: all of them, nearest first.
         let ids: Vec<u64> =
-            search(&engine, "line", 50, &query(far, 50), None).expect("search").iter().map(|h| h.id).collect();
+            search(&engine, "line", &query(far, 50), None).expect("search").hits.iter().map(|h| h.id).collect();
         assert_eq!(ids, (490..500).collect::<Vec<_>>());
     }
 }

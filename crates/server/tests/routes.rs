@@ -22,11 +22,11 @@ async fn service_routes() {
     let r = node.get("/openapi.json").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.json["paths"]["/collections/{name}/search"]["post"].is_object());
-    // The document says what the node does: both key headers, post-filtering.
+    // The document says what the node does: both key headers, filter plans.
     let scheme = r.json["components"]["securitySchemes"]["api_key"]["description"].as_str().unwrap_or_default();
     assert!(scheme.contains("Bearer") && scheme.contains("api-key"), "{scheme}");
     let search = r.json["paths"]["/collections/{name}/search"]["post"]["description"].as_str().unwrap_or_default();
-    assert!(search.contains("post-filtering"), "{search}");
+    assert!(search.contains("exact_filter_max") && search.contains("min(k, matching vectors)"), "{search}");
     let r = node.get("/metrics").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.headers["content-type"].to_str().expect("ascii").starts_with("text/plain"));

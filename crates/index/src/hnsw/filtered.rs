@@ -40,6 +40,15 @@ fn batch_cap(graph: &Graph) -> usize {
     graph.max_degree(0)
 }
 
+/// What restricts a filtered walk: the filter, the slots it starts from
+/// besides the entry point, and how many vectors it may score.
+#[derive(Clone, Copy)]
+struct Walk<'a> {
+    filter: IdFilter<'a>,
+    seeds: &'a [u32],
+    budget: usize,
+}
+
 impl Hnsw {
     /// The `k` nearest of the vectors with the given ids, nearest first,
     /// by scoring every one of them (ids absent from the index are
@@ -102,13 +111,15 @@ impl Hnsw {
         };
         let exact = ExactScorer { inner: &inner, query: &prepared, metric: self.metric, kernels: self.kernels };
         let Some(quant) = &inner.quant else {
-            let hits = self.walk_filtered(&inner, &exact, k, ef, filter, &seeds, budget);
+            let hits = self.walk_filtered(&inner, &exact, k, ef, Walk { filter, seeds: &seeds, budget });
             return Ok(hits.map(|hits| self.to_neighbors(&inner, hits, |d| self.metric.reported(d))));
         };
         let table = quant.quantizer.query(&prepared);
         let codes = super::quantized::CodeScorer::new(&quant.codes, &table);
         let rerank = k.saturating_mul(self.oversampling()).max(k);
-        let Some(coarse) = self.walk_filtered(&inner, &codes, rerank, ef.max(rerank), filter, &seeds, budget) else {
+        let Some(coarse) =
+            self.walk_filtered(&inner, &codes, rerank, ef.max(rerank), Walk { filter, seeds: &seeds, budget })
+        else {
             return Ok(None);
         };
         let nodes: Vec<u32> = coarse.iter().map(|c| c.node).collect();
@@ -132,10 +143,9 @@ impl Hnsw {
         scorer: &S,
         k: usize,
         ef: usize,
-        filter: IdFilter<'_>,
-        seeds: &[u32],
-        budget: usize,
+        walk: Walk<'_>,
     ) -> Option<Vec<Candidate>> {
+        let Walk { filter, seeds, budget } = walk;
         let passes = |n: u32| inner.is_live(n) && filter(inner.labels[n as usize].load(Ordering::Acquire));
         let ef = ef.max(k);
         let mut scratch = self.take_scratch();
@@ -390,7 +400,7 @@ mod tests {
     fn the_walk_gives_up_past_its_budget() {
         let data = clustered(3000, 16, 45);
         let index = build(&data, Quantization::None);
-        let keep = |id: u64| id % 2 == 0;
+        let keep = |id: u64| id.is_multiple_of(2);
         assert!(index.search_filtered(&data[0], 10, 64, &keep, &[], 20).expect("query").is_none());
         let unlimited = index.search_filtered(&data[0], 10, 64, &keep, &[], usize::MAX).expect("query");
         assert!(unlimited.is_some_and(|hits| hits.iter().all(|n| keep(n.id))));
