@@ -22,6 +22,7 @@ pub fn run(base: &str, prefix: &str) {
     health(base);
     collections(base, prefix);
     vectors_and_search(base, prefix);
+    filters(base, prefix);
     routing_errors(base);
 }
 
@@ -192,4 +193,79 @@ fn routing_errors(base: &str) {
     let r = call("PUT", &format!("{base}/collections"), Some("{}"));
     assert_error(&r, 405, "method_not_allowed");
     assert!(r.headers.get("allow").is_some(), "405 without an Allow header");
+}
+
+/// Payload indexes, filtered search, count and delete by filter: 400
+/// points on a line, `i` at x = i, payload `{"tag": t, "i": i}` with
+/// `t` cycling over five values; a brute-force answer for each filter.
+fn filters(base: &str, p: &str) {
+    let name = format!("{p}filtered");
+    let c = format!("{base}/collections/{name}");
+    let r = post(
+        &format!("{base}/collections"),
+        &json!({"name": name, "dimension": 2, "metric": "l2", "payload_indexes": {"tag": "keyword"}}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(call("GET", &c, None).body["payload_indexes"], json!({"tag": "keyword"}));
+    let tags = ["a", "b", "c", "d", "e"];
+    let vectors: Vec<Value> = (0..400u64)
+        .map(|i| json!({"id": i, "vector": [i as f32, 0.0], "payload": {"tag": tags[(i % 5) as usize], "i": i}}))
+        .collect();
+    for chunk in vectors.chunks(200) {
+        assert_eq!(post(&format!("{c}/vectors"), &json!({ "vectors": chunk }).to_string()).status, 201);
+    }
+    let r = post(&format!("{c}/payload_indexes"), r#"{"key":"i","type":"integer"}"#);
+    assert_eq!((r.status, r.body["status"].clone()), (201, json!("created")), "{}", r.body);
+    let r = post(&format!("{c}/payload_indexes"), r#"{"key":"i","type":"integer"}"#);
+    assert_eq!((r.status, r.body["status"].clone()), (200, json!("unchanged")), "{}", r.body);
+
+    let count = |filter: Value| -> u64 {
+        let r = post(&format!("{c}/count"), &json!({ "filter": filter }).to_string());
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["count"].as_u64().expect("count")
+    };
+    assert_eq!(post(&format!("{c}/count"), "{}").body["count"], 400);
+    assert_eq!(count(json!({"must": [{"key": "tag", "eq": "a"}]})), 80);
+    assert_eq!(
+        count(json!({"must": [{"key": "tag", "in": ["a", "b"]}], "must_not": [{"key": "i", "range": {"lt": 100}}]})),
+        120
+    );
+    assert_eq!(count(json!({"should": [{"key": "tag", "eq": "e"}, {"has_id": [0, 1, 4]}]})), 82);
+
+    // Filtered search: the nearest matching points, as many as match.
+    let search = |x: f32, k: usize, filter: Value| -> Vec<u64> {
+        let r = post(&format!("{c}/search"), &json!({"vector": [x, 0.0], "k": k, "filter": filter}).to_string());
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body.as_array().expect("hits").iter().map(|h| h["id"].as_u64().expect("id")).collect()
+    };
+    assert_eq!(search(200.2, 3, json!({"must": [{"key": "tag", "eq": "c"}]})), [202, 197, 207]);
+    assert_eq!(
+        search(0.0, 4, json!({"must": [{"key": "tag", "eq": "b"}, {"key": "i", "range": {"gte": 380}}]})),
+        [381, 386, 391, 396]
+    );
+    assert_eq!(search(0.0, 10, json!({"must": [{"key": "i", "range": {"gte": 397}}]})), [397, 398, 399]);
+    assert_eq!(search(0.0, 5, json!({"must": [{"key": "tag", "eq": "zzz"}]})), Vec::<u64>::new());
+
+    // Errors change nothing.
+    assert_error(&post(&format!("{c}/payload_indexes"), r#"{"key":"i","type":"text"}"#), 400, "invalid_parameter");
+    assert_error(&post(&format!("{c}/delete"), r#"{"filter":{}}"#), 400, "invalid_filter");
+    assert_error(&post(&format!("{c}/count"), r#"{"filter":{"must":[{"key":"tag","in":[]}]}}"#), 400, "invalid_filter");
+    assert_error(&post(&format!("{base}/collections/{p}nope/count"), "{}"), 404, "not_found");
+    assert_error(&call("DELETE", &format!("{c}/payload_indexes/nope"), None), 404, "not_found");
+
+    // Delete by filter: durable and exact.
+    let r = post(
+        &format!("{c}/delete"),
+        r#"{"filter":{"must":[{"key":"tag","eq":"a"}],"must_not":[{"key":"i","range":{"gte":200}}]}}"#,
+    );
+    assert_eq!((r.status, r.body["deleted"].clone()), (200, json!(40)), "{}", r.body);
+    assert_eq!(post(&format!("{c}/count"), "{}").body["count"], 360);
+    assert_eq!(count(json!({"must": [{"key": "tag", "eq": "a"}]})), 40);
+    assert_eq!(call("GET", &c, None).body["size"], 360);
+    call("GET", &format!("{c}/vectors/0"), None);
+    assert_error(&call("GET", &format!("{c}/vectors/5"), None), 404, "not_found");
+    assert_eq!(call("GET", &format!("{c}/vectors/205"), None).status, 200);
+    assert_eq!(call("DELETE", &format!("{c}/payload_indexes/i"), None).body["status"], "deleted");
+    assert_eq!(count(json!({"must": [{"key": "i", "range": {"gte": 397}}]})), 3, "unindexed keys still filter");
+    assert_eq!(call("DELETE", &c, None).status, 200);
 }

@@ -24,10 +24,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ruvector_api::{
-    ApiError, BatchSearchRequest, CreateCollectionRequest, IdsQuery, PARTIAL_HEADER, SearchRequest, StatusResponse,
+    ApiError, BatchSearchRequest, CountRequest, CountResponse, CreateCollectionRequest, DeleteByFilterRequest,
+    DeleteByFilterResponse, IdsQuery, PARTIAL_HEADER, PayloadIndexRequest, SearchRequest, StatusResponse,
     UpsertRequest, parse_json, parse_vector_id,
 };
 use serde::de::DeserializeOwned;
@@ -51,6 +52,10 @@ pub fn app(state: RouterState) -> Router {
         .route("/collections/{name}/search", post(search))
         .route("/collections/{name}/search/batch", post(search_batch))
         .route("/collections/{name}/ids", get(list_ids))
+        .route("/collections/{name}/payload_indexes", post(create_payload_index))
+        .route("/collections/{name}/payload_indexes/{key}", delete(delete_payload_index))
+        .route("/collections/{name}/count", post(count))
+        .route("/collections/{name}/delete", post(delete_by_filter))
         .route("/cluster/repair", post(repair))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
@@ -322,6 +327,50 @@ async fn search_batch(
 ) -> ApiResult<Response> {
     let (service, credentials) = (state.service(), Credentials::from_client(&headers));
     Ok(searched(fenced!(service, service.search_batch(&name, request.clone(), &credentials))?))
+}
+
+async fn create_payload_index(
+    State(state): State<RouterState>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+    JsonBody(request): JsonBody<PayloadIndexRequest>,
+) -> ApiResult<(StatusCode, Json<StatusResponse>)> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    let created = fenced!(service, service.declare_payload_index(&name, request.clone(), &credentials))?;
+    Ok(if created {
+        (StatusCode::CREATED, Json(StatusResponse::created()))
+    } else {
+        (StatusCode::OK, Json(StatusResponse::unchanged()))
+    })
+}
+
+async fn delete_payload_index(
+    State(state): State<RouterState>,
+    headers: HeaderMap,
+    ApiPath((name, key)): ApiPath<(String, String)>,
+) -> ApiResult<Json<StatusResponse>> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    Ok(Json(fenced!(service, service.drop_payload_index(&name, &key, &credentials))?))
+}
+
+async fn count(
+    State(state): State<RouterState>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+    JsonBody(request): JsonBody<CountRequest>,
+) -> ApiResult<Json<CountResponse>> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    Ok(Json(fenced!(service, service.count(&name, request.clone(), &credentials))?))
+}
+
+async fn delete_by_filter(
+    State(state): State<RouterState>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+    JsonBody(request): JsonBody<DeleteByFilterRequest>,
+) -> ApiResult<Json<DeleteByFilterResponse>> {
+    let (service, credentials) = (state.service(), Credentials::from_client(&headers));
+    Ok(Json(fenced!(service, service.delete_by_filter(&name, request.clone(), &credentials))?))
 }
 
 async fn list_ids(

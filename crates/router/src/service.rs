@@ -29,6 +29,8 @@
 //! Writes wait for every shard they were sent to, so the 503 can name all
 //! that failed.
 
+mod by_filter;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
