@@ -267,7 +267,7 @@ fn list_ids() {}
 /// An optional `filter` keeps only vectors whose payload matches; the
 /// answer holds min(k, matching vectors) hits, every one matching. When
 /// the payload indexes show few matches (at most `exact_filter_max`,
-/// default 4096) they are all scored exactly; otherwise the graph walk
+/// default 2500) they are all scored exactly; otherwise the graph walk
 /// checks the filter before scoring, looking through non-matching
 /// neighbours, and falls back to exact scoring when that would be cheaper
 /// or the walk comes back short. Conditions on keys without a payload

@@ -45,7 +45,7 @@ pub struct ServerConfig {
     pub release_grace_ms: u64,
     /// A filtered search whose filter matches at most this many vectors
     /// (as the payload indexes count them) scores them all exactly instead
-    /// of walking the graph. Default 4096 (calibrated: BENCHMARKS.md §10).
+    /// of walking the graph. Default 2500 (calibrated: BENCHMARKS.md §10).
     pub exact_filter_max: usize,
 }
 
