@@ -7,16 +7,16 @@
 //! conditions no index answers). A search then picks one of three plans:
 //!
 //! 1. **Exact** — at most [`crate::EngineConfig::exact_filter_max`]
-//!    candidates: score every candidate that passes ([`Hnsw::score_ids`]);
+//!    candidates: score every candidate that passes ([`ruvector_index::Hnsw::score_ids`]);
 //!    no graph walk. The answer is exact.
 //! 2. **Walk** — more candidates. Up to [`PLAIN_WALK_ABOVE`] of the
 //!    collection: a graph walk that checks the filter before computing a
 //!    distance and looks through non-matching neighbours
-//!    ([`Hnsw::search_filtered`]), seeded with a few matching vectors, with
+//!    ([`ruvector_index::Hnsw::search_filtered`]), seeded with a few matching vectors, with
 //!    a budget of as many scored vectors as there are candidates (the
 //!    candidates copied into a plain bitmap first when their ids are dense,
 //!    so each check is one bit test). Above: the usual walk with the filter
-//!    deciding what enters the beam ([`Hnsw::search_where`]).
+//!    deciding what enters the beam ([`ruvector_index::Hnsw::search_where`]).
 //! 3. **Fallback** — the walk ran over its budget or found fewer than `k`:
 //!    plan 1 over every candidate, whatever their number.
 //!
@@ -27,7 +27,7 @@
 //! more filter on ids, checked with the others.
 
 use roaring::RoaringTreemap;
-use ruvector_index::{Hnsw, IndexError, Neighbor};
+use ruvector_index::{IndexError, Neighbor};
 use ruvector_storage::WalRecord;
 
 use crate::EngineError;

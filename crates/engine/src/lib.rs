@@ -52,4 +52,6 @@ pub use payload_index::{IndexedTest, PayloadIndexKind, PayloadIndexes};
 pub use roaring::RoaringTreemap;
 pub use ruvector_index::{Metric, Neighbor};
 #[cfg(test)]
+mod filtered_tests;
+#[cfg(test)]
 mod tests;

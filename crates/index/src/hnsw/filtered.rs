@@ -83,8 +83,10 @@ impl Hnsw {
     /// checks the filter before scoring (module docs), with beam width
     /// `ef`, starting also from the vectors `seeds` (ids that pass the
     /// filter; absent ones are skipped). `None` when the walk scored more
-    /// than `budget` vectors (the caller should then score the matching
-    /// vectors exactly).
+    /// than `budget` vectors, or found fewer than `min(ef, budget)` (it ran
+    /// out of matches it could reach): the caller should then score the
+    /// matching vectors exactly. `budget` is meant to be the number of
+    /// matching vectors.
     pub fn search_filtered(
         &self,
         query: &[f32],
@@ -184,7 +186,10 @@ impl Hnsw {
         }
         let mut hits: Vec<Candidate> = scratch.nearest.drain().collect();
         self.return_scratch(scratch);
-        if !within_budget {
+        // A beam that did not fill although `budget` (the caller's count
+        // of matching vectors) says it could have: the walk ran out of
+        // matches it could reach, and what it found may not be the nearest.
+        if !within_budget || hits.len() < ef.min(budget) {
             return None;
         }
         hits.sort_unstable();
