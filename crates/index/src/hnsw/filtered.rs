@@ -235,13 +235,18 @@ fn layer0_filtered<S: Scorer>(
         if current.distance > bound {
             break;
         }
+        if let Some(Reverse(next)) = candidates.peek() {
+            graph.prefetch_layer0(next.node);
+        }
         batch.clear();
         misses.clear();
         graph.for_each_neighbour(current.node, 0, |n| {
             if visited.insert(n) {
                 if passes(n) {
+                    scorer.prefetch(n);
                     batch.push(n);
                 } else {
+                    graph.prefetch_layer0(n);
                     misses.push(n);
                 }
             }
@@ -260,6 +265,7 @@ fn layer0_filtered<S: Scorer>(
                     return;
                 }
                 visited.insert(n);
+                scorer.prefetch(n);
                 batch.push(n);
                 full = batch.len() >= cap;
             });
@@ -269,7 +275,7 @@ fn layer0_filtered<S: Scorer>(
         }
         for (i, &n) in batch.iter().enumerate() {
             if let Some(&next) = batch.get(i + 1) {
-                scorer.prefetch(next);
+                scorer.prefetch_all(next);
             }
             let d = scorer.distance(n);
             scored += 1;
@@ -296,8 +302,11 @@ fn layer0_filtered<S: Scorer>(
 fn top_k<S: Scorer>(nodes: &[u32], scorer: &S, k: usize, keep: impl Fn(u32) -> bool) -> Vec<Candidate> {
     let mut best: std::collections::BinaryHeap<Candidate> = std::collections::BinaryHeap::with_capacity(k + 1);
     for (i, &n) in nodes.iter().enumerate() {
+        // Far enough ahead that the loads overlap the scoring.
+        if let Some(&ahead) = nodes.get(i + 4) {
+            scorer.prefetch(ahead);
+        }
         if let Some(&next) = nodes.get(i + 1) {
-            scorer.prefetch(next);
             scorer.prefetch_all(next);
         }
         if !keep(n) {
