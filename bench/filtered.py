@@ -191,6 +191,52 @@ def plan_counts(url: str) -> dict:
     return out
 
 
+def faiss_anchor(base, queries, cases, gts_all, unfiltered_gt) -> dict:
+    """The same cases on faiss HNSW with a bitmap selector (in-process, one thread)."""
+    import faiss
+
+    faiss.omp_set_num_threads(2)
+    index = faiss.IndexHNSWFlat(base.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 200
+    t0 = time.perf_counter()
+    index.add(base)
+    build = time.perf_counter() - t0
+    print(f"faiss built in {build:.1f} s", flush=True)
+    faiss.omp_set_num_threads(1)
+
+    def run(selectors, gts, sizes):
+        hits = want = short = 0
+        start = time.perf_counter()
+        for q, sel, gt, s in zip(queries, selectors, gts, sizes):
+            params = faiss.SearchParametersHNSW(efSearch=EF, sel=sel) if sel is not None else faiss.SearchParametersHNSW(efSearch=EF)
+            _, ids = index.search(q[None, :], K, params=params)
+            got = [int(i) for i in ids[0] if i >= 0]
+            hits += len(set(got) & set(gt))
+            want += len(gt)
+            short += len(got) < min(K, s)
+        seconds = time.perf_counter() - start
+        return {"qps": round(len(queries) / seconds, 1), "recall": round(hits / max(want, 1), 4), "short": short}
+
+    out = {"version": faiss.__version__, "build_seconds": round(build, 1)}
+    out["unfiltered"] = run([None] * len(queries), unfiltered_gt, [len(base)] * len(queries))
+    out["cases"] = []
+    for (label, _filters, masks), (gts, sizes) in zip(cases, gts_all):
+        cache: dict[int, object] = {}
+        selectors = []
+        keep = []
+        for m in masks:
+            if id(m) not in cache:
+                bits = np.packbits(m.astype(np.uint8), bitorder="little")
+                keep.append(bits)
+                cache[id(m)] = faiss.IDSelectorBitmap(len(m), faiss.swig_ptr(bits))
+            selectors.append(cache[id(m)])
+        r = run(selectors, gts, sizes)
+        r["case"] = label
+        out["cases"].append(r)
+        print(f"faiss {label}: {r}", flush=True)
+    return out
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -201,6 +247,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--exact-filter-max", type=int, help="passed to the node (default: the node's)")
     p.add_argument("--skip-ingest-comparison", action="store_true", help="upload once, with indexes")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--anchors", action="store_true", help="also faiss HNSW (M 16, efC 200) with an IDSelectorBitmap, in-process, one thread")
     args = p.parse_args(argv)
 
     binary = find_binary(args.binary)
@@ -259,6 +306,11 @@ def main(argv: list[str]) -> int:
         gts_all.append((list(gts), list(sizes)))
     unfiltered_gt = [truth(base, q, np.ones(n, dtype=bool), K)[0] for q in queries]
     print("ground truth computed", flush=True)
+
+    if args.anchors:
+        results_anchor = faiss_anchor(base, queries, cases, gts_all, unfiltered_gt)
+    else:
+        results_anchor = None
 
     tmp = Path(tempfile.mkdtemp(prefix="ruvector-filtered-"))
     port = free_port()
@@ -345,6 +397,19 @@ def main(argv: list[str]) -> int:
             f"unfiltered without indexes: QPS {results['unfiltered_plain']['qps']}, recall {results['unfiltered_plain']['recall']}; "
             f"with: QPS {results['unfiltered_before']['qps']}, recall {results['unfiltered_before']['recall']}",
         ]
+    if results_anchor is not None:
+        results["faiss"] = results_anchor
+        fu = results_anchor["unfiltered"]["qps"]
+        lines += [
+            "",
+            f"faiss {results_anchor['version']} IndexHNSWFlat (M 16, efConstruction 200, inner product), efSearch {EF}, "
+            f"IDSelectorBitmap, in-process, one thread: unfiltered QPS {fu:.0f}, recall {results_anchor['unfiltered']['recall']}",
+            "",
+            "| case | faiss recall@10 | faiss QPS | ÷ faiss unfiltered | short |",
+            "|---|---|---|---|---|",
+        ]
+        for r in results_anchor["cases"]:
+            lines.append(f"| {r['case']} | {r['recall']:.4f} | {r['qps']:.0f} | {r['qps'] / fu:.2f} | {r['short']} |")
     table = "\n".join(lines)
     print("\n" + table)
     args.results.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,12 @@ pub const MAX_CONDITIONS: usize = 64;
 pub const MAX_IN_VALUES: usize = 1024;
 
 /// A payload filter: all `must` hold and no `must_not` holds.
+///
+/// Read through [`RawFilter`], so that a condition that does not parse (an
+/// unknown operator, a value of the wrong type) is reported with its place,
+/// e.g. `must[1]: unknown field \`gt\``.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawFilter")]
 pub struct Filter {
     /// Conditions that must all hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -55,6 +59,36 @@ pub struct Filter {
     /// Conditions at least one of which must hold (when given, 1 or more).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub should: Option<Vec<Condition>>,
+}
+
+/// A filter as received: its conditions still raw JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilter {
+    #[serde(default)]
+    must: Vec<Value>,
+    #[serde(default)]
+    must_not: Vec<Value>,
+    #[serde(default)]
+    should: Option<Vec<Value>>,
+}
+
+impl TryFrom<RawFilter> for Filter {
+    type Error = String;
+
+    fn try_from(raw: RawFilter) -> Result<Filter, String> {
+        fn conditions(list: &str, raw: Vec<Value>) -> Result<Vec<Condition>, String> {
+            raw.into_iter()
+                .enumerate()
+                .map(|(i, v)| serde_json::from_value(v).map_err(|e| format!("{list}[{i}]: {e}")))
+                .collect()
+        }
+        Ok(Filter {
+            must: conditions("must", raw.must)?,
+            must_not: conditions("must_not", raw.must_not)?,
+            should: raw.should.map(|s| conditions("should", s)).transpose()?,
+        })
+    }
 }
 
 /// One test on one payload key (exactly one of `eq`, `in`, `range`,
@@ -275,6 +309,18 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         }
+    }
+
+    #[test]
+    fn a_condition_that_does_not_parse_is_named() {
+        let err = |v: Value| serde_json::from_value::<Filter>(v).expect_err("invalid").to_string();
+        let e = err(json!({"must": [{"key": "a", "eq": 1}, {"key": "n", "gt": 1}]}));
+        assert!(e.contains("must[1]") && e.contains("unknown field `gt`"), "{e}");
+        let e = err(json!({"should": [{"key": "n", "range": {"gte": "x"}}]}));
+        assert!(e.contains("should[0]"), "{e}");
+        let e = err(json!({"must_not": [{"key": "n", "in": 3}]}));
+        assert!(e.contains("must_not[0]"), "{e}");
+        assert!(err(json!({"mustnt": []})).contains("unknown field `mustnt`"));
     }
 
     #[test]
