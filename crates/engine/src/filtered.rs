@@ -204,7 +204,7 @@ impl Engine {
         // A quarter wider beam than asked: the look-through walk's beam
         // fills with farther matches than an unfiltered one's (BENCHMARKS.md
         // §10: recall@10 0.973 → 0.980 at 10 % matching, for 8 % of QPS).
-        let ef = ef + ef / 4;
+        let ef = (ef + ef / 4).min(ruvector_index::HnswParams::MAX_EF);
         if let Some(hits) = c.index.search_filtered(query, k, ef, &in_walk, &seeds, budget).map_err(query_error)?
             && hits.len() >= k
         {
