@@ -117,6 +117,11 @@ pub struct RouterConfig {
     /// hold to the other shards; `GET /cluster` marks them `removable`
     /// once they hold nothing. Default empty.
     pub drain: Vec<String>,
+    /// Largest shard response body the router reads (bytes): a shard that
+    /// sends more is treated as failed for that request, so a misbehaving
+    /// shard cannot exhaust the router's memory. Default 268 435 456
+    /// (256 MiB, four times the default request body limit).
+    pub max_shard_response_bytes: usize,
 }
 
 impl RouterConfig {
@@ -134,6 +139,8 @@ impl RouterConfig {
     pub const DEFAULT_COLLECTION_CACHE_MS: u64 = 5000;
     /// Default `health_interval_ms`.
     pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
+    /// Default `max_shard_response_bytes`.
+    pub const DEFAULT_MAX_SHARD_RESPONSE_BYTES: usize = 256 << 20;
 
     /// Copies a write needs: `write_quorum`, or one.
     pub fn write_acks(&self) -> usize {
@@ -285,6 +292,7 @@ impl Default for RouterConfig {
             tombstone_grace_ms: 300_000,
             tombstone_horizon_ms: 86_400_000,
             drain: Vec::new(),
+            max_shard_response_bytes: Self::DEFAULT_MAX_SHARD_RESPONSE_BYTES,
         }
     }
 }

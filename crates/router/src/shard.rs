@@ -150,6 +150,8 @@ pub(crate) struct ShardClient {
     /// (`x-ruvector-placement`) so shards can tell routers with another
     /// shard list apart.
     placement: std::sync::OnceLock<String>,
+    /// Largest response body read from a shard.
+    max_response_bytes: usize,
 }
 
 impl ShardClient {
@@ -171,7 +173,13 @@ impl ShardClient {
                 health: Health { up: AtomicBool::new(true), last_error: Mutex::new(None) },
             })
             .collect();
-        Ok(ShardClient { http, shards, epoch: AtomicU64::new(0), placement: std::sync::OnceLock::new() })
+        Ok(ShardClient {
+            http,
+            shards,
+            epoch: AtomicU64::new(0),
+            placement: std::sync::OnceLock::new(),
+            max_response_bytes: config.max_shard_response_bytes,
+        })
     }
 
     /// Sets the placement fingerprint sent with every request (once).
@@ -252,7 +260,7 @@ impl ShardClient {
             let response = request.send().await.map_err(|e| (kind_of(&e), describe(&e)))?;
             let status = response.status();
             let unready = response.headers().get(UNREADY_HEADER).map(|v| v.to_str().ok().and_then(parse_unready));
-            let bytes = response.bytes().await.map_err(|e| (kind_of(&e), describe(&e)))?;
+            let bytes = read_bounded(response, self.max_response_bytes).await?;
             Ok::<_, (ShardErrorKind, String)>((status, bytes, unready))
         }
         .await;
@@ -364,7 +372,7 @@ impl ShardClient {
             Ok(r) if r.status().is_success() => r,
             Ok(r) => {
                 let status = r.status();
-                let outcome = r.bytes().await.map(|b| (status, b, None)).map_err(|e| (kind_of(&e), describe(&e)));
+                let outcome = read_bounded(r, self.max_response_bytes).await.map(|b| (status, b, None));
                 // Not a success: `classify` gives the error.
                 return match self.classify(metrics, source, outcome) {
                     Err(e) => Err(e),
@@ -387,7 +395,7 @@ impl ShardClient {
         let outcome = async {
             let response = request.send().await.map_err(|e| (kind_of(&e), describe(&e)))?;
             let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| (kind_of(&e), describe(&e)))?;
+            let bytes = read_bounded(response, self.max_response_bytes).await?;
             Ok::<_, (ShardErrorKind, String)>((status, bytes, None))
         }
         .await;
@@ -476,6 +484,27 @@ impl ShardClient {
         }
         metrics.set_shard_up(&s.address, !down);
     }
+}
+
+/// A response body, refused past `limit` bytes (by its announced length at
+/// once, else as it streams in), so a shard cannot make the router buffer
+/// without bound.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<axum::body::Bytes, (ShardErrorKind, String)> {
+    let too_big = || (ShardErrorKind::InvalidResponse, format!("response body over the {limit}-byte limit"));
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| (kind_of(&e), describe(&e)))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
 }
 
 fn kind_of(e: &reqwest::Error) -> ShardErrorKind {

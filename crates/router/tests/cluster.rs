@@ -372,3 +372,49 @@ async fn api_keys_are_checked_and_forwarded() {
     let keys: BTreeSet<_> = shard.state.log().into_iter().filter_map(|l| l.api_key).collect();
     assert!(keys.iter().all(|k| k == "rw" || k == "ro"), "{keys:?}");
 }
+
+/// A shard that answers every request with `size` bytes of JSON-looking
+/// junk, announced (`Content-Length`) or streamed in chunks without a
+/// length.
+async fn flooding_shard(size: usize, announced: bool) -> String {
+    use axum::body::Body;
+    use axum::response::Response;
+    let app = axum::Router::new().fallback(move || async move {
+        let chunk = vec![b' '; 64 << 10];
+        let body = if announced {
+            Body::from(vec![b' '; size])
+        } else {
+            let chunks = (0..size.div_ceil(chunk.len())).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+            Body::from_stream(futures::stream::iter(chunks))
+        };
+        Response::builder().header("content-type", "application/json").body(body).expect("response")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// A shard that floods the router with a body over the limit (announced
+/// or streamed) is treated as failed for that request — a 503 naming the
+/// limit — and the router stays up.
+#[tokio::test]
+async fn a_shard_response_over_the_limit_is_refused_not_buffered() {
+    for announced in [true, false] {
+        let shard = flooding_shard(8 << 20, announced).await;
+        let config = RouterConfig {
+            shards: vec![shard],
+            connect_timeout_ms: 500,
+            request_timeout_ms: 5000,
+            health_interval_ms: 0,
+            max_shard_response_bytes: 1 << 20,
+            ..RouterConfig::default()
+        };
+        let router = TestRouter::start(config).await;
+        let (status, body) = router.get("/collections").await;
+        assert_eq!(status, 503, "announced {announced}: {body}");
+        assert!(body["error"].as_str().is_some_and(|m| m.contains("1048576-byte limit")), "{body}");
+        let (status, _) = router.get("/health").await;
+        assert_eq!(status, 200);
+    }
+}
