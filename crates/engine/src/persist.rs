@@ -426,7 +426,7 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
     if let Some(section) = full.section(VERSIONS) {
         apply_versions(&mut versions, section, false).ok_or_else(|| corrupt(&full, "malformed versions section"))?;
     }
-    let index = Hnsw::read_base(full.section(INDEX).ok_or_else(|| corrupt(&full, "no index section"))?, None)
+    let index = Hnsw::read_base_bytes(full.section(INDEX).ok_or_else(|| corrupt(&full, "no index section"))?, None)
         .map_err(|e| corrupt(&full, &format!("index: {e}")))?;
     let mut lsn = full.lsn();
     let full_bytes = full.len() as u64;

@@ -113,15 +113,54 @@ impl<W: Write> CrcWriter<W> {
     }
 }
 
-/// A reader that checksums everything read through it.
+/// A reader that checksums everything read through it, and knows, when
+/// the caller does, how many bytes the input holds (so a header can be
+/// checked against it before anything is sized from it).
 pub(super) struct CrcReader<R> {
     pub(super) inner: R,
     pub(super) crc: crc32fast::Hasher,
+    /// Bytes in the whole input, when known.
+    limit: Option<u64>,
+    /// Bytes read so far.
+    consumed: u64,
 }
 
 impl<R: Read> CrcReader<R> {
     pub(super) fn new(inner: R) -> Self {
-        CrcReader { inner, crc: crc32fast::Hasher::new() }
+        CrcReader { inner, crc: crc32fast::Hasher::new(), limit: None, consumed: 0 }
+    }
+
+    /// A reader over an input of `len` bytes.
+    pub(super) fn with_len(inner: R, len: u64) -> Self {
+        CrcReader { limit: Some(len), ..CrcReader::new(inner) }
+    }
+
+    /// Fails (as corrupt) when the input is known to hold fewer than
+    /// `bytes` more bytes (plus the trailing checksum): what a header
+    /// announces is checked before any allocation is sized from it.
+    pub(super) fn ensure_available(&self, bytes: u64, what: &str) -> Result<(), IndexError> {
+        match self.limit {
+            Some(limit) if self.consumed.saturating_add(bytes).saturating_add(4) > limit => Err(corrupt(format!(
+                "the header announces {bytes} bytes of {what}, but only {} remain",
+                limit.saturating_sub(self.consumed)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads `n` plain-old-data values, growing the buffer as the data
+    /// arrives: a lying count fails at the end of the input having
+    /// allocated about as much as the input holds, never what it claims.
+    pub(super) fn pod_vec<T: bytemuck::Pod + Default>(&mut self, n: usize) -> Result<Vec<T>, IndexError> {
+        const CHUNK: usize = 1 << 16;
+        let mut out: Vec<T> = Vec::with_capacity(n.min(CHUNK));
+        while out.len() < n {
+            let start = out.len();
+            let step = (n - start).min(CHUNK.max(start));
+            out.resize(start + step, T::default());
+            self.pod(&mut out[start..])?;
+        }
+        Ok(out)
     }
 
     /// Reads the 8-byte magic and the format version; rejects another
@@ -162,6 +201,7 @@ impl<R: Read> CrcReader<R> {
             _ => IndexError::Io(e),
         })?;
         self.crc.update(out);
+        self.consumed += out.len() as u64;
         Ok(())
     }
 
@@ -288,7 +328,18 @@ impl Hnsw {
     /// chain of deltas ([`Hnsw::apply_delta`]); the index is usable only
     /// after [`Hnsw::finish_loading`].
     pub fn read_base<R: Read>(r: R, vector_file: Option<PathBuf>) -> Result<Hnsw, IndexError> {
-        let mut input = CrcReader::new(r);
+        Self::read_base_from(CrcReader::new(r), vector_file)
+    }
+
+    /// [`Hnsw::read_base`] from bytes in memory: every count in the header
+    /// is checked against their length before anything is allocated from
+    /// it, so a damaged snapshot is an error, never an oversized
+    /// allocation.
+    pub fn read_base_bytes(bytes: &[u8], vector_file: Option<PathBuf>) -> Result<Hnsw, IndexError> {
+        Self::read_base_from(CrcReader::with_len(bytes, bytes.len() as u64), vector_file)
+    }
+
+    fn read_base_from<R: Read>(mut input: CrcReader<R>, vector_file: Option<PathBuf>) -> Result<Hnsw, IndexError> {
         let version = input.header(&MAGIC, "ruvector index", 1..=VERSION)?;
         let dim = input.u32()? as usize;
         let metric = match input.u8()? {
@@ -308,15 +359,20 @@ impl Hnsw {
         let used = input.u32()? as usize;
         let entry = input.u64()?;
         let inserts = input.u64()?;
-
-        let mut labels = vec![0u64; used];
-        input.pod(&mut labels)?;
-        let mut states = vec![0u8; used];
-        input.take(&mut states)?;
-        let mut levels = vec![0u8; used];
-        input.take(&mut levels)?;
-
+        // Nothing is sized from the header before it is checked: values in
+        // range, and (when the input's length is known) data enough for
+        // every slot's label, state, level, vector and layer-0 list.
         params.validate().map_err(|e| corrupt(format!("header: {e}")))?;
+        if dim == 0 || dim > Hnsw::MAX_DIM {
+            return Err(corrupt(format!("header: dimension {dim} outside 1..={}", Hnsw::MAX_DIM)));
+        }
+        let per_slot = 8 + 1 + 1 + 4 * dim as u64 + 4 * (1 + 2 * m as u64);
+        input.ensure_available(per_slot.saturating_mul(used as u64), "slots")?;
+
+        let labels: Vec<u64> = input.pod_vec(used)?;
+        let states: Vec<u8> = input.pod_vec(used)?;
+        let levels: Vec<u8> = input.pod_vec(used)?;
+
         let mut inner = Inner::new(dim, m, used, vector_file.as_deref())?;
         input.pod(inner.vectors.prefix_mut(used))?;
         let stride0 = 1 + 2 * m;

@@ -296,6 +296,35 @@ fn damaged_snapshots_are_rejected() {
     assert!(matches!(Hnsw::read_from(&future[..]), Err(IndexError::UnsupportedVersion(99))));
 }
 
+/// A header whose counts lie (billions of slots, an absurd dimension) is
+/// an error before anything is sized from it — never an allocation of
+/// what it claims — from bytes in memory and from a stream alike.
+#[test]
+fn lying_headers_are_errors_not_allocations() {
+    let index = Hnsw::new(4, Metric::Euclidean, small_params()).expect("index");
+    for (i, v) in random_vectors(20, 4, 4).iter().enumerate() {
+        index.insert(i as u64, v).expect("insert");
+    }
+    let mut bytes = Vec::new();
+    index.write_to(&mut bytes).expect("write");
+    // Header: magic 8, version 4, dim 4 (at 12), metric + pad 4, m 4,
+    // ef_construction 4, ef_search 4, seed 8, used 4 (at 40).
+    let mut many = bytes.clone();
+    many[40..44].copy_from_slice(&(u32::MAX - 1).to_le_bytes());
+    let err = Hnsw::read_base_bytes(&many, None).expect_err("billions of slots");
+    assert!(err.to_string().contains("announces"), "{err}");
+    assert!(matches!(Hnsw::read_from(&many[..]), Err(IndexError::Corrupt(_))));
+    let mut wide = bytes.clone();
+    wide[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(Hnsw::read_base_bytes(&wide, None), Err(IndexError::Corrupt(_))));
+    assert!(matches!(Hnsw::read_from(&wide[..]), Err(IndexError::Corrupt(_))));
+    // The honest snapshot still loads both ways.
+    let from_bytes = Hnsw::read_base_bytes(&bytes, None).expect("bytes");
+    from_bytes.finish_loading().expect("finish");
+    assert_eq!(from_bytes.len(), 20);
+    assert_eq!(Hnsw::read_from(&bytes[..]).expect("stream").len(), 20);
+}
+
 #[test]
 fn concurrent_searches_inserts_and_deletes_match_brute_force_at_the_end() {
     let dim = 8;
