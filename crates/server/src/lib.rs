@@ -50,5 +50,5 @@ pub use config::{ServerConfig, StorageConfig};
 pub use error::{HttpError, ServerError, api_error};
 pub use router::app;
 pub use ruvector_engine::Fsync;
-pub use serve::serve;
+pub use serve::{serve, serve_on};
 pub use state::AppState;

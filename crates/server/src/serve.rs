@@ -1,7 +1,9 @@
 //! [`serve`]: the life of a node, from binding to the final checkpoint.
 //!
-//! 1. Read the cluster assignment (`cluster.json`), bind the listener, print `ruvector listening on http://<addr>` on
-//!    stdout (one flushed line; black-box tests parse it), start serving:
+//! 1. Bind the listener (or take the caller's: [`serve_on`]), read the
+//!    cluster assignment (`cluster.json`), print `ruvector listening on
+//!    http://<addr>` on stdout (one flushed line; black-box tests parse it,
+//!    and with port 0 it is the only way to learn the port), start serving:
 //!    `/health` answers at once, `/ready` and collection routes answer 503
 //!    `recovering`.
 //! 2. Open the engine (recovery) on the blocking pool. On success the node
@@ -24,18 +26,30 @@ use tokio::sync::{oneshot, watch};
 use crate::error::ServerError;
 use crate::{AppState, ServerConfig, app};
 
-/// Runs a node until `shutdown` completes (the CLI passes SIGTERM/SIGINT).
+/// Runs a node until `shutdown` completes (the CLI passes SIGTERM/SIGINT),
+/// on `config.addr` (port 0: one the system picks, printed).
 pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = config.bind_addr();
+    let listener = TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+    serve_on(listener, config, shutdown).await
+}
+
+/// [`serve`] on a listener the caller bound (tests bind port 0 and keep
+/// the listener, so no other process can take the port in between);
+/// `config.addr` is not used.
+pub async fn serve_on(
+    listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let state = AppState::new(&config)?;
     // The cluster assignment (placement epoch, held partitions) is read
-    // before the first request: the epoch fence of collection routes must
-    // never see an empty stand-in while the engine recovers.
+    // before the first request is accepted: the epoch fence of collection
+    // routes must never see an empty stand-in while the engine recovers.
     state.load_membership(&config.data_dir)?;
-    let addr = config.bind_addr();
-    let listener = TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr()?;
     {
         let mut out = std::io::stdout().lock();

@@ -6,15 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ruvector_engine::{Engine, EngineConfig};
-use ruvector_server::{ServerConfig, ServerError, serve};
+use ruvector_server::{ServerConfig, ServerError, serve, serve_on};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A free loopback port (bound to port 0, then released).
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("addr").to_string()
-}
 
 /// One HTTP/1.1 request; returns the status and the body.
 async fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
@@ -49,10 +43,13 @@ async fn wait_for(addr: &str, path: &str, status: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_then_shuts_down_with_a_checkpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let addr = free_addr();
-    let config = ServerConfig { addr: addr.clone(), data_dir: dir.path().to_owned(), ..ServerConfig::default() };
+    // Bound here and handed over, never released: no other process can
+    // take the port between the test learning it and the node using it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let config = ServerConfig { data_dir: dir.path().to_owned(), ..ServerConfig::default() };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(serve(config, async move {
+    let node = tokio::spawn(serve_on(listener, config, async move {
         let _ = stopped.await;
     }));
 
