@@ -405,7 +405,9 @@ def test_router_was_given_the_pod_dns_names(cluster: Sandbox, rendered: Rendered
         for i in range(SHARDS)
     ]
     for router in routers(cluster):
-        status = requests.get(router.url() + "/cluster", timeout=10).json()
+        # The cluster's layout is not public: any key (here the read-only one).
+        assert requests.get(router.url() + "/cluster", timeout=10).status_code == 401
+        status = requests.get(router.url() + "/cluster", headers={"api-key": READ_ONLY_KEY}, timeout=10).json()
         assert [s["address"] for s in status["shards"]] == want
         assert all(s["up"] for s in status["shards"]), status
 

@@ -3,7 +3,8 @@
 //! shards unchanged (shards are configured with the same keys, so they
 //! accept them). With no key configured every route is open, and whatever
 //! key header the client sent is still forwarded. `/health`, `/ready`,
-//! `/metrics`, `/cluster` and `/openapi.json` are outside this layer.
+//! `/metrics` and `/openapi.json` are outside this layer; `/cluster`
+//! (shard addresses, the layout) needs a key like any read.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;

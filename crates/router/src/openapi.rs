@@ -31,9 +31,13 @@ pub(crate) fn router_openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Every configured shard's status and where each partitioned
-/// collection's copies live, with their states. Needs no API key.
-#[utoipa::path(get, path = "/cluster", tag = "cluster",
-    responses((status = 200, description = "The cluster as the shards report it now", body = ClusterStatus)))]
+/// collection's copies live, with their states. Needs a key (either)
+/// when keys are configured: shard addresses and the layout are not public.
+#[utoipa::path(get, path = "/cluster", tag = "cluster", security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The cluster as the shards report it now", body = ClusterStatus),
+        (status = 401, description = "Missing or invalid API key", body = ruvector_api::ErrorBody),
+    ))]
 fn cluster_status() {}
 
 /// Runs one anti-entropy pass now: for every partitioned collection, the
@@ -88,7 +92,7 @@ mod tests {
             assert!(doc["paths"][path].is_null(), "{path} listed");
         }
         assert_eq!(doc["paths"]["/cluster"]["get"]["tags"][0], "cluster");
-        assert!(doc["paths"]["/cluster"]["get"]["security"].is_null(), "/cluster needs no key");
+        assert!(doc["paths"]["/cluster"]["get"]["security"].is_array(), "/cluster takes a key");
         assert!(doc["paths"]["/cluster/repair"]["post"]["responses"]["403"].is_object());
     }
 
