@@ -12,8 +12,9 @@ use ruvector_api::Limits;
 use ruvector_engine::{EngineConfig, Fsync};
 use serde::{Deserialize, Serialize};
 
-/// Configuration of one node (`ruvector serve`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Configuration of one node (`ruvector serve`). Its `Debug` output
+/// redacts the API keys.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     /// Address to listen on: `host:port`, `[v6]:port`, or `:port` meaning
@@ -105,6 +106,23 @@ impl Default for StorageConfig {
     }
 }
 
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |k: &Option<String>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServerConfig")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("api_key", &redact(&self.api_key))
+            .field("read_only_api_key", &redact(&self.read_only_api_key))
+            .field("limits", &self.limits)
+            .field("storage", &self.storage)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("release_grace_ms", &self.release_grace_ms)
+            .field("exact_filter_max", &self.exact_filter_max)
+            .finish()
+    }
+}
+
 impl ServerConfig {
     /// The address to bind: `:port` becomes `0.0.0.0:port`; anything else
     /// is passed on as given (host names are resolved when binding).
@@ -157,6 +175,18 @@ mod tests {
         let c: ServerConfig = serde_json::from_str(r#"{"storage":{"fsync":"always"}}"#).expect("always");
         assert_eq!(c.storage.fsync, Fsync::Always);
         assert!(serde_json::from_str::<ServerConfig>(r#"{"limits":{"max_kk":1}}"#).is_err());
+    }
+
+    #[test]
+    fn keys_are_redacted_in_debug_output() {
+        let c = ServerConfig {
+            api_key: Some("secret-rw".into()),
+            read_only_api_key: Some("secret-ro".into()),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]
