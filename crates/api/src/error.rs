@@ -34,6 +34,7 @@
 //! | [`ApiError::StalePlacement`] | 421 | `stale_placement` |
 //! | [`ApiError::Internal`] | 500 | `internal` |
 //! | [`ApiError::Unavailable`] | 503 | `unavailable` |
+//! | [`ApiError::InsufficientStorage`] | 507 | `insufficient_storage` |
 //!
 //! Invariants:
 //! - a 4xx is the client's fault and its message says what to fix (for batch
@@ -156,6 +157,10 @@ pub enum ApiError {
     /// The node is not ready (recovering, shutting down) or a shard is down.
     #[error("{0}")]
     Unavailable(String),
+    /// The data volume is full: the write was not applied (reads work;
+    /// writes work again once there is room).
+    #[error("{0}")]
+    InsufficientStorage(String),
 }
 
 impl ApiError {
@@ -187,6 +192,7 @@ impl ApiError {
             ApiError::StalePlacement(_) => (StatusCode::MISDIRECTED_REQUEST, "stale_placement"),
             ApiError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
         }
     }
 
@@ -316,6 +322,7 @@ impl ApiError {
             "partition_not_ready" => ApiError::PartitionNotReady(msg),
             "stale_placement" => ApiError::StalePlacement(msg),
             "unavailable" => ApiError::Unavailable(msg),
+            "insufficient_storage" => ApiError::InsufficientStorage(msg),
             "internal" => ApiError::internal(format!("upstream internal error: {msg}")),
             _ => match status {
                 400..=499 => ApiError::BadRequest(msg),
@@ -366,6 +373,7 @@ mod tests {
             ApiError::StalePlacement("x".into()),
             ApiError::internal("disk on fire"),
             ApiError::Unavailable("x".into()),
+            ApiError::InsufficientStorage("x".into()),
         ]
     }
 

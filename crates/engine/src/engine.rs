@@ -225,6 +225,20 @@ impl Engine {
         }
     }
 
+    /// A log write that failed: a full disk leaves the log whole (the write
+    /// just did not happen: [`EngineError::NoSpace`], writes resume when
+    /// there is room); anything else is a failure after which memory and
+    /// disk may disagree.
+    fn storage_failure(&self, e: ruvector_storage::StorageError) -> EngineError {
+        match e {
+            ruvector_storage::StorageError::NoSpace { .. } => {
+                tracing::warn!(error = %e, "write refused: the data volume is full");
+                EngineError::NoSpace(e.to_string())
+            }
+            other => self.fail(other.into()),
+        }
+    }
+
     /// Records a failure after which memory and disk may disagree.
     fn fail(&self, error: EngineError) -> EngineError {
         tracing::error!(%error, "storage failure: refusing further writes until restart");
@@ -245,7 +259,7 @@ impl Engine {
     /// Appends a record and waits until it is durable; on failure the
     /// engine stops taking writes.
     fn append(&self, record: &WalRecord) -> Result<u64, EngineError> {
-        let (lsn, bytes) = self.log.append(record).map_err(|e| self.fail(e.into()))?;
+        let (lsn, bytes) = self.log.append(record).map_err(|e| self.storage_failure(e))?;
         self.log_bytes_since_checkpoint.fetch_add(bytes, Ordering::Relaxed);
         Ok(lsn)
     }
@@ -253,7 +267,7 @@ impl Engine {
     /// Writes a record without waiting for durability (see
     /// [`Log::wait_durable`]); returns its position and size.
     pub(crate) fn write_record(&self, record: &WalRecord) -> Result<(u64, u64), EngineError> {
-        let (lsn, bytes) = self.log.write(record).map_err(|e| self.fail(e.into()))?;
+        let (lsn, bytes) = self.log.write(record).map_err(|e| self.storage_failure(e))?;
         self.log_bytes_since_checkpoint.fetch_add(bytes, Ordering::Relaxed);
         Ok((lsn, bytes))
     }

@@ -51,6 +51,10 @@ pub enum EngineError {
     /// The index failed in a way that is not the caller's fault.
     #[error("index: {0}")]
     Index(IndexError),
+    /// The disk is full: the write was not logged and nothing changed.
+    /// Writes work again once there is room; reads are unaffected.
+    #[error("no space left on the data volume; the write was not applied: {0}")]
+    NoSpace(String),
     /// A previous durability failure (e.g. an fsync error) made the node
     /// refuse further writes: what is on disk can no longer be trusted to
     /// match memory. Restarting recovers from the log.
@@ -70,7 +74,7 @@ impl EngineError {
             | EngineError::InvalidQuery(_)
             | EngineError::DuplicateId(_)
             | EngineError::EmptyBatch => true,
-            EngineError::Storage(_) | EngineError::Index(_) | EngineError::Failed(_) => false,
+            EngineError::Storage(_) | EngineError::Index(_) | EngineError::Failed(_) | EngineError::NoSpace(_) => false,
         }
     }
 }

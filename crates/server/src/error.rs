@@ -88,6 +88,10 @@ pub fn api_error(e: EngineError) -> ApiError {
         EngineError::DuplicateId(id) => ApiError::DuplicateId(format!("vectors: duplicate id {id}")),
         EngineError::EmptyBatch => ApiError::InvalidBatch("vectors: must contain at least one vector".to_owned()),
         e @ (EngineError::Storage(_) | EngineError::Index(_)) => ApiError::internal(e.to_string()),
+        EngineError::NoSpace(_) => ApiError::InsufficientStorage(
+            "the data volume is full: the write was not applied; reads and searches still work, writes resume once there is room"
+                .into(),
+        ),
         e @ EngineError::Failed(_) => {
             tracing::error!(error = %e, "write refused");
             ApiError::Unavailable(
@@ -133,6 +137,7 @@ mod tests {
             (EngineError::EmptyBatch, 400),
             (EngineError::Index(IndexError::Corrupt("/secret/path".into())), 500),
             (EngineError::Failed("fsync /secret/path".into()), 503),
+            (EngineError::NoSpace("/secret/path: ENOSPC".into()), 507),
         ];
         for (e, status) in cases {
             let client = e.is_client_error();

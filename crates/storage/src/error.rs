@@ -59,6 +59,18 @@ pub enum StorageError {
         found: u64,
     },
 
+    /// The disk is full (ENOSPC or EDQUOT) and the record was not written:
+    /// the WAL cut off any partial frame and takes appends again once
+    /// there is room. Nothing acknowledged is affected.
+    #[error("no space left for the write-ahead log at {}: {source}", path.display())]
+    NoSpace {
+        /// The segment the write was for.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An earlier write or fsync failed, so the WAL no longer knows what is
     /// on disk and refuses further appends (retrying an fsync after a failure
     /// can report success for lost data). Reopen the WAL to recover.

@@ -193,8 +193,11 @@ impl Fs for RealFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileHandle>> {
-        let file = OpenOptions::new().create(true).truncate(true).write(true).open(path)?;
-        Ok(Arc::new(RealFile(file)))
+        OpenOptions::new().create(true).truncate(true).write(true).open(path)?;
+        // Appends go through an O_APPEND handle: after `truncate` cuts a
+        // short write off (a full disk), the next append lands at the new
+        // end, not past it leaving a hole of zeros.
+        self.open_append(path)
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn FileHandle>> {

@@ -27,7 +27,11 @@
 //! A failed write or fsync makes the WAL refuse further appends
 //! ([`StorageError::WalFailed`]): after a failed fsync the kernel may have
 //! dropped the dirty pages, so retrying could report success for lost data.
-//! Reopening recovers from what is really on disk.
+//! Reopening recovers from what is really on disk. The exception is a full
+//! disk on a write (ENOSPC, EDQUOT; nothing was fsynced yet): the segment is
+//! cut back to its last whole frame and the append fails with
+//! [`StorageError::NoSpace`], after which appends work again as soon as
+//! there is room (if the cut itself fails, the WAL fails as above).
 //!
 //! # Segments
 //! A new segment starts when the active one would exceed
@@ -313,6 +317,12 @@ impl Drop for Wal {
     }
 }
 
+/// Whether an I/O error says the disk (or the user's quota) is full.
+fn is_no_space(e: &std::io::Error) -> bool {
+    // ENOSPC 28, EDQUOT 122 on Linux.
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
 impl Shared {
     fn check_failed(&self) -> Result<()> {
         match self.failed.get() {
@@ -341,6 +351,11 @@ impl Shared {
         let bytes = pending.seal(lsn);
         if let Err(e) = w.file.append(bytes) {
             let path = w.segments.last().map(|s| s.path.clone()).unwrap_or_default();
+            if is_no_space(&e) && self.fs.truncate(&path, w.len).is_ok() {
+                // A short write of this frame is gone; the log ends at its
+                // last whole frame as before.
+                return Err(StorageError::NoSpace { path, source: e });
+            }
             return Err(self.fail(&path, e));
         }
         w.len += frame_len;
@@ -365,7 +380,12 @@ impl Shared {
             self.synced.notify_all();
         }
         let seg = Segment { first_lsn: w.next_lsn, path: self.dir.join(segment_name(w.next_lsn)) };
-        let file = self.fs.create(&seg.path).map_err(|e| self.fail(&seg.path, e))?;
+        let file = match self.fs.create(&seg.path) {
+            Ok(file) => file,
+            // No new segment: the old one is whole and synced; retry later.
+            Err(e) if is_no_space(&e) => return Err(StorageError::NoSpace { path: seg.path, source: e }),
+            Err(e) => return Err(self.fail(&seg.path, e)),
+        };
         self.fs.sync_dir(&self.dir).map_err(|e| self.fail(&self.dir, e))?;
         w.file = file;
         w.len = 0;

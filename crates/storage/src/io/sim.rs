@@ -44,6 +44,9 @@ struct State {
     fail_after: Option<u64>,
     power_lost: bool,
     sync_delay: Duration,
+    /// With a limit: the disk holds at most this many bytes of file data;
+    /// an append that does not fit writes what fits and fails with ENOSPC.
+    space: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +59,11 @@ struct SimFile {
 struct SimDir {
     live: BTreeMap<String, u64>,
     durable: BTreeMap<String, u64>,
+}
+
+/// ENOSPC ("No space left on device") on Linux and the BSDs.
+fn libc_enospc() -> i32 {
+    28
 }
 
 fn power_lost() -> io::Error {
@@ -105,6 +113,17 @@ impl State {
 }
 
 impl SimFs {
+    /// Limits the disk to `bytes` of file data (`None`: unlimited); appends
+    /// past it write what fits and fail with ENOSPC, as a full disk does.
+    pub fn set_space(&self, bytes: Option<u64>) {
+        self.state.lock().space = bytes;
+    }
+
+    /// Bytes of file data on the disk now.
+    pub fn used_bytes(&self) -> u64 {
+        self.state.lock().files.values().map(|f| f.data.len() as u64).sum()
+    }
+
     /// An empty disk.
     pub fn new() -> Self {
         Self::default()
@@ -222,6 +241,15 @@ impl FileHandle for SimHandle {
     fn append(&self, buf: &[u8]) -> io::Result<()> {
         let mut st = self.state.lock();
         st.check_power()?;
+        if let Some(space) = st.space {
+            let used: u64 = st.files.values().map(|f| f.data.len() as u64).sum();
+            let room = space.saturating_sub(used) as usize;
+            if buf.len() > room {
+                // Like a real short write: what fits lands, then ENOSPC.
+                self.live(&mut st)?.data.extend_from_slice(&buf[..room]);
+                return Err(io::Error::from_raw_os_error(libc_enospc()));
+            }
+        }
         self.live(&mut st)?.data.extend_from_slice(buf);
         Ok(())
     }
