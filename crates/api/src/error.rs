@@ -197,7 +197,7 @@ impl ApiError {
     }
 
     /// Every code [`ApiError::code`] can return, in table order.
-    pub const CODES: [&'static str; 25] = [
+    pub const CODES: [&'static str; 26] = [
         "invalid_json",
         "invalid_body",
         "bad_request",
@@ -223,6 +223,7 @@ impl ApiError {
         "stale_placement",
         "internal",
         "unavailable",
+        "insufficient_storage",
     ];
 
     /// The HTTP status of this error.
@@ -406,6 +407,7 @@ mod tests {
             (421, "stale_placement"),
             (500, "internal"),
             (503, "unavailable"),
+            (507, "insufficient_storage"),
         ];
         assert_eq!(got, expected);
         let codes: Vec<&str> = expected.iter().map(|(_, c)| *c).collect();
