@@ -167,6 +167,7 @@ fn list_collections() {}
         (status = 409, description = "A collection of that name exists (`collection_exists`)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 503, description = "Not ready / a shard is down", body = ErrorBody),
+        (status = 507, description = "The data volume is full: nothing was written (`insufficient_storage`); reads still work, writes resume once there is room", body = ErrorBody),
     ))]
 fn create_collection() {}
 
@@ -208,6 +209,7 @@ fn delete_collection() {}
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 421, description = "Only on a shard of a cluster: an id's partition is not held by this shard (`partition_not_held`)", body = ErrorBody),
         (status = 503, description = "Not ready / a shard is down", body = ErrorBody),
+        (status = 507, description = "The data volume is full: nothing was written (`insufficient_storage`); reads still work, writes resume once there is room", body = ErrorBody),
     ))]
 fn upsert_vectors() {}
 
@@ -247,6 +249,7 @@ fn get_vector() {}
         (status = 404, description = "No such collection or vector", body = ErrorBody),
         (status = 421, description = "Only on a shard of a cluster: the id's partition is not held by this shard (`partition_not_held`)", body = ErrorBody),
         (status = 503, description = "Not ready / the owning shard is down", body = ErrorBody),
+        (status = 507, description = "The data volume is full: nothing was written (`insufficient_storage`); reads still work, writes resume once there is room", body = ErrorBody),
     ))]
 fn delete_vector() {}
 
@@ -312,6 +315,7 @@ fn search_batch() {}
         (status = 403, description = "Read-only API key", body = ErrorBody),
         (status = 404, description = "No such collection", body = ErrorBody),
         (status = 503, description = "Not ready / a shard is down (retrying is safe)", body = ErrorBody),
+        (status = 507, description = "The data volume is full: nothing was written (`insufficient_storage`); reads still work, writes resume once there is room", body = ErrorBody),
     ))]
 fn create_payload_index() {}
 
@@ -354,6 +358,7 @@ fn count() {}
         (status = 403, description = "Read-only API key", body = ErrorBody),
         (status = 404, description = "No such collection", body = ErrorBody),
         (status = 503, description = "Not ready / a shard is down (retrying is safe)", body = ErrorBody),
+        (status = 507, description = "The data volume is full: nothing was written (`insufficient_storage`); reads still work, writes resume once there is room", body = ErrorBody),
     ))]
 fn delete_by_filter() {}
 

@@ -313,6 +313,16 @@ impl ShardClient {
             }
             Ok((status, bytes, _)) => {
                 let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+                // A full volume is the shard's answer to this write, not
+                // the shard failing: forwarded as is (507), so the client
+                // learns why.
+                if let Some(b) = body.as_ref().filter(|b| b.code == "insufficient_storage") {
+                    return self.observed(
+                        metrics,
+                        shard,
+                        Err(ShardError::Rejected(ApiError::from_wire(status.as_u16(), b.clone()))),
+                    );
+                }
                 if status.is_client_error() {
                     let body = body.unwrap_or_else(|| ErrorBody {
                         error: format!("shard {address} answered {status}: {}", snippet(&bytes)),

@@ -418,3 +418,24 @@ async fn a_shard_response_over_the_limit_is_refused_not_buffered() {
         assert_eq!(status, 200);
     }
 }
+
+/// A shard whose volume is full answers 507 `insufficient_storage`: the
+/// router forwards it as is (the client learns why), rather than treating
+/// the shard as down.
+#[tokio::test]
+async fn a_full_shard_is_reported_as_507_not_as_down() {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::INSUFFICIENT_STORAGE,
+            [("content-type", "application/json")],
+            r#"{"error":"the data volume is full","code":"insufficient_storage"}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let router = TestRouter::over(&[format!("http://{addr}")]).await;
+    let (status, body) = router.post("/collections", json!({"name": "c", "dimension": 2})).await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["code"], "insufficient_storage", "{body}");
+}
