@@ -26,9 +26,9 @@
 //! When the payload value is an array, `eq`, `in` and `range` hold if they
 //! hold for any element. A missing key fails those tests (so it *passes*
 //! `must_not`).
-//! [`Filter::matches`] is the reference semantics; the server currently
-//! applies it by post-filtering widening graph searches (see the search
-//! route's OpenAPI description).
+//! [`Filter::matches`] is the reference semantics; a node answers a
+//! filtered search with payload indexes and a planner (see the search
+//! route's OpenAPI description) that must agree with it exactly.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -230,7 +230,7 @@ async fn search_and_batch_search() {
     // Defaults: k = 10.
     assert_eq!(ids(&node.post("/collections/line/search", r#"{"vector":[0,0,0]}"#).await.json).len(), 10);
 
-    // Filter (post-filtering).
+    // Filters (no payload index: conditions checked per vector).
     let r = node
         .post(
             "/collections/line/search",

@@ -171,18 +171,7 @@ impl Hnsw {
             None => scratch.nearest.clear(),
         }
         if within_budget {
-            let pending = self.pending_links.read();
-            for &slot in pending.keys() {
-                if (slot as usize) < inner.used() && passes(slot) && scratch.visited.insert(slot) {
-                    let c = Candidate { distance: scorer.distance(slot), node: slot };
-                    if scratch.nearest.len() < ef {
-                        scratch.nearest.push(c);
-                    } else if scratch.nearest.peek().is_some_and(|worst| c < *worst) {
-                        scratch.nearest.pop();
-                        scratch.nearest.push(c);
-                    }
-                }
-            }
+            self.score_pending(inner, scorer, &mut scratch, ef, passes);
         }
         let mut hits: Vec<Candidate> = scratch.nearest.drain().collect();
         self.return_scratch(scratch);

@@ -573,6 +573,30 @@ impl Hnsw {
         out
     }
 
+    /// Scores the staged slots not linked yet that `wanted` lets through
+    /// and were not visited, into the best `ef` of `scratch.nearest`.
+    fn score_pending<S: Scorer>(
+        &self,
+        inner: &Inner,
+        scorer: &S,
+        scratch: &mut Scratch,
+        ef: usize,
+        wanted: impl Fn(u32) -> bool,
+    ) {
+        let pending = self.pending_links.read();
+        for &slot in pending.keys() {
+            if (slot as usize) < inner.used() && wanted(slot) && scratch.visited.insert(slot) {
+                let c = Candidate { distance: scorer.distance(slot), node: slot };
+                if scratch.nearest.len() < ef {
+                    scratch.nearest.push(c);
+                } else if scratch.nearest.peek().is_some_and(|worst| c < *worst) {
+                    scratch.nearest.pop();
+                    scratch.nearest.push(c);
+                }
+            }
+        }
+    }
+
     /// Greedy descent from the entry point, then a beam search on layer 0;
     /// returns up to `k` live slots, nearest first.
     ///
@@ -606,20 +630,7 @@ impl Hnsw {
             }
             None => scratch.nearest.clear(),
         }
-        {
-            let pending = self.pending_links.read();
-            for &slot in pending.keys() {
-                if (slot as usize) < inner.used() && wanted(slot) && scratch.visited.insert(slot) {
-                    let c = Candidate { distance: scorer.distance(slot), node: slot };
-                    if scratch.nearest.len() < ef {
-                        scratch.nearest.push(c);
-                    } else if scratch.nearest.peek().is_some_and(|worst| c < *worst) {
-                        scratch.nearest.pop();
-                        scratch.nearest.push(c);
-                    }
-                }
-            }
-        }
+        self.score_pending(inner, scorer, &mut scratch, ef, wanted);
         let mut hits = std::mem::take(&mut scratch.sorted);
         hits.clear();
         hits.extend(scratch.nearest.drain());
