@@ -318,14 +318,15 @@ pub(crate) async fn delete_by_filter(
     let (engine, config) = collection(&state, &name)?;
     let filter = parse_json::<DeleteByFilterRequest>(&body)?.validate()?;
     let version = query.validate()?.unwrap_or(0);
-    // In a cluster only held partitions are touched (a released one's
-    // data is on its way out; a filling one gets the tombstones from its
-    // source when it catches up).
+    // In a cluster the delete is a write like any other: it reaches every
+    // held partition, filling ones included (during a move the source may
+    // release its copy before the target is ready), never a released one
+    // (its data is on its way out).
     let gate = state.membership().gate(&name);
     let started = Instant::now();
     let deleted = blocking(move || {
-        let readable = |id: u64| gate.as_deref().is_none_or(|g| g.readable(&name, id));
-        let gate: ruvector_engine::Gate<'_> = if gate.is_some() { Some(&readable) } else { None };
+        let writable = |id: u64| gate.as_deref().is_none_or(|g| g.writable(&name, id));
+        let gate: ruvector_engine::Gate<'_> = if gate.is_some() { Some(&writable) } else { None };
         let ids = engine.delete_matching(&name, &search::ApiFilter(&filter), gate, version)?;
         let partitions = per_partition(&name, config.partitions, &ids);
         Ok(DeleteByFilterResponse { deleted: ids.len() as u64, partitions })

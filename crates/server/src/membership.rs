@@ -83,6 +83,12 @@ impl Gate {
         self.parts.get(&partition_of(name, id, self.partitions)).map(|p| p.state)
     }
 
+    /// Whether writes to `id` belong here: its partition is held, filling
+    /// or ready (a released one's data is on its way out).
+    pub(crate) fn writable(&self, name: &str, id: u64) -> bool {
+        self.state(id, name).is_some()
+    }
+
     /// Whether a search or listing may return `id`.
     pub(crate) fn readable(&self, name: &str, id: u64) -> bool {
         self.state(id, name) == Some(PartitionState::Ready)
