@@ -134,8 +134,19 @@ impl Hnsw {
     /// loaded (not shared yet): the snapshot it follows, and the deltas
     /// before it, must have been applied. Call [`Hnsw::finish_loading`]
     /// after the last one.
-    pub fn apply_delta<R: Read>(&self, r: R) -> Result<IndexDelta, IndexError> {
-        let mut input = CrcReader::new(r);
+    ///
+    /// The checksum of the whole delta is verified before anything is read
+    /// from it, so no allocation is ever sized from a damaged header (the
+    /// slot count grows the index), and a damaged delta leaves the index
+    /// untouched; the counts are then also checked against the length.
+    pub fn apply_delta(&self, bytes: &[u8]) -> Result<IndexDelta, IndexError> {
+        let Some((body, trailer)) = bytes.split_last_chunk::<4>() else {
+            return Err(corrupt(format!("delta of {} bytes is shorter than its checksum", bytes.len())));
+        };
+        if crc32fast::hash(body) != u32::from_le_bytes(*trailer) {
+            return Err(corrupt("delta checksum mismatch"));
+        }
+        let mut input = CrcReader::with_len(bytes, bytes.len() as u64);
         input.header(&MAGIC, "ruvector index delta", VERSION..=VERSION)?;
         let (dim, m) = (input.u32()? as usize, input.u32()? as usize);
         if dim != self.dim || m != self.params.m {
@@ -153,6 +164,11 @@ impl Hnsw {
         if used < inner.used() {
             return Err(corrupt(format!("delta shrinks the index from {} to {used} slots", inner.used())));
         }
+        // Every slot above the loaded ones was staged since the previous
+        // snapshot, and staging writes its vector: the delta holds a vector
+        // record for each (the writer keeps staging out while it runs).
+        let new_slots = (used - inner.used()) as u64;
+        input.ensure_available(new_slots * (4 + 4 * self.dim as u64), "vectors of new slots")?;
         if inner.capacity() < used {
             *inner = inner.grown(used)?;
         }
@@ -167,6 +183,8 @@ impl Hnsw {
         inner.used.store(used as u32, Ordering::Release);
         let stride0 = 1 + 2 * m;
         let slots = input.u32()? as usize;
+        // Each slot record is at least slot, meta, id and one list count.
+        input.ensure_available(20 * slots as u64, "slot records")?;
         let mut layer0 = vec![0u32; stride0];
         let mut upper = Vec::new();
         for _ in 0..slots {
@@ -200,6 +218,7 @@ impl Hnsw {
         }
         let vectors = input.u32()? as usize;
         let code_len = inner.quant.as_ref().map_or(0, |q| q.codes.code_len());
+        input.ensure_available((4 + 4 * self.dim as u64 + code_len as u64) * vectors as u64, "vectors")?;
         let mut vector = vec![0f32; self.dim];
         let mut code = vec![0u8; code_len];
         for _ in 0..vectors {

@@ -138,6 +138,53 @@ fn a_full_snapshot_plus_deltas_reproduces_the_index() {
     }
 }
 
+/// A delta whose header lies (billions of slots, of slot records, of
+/// vectors) is an error before anything is sized from it, with its
+/// checksum left as is and with one recomputed to match the lie; the index
+/// it was applied to is untouched by a delta that fails its checksum.
+#[test]
+fn lying_delta_headers_are_errors_not_allocations() {
+    let index = background(Quantization::None, 10_000);
+    let data: Vec<(u64, Vec<f32>)> = vectors(40, 8, 9).into_iter().enumerate().map(|(i, v)| (i as u64, v)).collect();
+    stage(&index, &data[..20]);
+    let mut base = Vec::new();
+    index.write_to(&mut base).expect("base");
+    stage(&index, &data[20..]);
+    let mut delta = Vec::new();
+    index.write_delta(&mut delta).expect("delta");
+    // Header: magic 8, version 4, dim 4, m 4, used 4 (at 20), entry 8,
+    // inserts 8, trained + pad 4, then (untrained) slot records 4 (at 44);
+    // the vector count follows the slot records.
+    let vector_count_at = delta.len() - 4 - 20 * (4 + 8 * 4) - 4;
+    assert_eq!(delta[vector_count_at..vector_count_at + 4], 20u32.to_le_bytes(), "layout as documented");
+    let huge = (u32::MAX - 1).to_le_bytes();
+    for (what, at) in [("used slots", 20), ("slot records", 44), ("vectors", vector_count_at)] {
+        let mut lying = delta.clone();
+        lying[at..at + 4].copy_from_slice(&huge);
+        let fresh = Hnsw::read_base(&base[..], None).expect("base");
+        let err = fresh.apply_delta(&lying).expect_err(what);
+        assert!(matches!(err, IndexError::Corrupt(_)), "{what}: {err}");
+        assert!(err.to_string().contains("checksum"), "{what}: {err}");
+        fresh.finish_loading().expect("untouched");
+        assert_eq!(fresh.len(), 20, "{what}: a refused delta changes nothing");
+        // The same lie with a checksum that matches it.
+        let body = lying.len() - 4;
+        let crc = crc32fast::hash(&lying[..body]);
+        lying[body..].copy_from_slice(&crc.to_le_bytes());
+        let fresh = Hnsw::read_base(&base[..], None).expect("base");
+        let err = fresh.apply_delta(&lying).expect_err(what);
+        assert!(matches!(err, IndexError::Corrupt(_)), "{what}: {err}");
+        assert!(err.to_string().contains("announces"), "{what}: {err}");
+    }
+    for short in [0, 3, 4, 20] {
+        let fresh = Hnsw::read_base(&base[..], None).expect("base");
+        assert!(matches!(fresh.apply_delta(&delta[..short]), Err(IndexError::Corrupt(_))), "{short} bytes");
+    }
+    // The honest delta still applies.
+    let loaded = load(&base, &[delta]);
+    assert_eq!(loaded.len(), 40);
+}
+
 #[test]
 fn small_batches_grow_the_arrays_geometrically() {
     let index = background(Quantization::None, 10_000);
