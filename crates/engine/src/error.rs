@@ -55,6 +55,11 @@ pub enum EngineError {
     /// Writes work again once there is room; reads are unaffected.
     #[error("no space left on the data volume; the write was not applied: {0}")]
     NoSpace(String),
+    /// The data directory is missing files recovery needs (found at
+    /// start-up): the engine refuses to open rather than serve a partial
+    /// state. The message names the file or directory.
+    #[error("damaged data directory: {0}")]
+    Damaged(String),
     /// A previous durability failure (e.g. an fsync error) made the node
     /// refuse further writes: what is on disk can no longer be trusted to
     /// match memory. Restarting recovers from the log.
@@ -74,7 +79,11 @@ impl EngineError {
             | EngineError::InvalidQuery(_)
             | EngineError::DuplicateId(_)
             | EngineError::EmptyBatch => true,
-            EngineError::Storage(_) | EngineError::Index(_) | EngineError::Failed(_) | EngineError::NoSpace(_) => false,
+            EngineError::Storage(_)
+            | EngineError::Index(_)
+            | EngineError::Failed(_)
+            | EngineError::NoSpace(_)
+            | EngineError::Damaged(_) => false,
         }
     }
 }

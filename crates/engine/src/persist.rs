@@ -40,7 +40,12 @@
 //! checkpoint; create and drop records rebuild the catalog as it was. A
 //! record for a collection that does not exist at that point of the log
 //! belongs to a collection that was created before the replay start and
-//! dropped later (its files are gone with it), so it is skipped.
+//! dropped later (its files are gone with it), so it is skipped — and
+//! recovery checks that the log does drop it later. A collection directory
+//! without a full checkpoint is left by a create or drop that crashed
+//! midway, so the log must create or drop it; either check failing means
+//! a collection's files are missing, and recovery refuses to start rather
+//! than serve the collection partially or not at all.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -509,27 +514,95 @@ pub(crate) fn recover(fs: &Arc<dyn Fs>, config: &EngineConfig) -> Result<Recover
     let root = collections_dir(data_dir);
     fs.create_dir_all(&root).map_err(|source| StorageError::Io { path: root.clone(), source })?;
     let mut collections = BTreeMap::new();
+    let mut headless = Vec::new();
     let names = fs.list_subdirs(&root).map_err(|source| StorageError::Io { path: root.clone(), source })?;
     for name in names {
         match load_collection(&**fs, data_dir, &name)? {
             Some(c) => {
                 collections.insert(name, Arc::new(c));
             }
-            // A directory without a finished checkpoint: a create that
-            // crashed before its first checkpoint (the log recreates it) or
-            // a drop that crashed midway (the log drops it again).
-            None => remove_collection(&**fs, data_dir, &name)?,
+            None => headless.push(name),
         }
     }
     let replay_from = collections.values().map(|c| c.checkpoint_lsn.load(Ordering::Acquire) + 1).min().unwrap_or(1);
     let mut replayed_records = 0;
     let mut replayed_bytes = 0;
+    let mut audit = ReplayAudit::default();
     let log = Log::open(Arc::clone(fs), config, replay_from, |lsn, record| {
         replayed_records += 1;
         replayed_bytes += record.encoded_len() as u64;
-        replay(&**fs, &mut collections, lsn, record, config)
+        replay(&**fs, &mut collections, lsn, record, config, &mut audit)
     })?;
+    audit.check(data_dir, &headless)?;
+    // A directory without a full checkpoint that the log explains: a
+    // create that crashed before its first checkpoint (the log recreated
+    // it) or a drop that crashed midway (the log dropped it again).
+    for name in &headless {
+        remove_collection(&**fs, data_dir, name)?;
+    }
     Ok(Recovered { log, collections, replayed_records, replayed_bytes })
+}
+
+/// What replay saw of collections it could not find, so that recovery
+/// refuses to start when a collection's files are missing instead of
+/// silently serving it without them (or not at all).
+#[derive(Debug, Default)]
+struct ReplayAudit {
+    /// Collections the replayed log creates or drops.
+    created_or_dropped: std::collections::HashSet<String>,
+    /// Collections unknown at a record of theirs, with the first such
+    /// position, not (yet) explained by a later drop.
+    orphans: BTreeMap<String, u64>,
+}
+
+impl ReplayAudit {
+    /// A record of `name` at `lsn` found no collection: it belongs to a
+    /// collection created before the replay start, which the log must
+    /// drop later (else its files are missing).
+    fn orphan(&mut self, name: &str, lsn: u64) {
+        self.orphans.entry(name.to_owned()).or_insert(lsn);
+    }
+
+    fn created_or_dropped(&mut self, name: &str, dropped: bool) {
+        self.created_or_dropped.insert(name.to_owned());
+        if dropped {
+            self.orphans.remove(name);
+        }
+    }
+
+    /// Fails when a collection's files are missing: its log records were
+    /// never followed by a drop, or its directory holds no full checkpoint
+    /// although the log neither creates nor drops it (a create or drop
+    /// that crashed midway is the only way to leave such a directory).
+    fn check(&self, data_dir: &Path, headless: &[String]) -> Result<(), EngineError> {
+        if let Some(name) = headless.iter().find(|n| !self.created_or_dropped.contains(*n)) {
+            return Err(EngineError::Damaged(format!(
+                "{}: no full checkpoint (checkpoint-<lsn>.ckpt) and the log neither creates nor drops collection \
+                 {name:?}: its checkpoint is missing; refusing to start rather than load it partially",
+                collection_dir(data_dir, name).display()
+            )));
+        }
+        if let Some((name, lsn)) = self.orphans.iter().next() {
+            return Err(EngineError::Damaged(format!(
+                "{}: the log holds records of collection {name:?} from LSN {lsn} on, but the collection has no \
+                 checkpoint (its files are missing); refusing to start without them",
+                collection_dir(data_dir, name).display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The collection a data record (upsert, delete, purge, index
+/// declaration) is for; `None` for create and drop.
+fn record_collection(record: &WalRecord) -> Option<&str> {
+    match record {
+        WalRecord::Upsert { collection, .. }
+        | WalRecord::Delete { collection, .. }
+        | WalRecord::PurgeTombstones { collection, .. }
+        | WalRecord::PayloadIndexes { collection, .. } => Some(collection),
+        WalRecord::CreateCollection { .. } | WalRecord::DropCollection { .. } => None,
+    }
 }
 
 /// Applies one logged record during recovery.
@@ -539,20 +612,33 @@ fn replay(
     lsn: u64,
     record: WalRecord,
     config: &EngineConfig,
+    audit: &mut ReplayAudit,
 ) -> Result<(), EngineError> {
     let covered = |c: &Collection| lsn <= c.checkpoint_lsn.load(Ordering::Acquire);
     let bytes = record.encoded_len() as u64;
+    if let Some(name) = record_collection(&record)
+        && !collections.contains_key(name)
+    {
+        audit.orphan(name, lsn);
+    }
     match record {
         WalRecord::CreateCollection { name, config: bytes } => {
+            audit.created_or_dropped(&name, false);
             if collections.get(&name).is_some_and(|c| covered(c)) {
                 return Ok(());
             }
             let stored: StoredConfig = serde_json::from_slice(&bytes)
                 .map_err(|e| EngineError::Failed(format!("log record {lsn}: collection config: {e}")))?;
             let c = Collection::new(name.clone(), stored.config, &stored.payload_indexes, lsn)?;
+            // Its first checkpoint was not written (the create crashed
+            // before it): the next one must be full, and until then the
+            // log is kept from the create on (the collection is dirty).
+            c.needs_full.store(true, Ordering::Relaxed);
+            c.checkpoint_lsn.store(lsn - 1, Ordering::Release);
             collections.insert(name, Arc::new(c));
         }
         WalRecord::DropCollection { name } => {
+            audit.created_or_dropped(&name, true);
             if collections.get(&name).is_some_and(|c| !covered(c)) {
                 collections.remove(&name);
                 // The drop may have crashed before its files were deleted.

@@ -87,7 +87,9 @@ pub fn api_error(e: EngineError) -> ApiError {
         EngineError::InvalidQuery(source) => vector_error("vector", &source),
         EngineError::DuplicateId(id) => ApiError::DuplicateId(format!("vectors: duplicate id {id}")),
         EngineError::EmptyBatch => ApiError::InvalidBatch("vectors: must contain at least one vector".to_owned()),
-        e @ (EngineError::Storage(_) | EngineError::Index(_)) => ApiError::internal(e.to_string()),
+        e @ (EngineError::Storage(_) | EngineError::Index(_) | EngineError::Damaged(_)) => {
+            ApiError::internal(e.to_string())
+        }
         EngineError::NoSpace(_) => ApiError::InsufficientStorage(
             "the data volume is full: the write was not applied; reads and searches still work, writes resume once there is room"
                 .into(),
