@@ -14,7 +14,7 @@ use std::time::Duration;
 use ruvector_api::partition_of;
 use ruvector_router::Ring;
 use serde_json::{Value, json};
-use support::{Acked, Process, Reply, call, path_str, send, writer};
+use support::{Acked, Process, Reply, call, path_str, send, wait_all_ready, writer};
 
 const DIM: usize = 4;
 
@@ -208,20 +208,6 @@ fn check_acked(router_url: &str, shards: &[String], acked: &Acked) {
             }
         }
     }
-}
-
-/// Waits until `GET /cluster` reports every copy of every partition ready.
-fn wait_all_ready(router_url: &str) {
-    support::wait_for(Duration::from_secs(60), || {
-        let c = call("GET", &format!("{router_url}/cluster"), None).body;
-        c["collections"].as_array().is_some_and(|cs| {
-            cs.iter().all(|c| {
-                c["states"].as_array().is_some_and(|rows| {
-                    rows.iter().all(|row| row.as_array().is_some_and(|r| r.iter().all(|s| s == "ready")))
-                })
-            })
-        })
-    });
 }
 
 /// A rolling restart (SIGTERM, start, wait ready; what `helm upgrade`

@@ -145,6 +145,20 @@ pub fn wait_for(deadline: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until `GET /cluster` reports every copy of every partition ready.
+pub fn wait_all_ready(router_url: &str) {
+    wait_for(Duration::from_secs(60), || {
+        let c = call("GET", &format!("{router_url}/cluster"), None).body;
+        c["collections"].as_array().is_some_and(|cs| {
+            cs.iter().all(|c| {
+                c["states"].as_array().is_some_and(|rows| {
+                    rows.iter().all(|row| row.as_array().is_some_and(|r| r.iter().all(|s| s == "ready")))
+                })
+            })
+        })
+    });
+}
+
 fn client() -> &'static reqwest::blocking::Client {
     static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
     CLIENT

@@ -10,6 +10,7 @@ mod logging;
 mod probe;
 mod router;
 mod serve;
+mod soak;
 mod stream_bench;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,10 @@ enum Command {
     /// Measure streaming writes against a running node: write throughput
     /// and latency, and search latency while writes go on.
     StreamBench(stream_bench::StreamBenchArgs),
+    /// A bounded mixed workload (search, upsert, delete) against a node or
+    /// router: latency per operation, the RSS of given pids over time, and
+    /// every acknowledged write checked at the end.
+    Soak(soak::SoakArgs),
     /// Show a cluster's shards and partition moves (from a router); with
     /// --wait, until nothing moves.
     Cluster(cluster::ClusterArgs),
@@ -63,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Probe(args)) => probe::run(&args),
         Some(Command::Cluster(args)) => cluster::run(&args),
+        Some(Command::Soak(args)) => soak::run(&args),
     }
 }
 

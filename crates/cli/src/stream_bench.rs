@@ -203,12 +203,17 @@ impl Stats {
 
     /// (p50, p99, max) in ms, nearest rank.
     fn percentiles(&mut self) -> (Option<f64>, Option<f64>, Option<f64>) {
-        self.latencies_ms.sort_by(f64::total_cmp);
-        let v = &self.latencies_ms;
-        let at =
-            |p: f64| (!v.is_empty()).then(|| v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]);
-        (at(50.0), at(99.0), v.last().copied())
+        percentiles(&mut self.latencies_ms)
     }
+}
+
+/// (p50, p99, max) of `latencies` by nearest rank (sorts them); `None`s
+/// when empty. Shared with `ruvector soak`.
+pub(crate) fn percentiles(latencies: &mut [f64]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    latencies.sort_by(f64::total_cmp);
+    let v = &*latencies;
+    let at = |p: f64| (!v.is_empty()).then(|| v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]);
+    (at(50.0), at(99.0), v.last().copied())
 }
 
 impl Ctx {
@@ -528,7 +533,7 @@ async fn make_row(
 }
 
 /// A latency for the table: two decimals, `-` when there was none.
-fn ms(v: Option<f64>) -> String {
+pub(crate) fn ms(v: Option<f64>) -> String {
     v.map_or("-".to_owned(), |v| format!("{v:.2}"))
 }
 
