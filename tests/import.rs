@@ -249,8 +249,11 @@ fn a_node_that_is_down_fails_after_the_retries() {
     let files = tempfile::tempdir().expect("tempdir");
     let path = files.path().join("x.fvecs");
     write_fvecs(&path, &[vec![1.0, 2.0]]);
-    // A port nothing listens on: bind, note it, release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // A port nothing listens on: bound (so no other process can take it)
+    // but never listening, so connecting is refused. Kept to the end.
+    let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+    closed.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let port = closed.local_addr().expect("addr").port();
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     let out = import(&["--url", &url, "--collection", "c", support::path_str(&path), "--create", "--retries", "2"]);
@@ -260,6 +263,7 @@ fn a_node_that_is_down_fails_after_the_retries() {
     assert!(message.contains("failed after 3 attempt(s)"), "{message}");
     // Backoff 250 ms then 500 ms, at most: well under the bound.
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    drop(closed);
 }
 
 #[test]

@@ -27,6 +27,7 @@
 //! | [`ApiError::Forbidden`] | 403 | `forbidden` |
 //! | [`ApiError::NotFound`] | 404 | `not_found` |
 //! | [`ApiError::MethodNotAllowed`] | 405 | `method_not_allowed` |
+//! | [`ApiError::RequestTimeout`] | 408 | `request_timeout` |
 //! | [`ApiError::CollectionExists`] | 409 | `collection_exists` |
 //! | [`ApiError::PayloadTooLarge`] | 413 | `payload_too_large` |
 //! | [`ApiError::PartitionNotHeld`] | 421 | `partition_not_held` |
@@ -124,6 +125,10 @@ pub enum ApiError {
     /// A known route called with the wrong method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request body did not arrive within `Limits::body_read_timeout_ms`
+    /// (a slow or stalled client); nothing was changed.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Creating a collection whose name is taken.
     #[error("{0}")]
     CollectionExists(String),
@@ -185,6 +190,7 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::CollectionExists(_) => (StatusCode::CONFLICT, "collection_exists"),
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::PartitionNotHeld(_) => (StatusCode::MISDIRECTED_REQUEST, "partition_not_held"),
@@ -197,7 +203,7 @@ impl ApiError {
     }
 
     /// Every code [`ApiError::code`] can return, in table order.
-    pub const CODES: [&'static str; 26] = [
+    pub const CODES: [&'static str; 27] = [
         "invalid_json",
         "invalid_body",
         "bad_request",
@@ -216,6 +222,7 @@ impl ApiError {
         "forbidden",
         "not_found",
         "method_not_allowed",
+        "request_timeout",
         "collection_exists",
         "payload_too_large",
         "partition_not_held",
@@ -317,6 +324,7 @@ impl ApiError {
             "forbidden" => ApiError::Forbidden,
             "not_found" => ApiError::NotFound(msg),
             "method_not_allowed" => ApiError::MethodNotAllowed,
+            "request_timeout" => ApiError::RequestTimeout(msg),
             "collection_exists" => ApiError::CollectionExists(msg),
             "payload_too_large" => ApiError::PayloadTooLarge { limit: trailing_number(&msg).unwrap_or(0) },
             "partition_not_held" => ApiError::PartitionNotHeld(msg),
@@ -367,6 +375,7 @@ mod tests {
             ApiError::Forbidden,
             ApiError::NotFound("x".into()),
             ApiError::MethodNotAllowed,
+            ApiError::RequestTimeout("x".into()),
             ApiError::CollectionExists("x".into()),
             ApiError::PayloadTooLarge { limit: 1024 },
             ApiError::PartitionNotHeld("x".into()),
@@ -400,6 +409,7 @@ mod tests {
             (403, "forbidden"),
             (404, "not_found"),
             (405, "method_not_allowed"),
+            (408, "request_timeout"),
             (409, "collection_exists"),
             (413, "payload_too_large"),
             (421, "partition_not_held"),

@@ -7,6 +7,8 @@
 //! index (the router must never depend on them) and nothing about the HTTP
 //! framework: handlers parse with [`parse_json`], call a `validate` function,
 //! and map an [`ApiError`] with [`ApiError::status`] and [`ApiError::body`].
+//! The one exception, behind the `serve` feature, is `http_serve`: the
+//! HTTP/1.1 accept loop with the client timeouts both binaries use.
 //!
 //! The pattern for every request body: a lenient `*Request` type is
 //! deserialized (it accepts bad values so that validation can name them),
@@ -40,6 +42,8 @@ pub mod auth;
 mod collection;
 mod error;
 mod filter;
+#[cfg(feature = "serve")]
+pub mod http_serve;
 mod json;
 mod limits;
 mod membership;

@@ -37,6 +37,19 @@ pub struct Limits {
     pub max_page: usize,
     /// The page size when `limit` is not given. Default 1 000.
     pub default_page: usize,
+    /// Milliseconds a client has to send a complete request head (request
+    /// line and headers), counted from when the server starts waiting for
+    /// one: on a new connection, and on a kept-alive connection once the
+    /// previous response is sent. So it is also how long an idle
+    /// connection stays open. Past it the connection is closed without an
+    /// answer. Default 60 000.
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a client has to send a whole request body, counted from
+    /// when the handler starts reading it; past it the answer is 408
+    /// `request_timeout` and the connection is closed. Default 120 000 (a
+    /// `max_body_bytes` body at about 4 Mbit/s). The partition snapshot a
+    /// router streams to a shard is exempt (it is as long as the data).
+    pub body_read_timeout_ms: u64,
 }
 
 impl Limits {
@@ -58,6 +71,20 @@ impl Limits {
     pub const DEFAULT_MAX_PAGE: usize = 10_000;
     /// Default `default_page`.
     pub const DEFAULT_PAGE: usize = 1_000;
+    /// Default `header_read_timeout_ms`.
+    pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 60_000;
+    /// Default `body_read_timeout_ms`.
+    pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 120_000;
+
+    /// `header_read_timeout_ms` as a duration.
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// `body_read_timeout_ms` as a duration.
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.body_read_timeout_ms)
+    }
 }
 
 impl Default for Limits {
@@ -72,6 +99,8 @@ impl Default for Limits {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             max_page: Self::DEFAULT_MAX_PAGE,
             default_page: Self::DEFAULT_PAGE,
+            header_read_timeout_ms: Self::DEFAULT_HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: Self::DEFAULT_BODY_READ_TIMEOUT_MS,
         }
     }
 }
@@ -87,6 +116,7 @@ mod tests {
         let l: Limits = serde_json::from_str("{}").expect("parse");
         assert_eq!(l, Limits::default());
         assert_eq!(l.max_body_bytes, 67_108_864);
+        assert_eq!((l.header_read_timeout_ms, l.body_read_timeout_ms), (60_000, 120_000));
     }
 
     #[test]

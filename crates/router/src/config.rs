@@ -12,7 +12,7 @@
 //! | `read_only_api_key` | none | read-only key (checked here, forwarded to shards) |
 //! | `collection_cache_ms` | 5000 | how long a collection's dimension/metric is cached (0: never) |
 //! | `health_interval_ms` | 1000 | period of the background sync in [`crate::serve`]: shard health, assignments, catch-up of filling copies (0: off) |
-//! | `limits` | `Limits::default()` | the same request limits as a node (`[limits]` table) |
+//! | `limits` | `Limits::default()` | the same request limits as a node (`[limits]` table), client timers included (`header_read_timeout_ms` 60000: request head, and idle connections; `body_read_timeout_ms` 120000: whole body, else 408) |
 //! | `replication_factor` | 1 | copies of every partition (on distinct shards) of collections created through a router |
 //! | `repair_interval_ms` | 30000 | period of the anti-entropy pass (0: off) |
 //! | `tombstone_grace_ms` | 300000 | a tombstone held by every copy of its partition is purged once older than this (bounds how late a write may arrive) |

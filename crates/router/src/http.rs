@@ -17,8 +17,6 @@
 
 use std::any::Any;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -26,6 +24,7 @@ use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use ruvector_api::http_serve::read_body;
 use ruvector_api::{
     ApiError, BatchSearchRequest, CountRequest, CountResponse, CreateCollectionRequest, DeleteByFilterRequest,
     DeleteByFilterResponse, IdsQuery, PARTIAL_HEADER, PayloadIndexRequest, SearchRequest, StatusResponse,
@@ -113,8 +112,10 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     HttpError(ApiError::internal(format!("handler panicked: {message}"))).into_response()
 }
 
-/// A JSON request body of type `T`, at most `Limits::max_body_bytes` long:
-/// over the limit → 413; unreadable → 400 `bad_request`; not JSON / wrong
+/// A JSON request body of type `T`, at most `Limits::max_body_bytes` long
+/// and read within `Limits::body_read_timeout_ms`: over the limit → 413,
+/// too slow → 408 (`ruvector_api::http_serve::read_body`); unreadable →
+/// 400 `bad_request`; not JSON / wrong
 /// shape → 400 via `ruvector_api::parse_json` (the `Content-Type` is
 /// ignored, as the seed did).
 #[derive(Debug)]
@@ -124,17 +125,8 @@ impl<T: DeserializeOwned> FromRequest<RouterState> for JsonBody<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &RouterState) -> Result<Self, Self::Rejection> {
-        let limit = state.limits().max_body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| HttpError(body_rejection(&r, limit)))?;
+        let bytes = read_body(req, state.limits()).await?;
         Ok(JsonBody(parse_json(&bytes)?))
-    }
-}
-
-fn body_rejection(r: &BytesRejection, limit: usize) -> ApiError {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit }
-    } else {
-        ApiError::BadRequest(format!("cannot read the request body: {}", r.body_text()))
     }
 }
 

@@ -158,9 +158,10 @@ impl RouterState {
 }
 
 /// Binds `config.addr`, prints exactly one line to stdout,
-/// `ruvector router listening on http://<bound addr>`, and serves until
-/// `shutdown` completes; then stops accepting, lets in-flight requests
-/// finish, and returns.
+/// `ruvector router listening on http://<bound addr>`, and serves
+/// (HTTP/1.1, with the client timeouts of `limits`: see
+/// `ruvector_api::http_serve`) until `shutdown` completes; then stops
+/// accepting, lets in-flight requests finish, and returns.
 pub async fn serve(
     config: RouterConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -181,7 +182,8 @@ pub async fn serve(
     let sync = (interval > 0).then(|| tokio::spawn(state.clone().sync_loop(Duration::from_millis(interval))));
     let every = state.config().repair_interval_ms;
     let repair = (every > 0).then(|| tokio::spawn(state.clone().repair_loop(Duration::from_millis(every))));
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let limits = *state.limits();
+    let served = ruvector_api::http_serve::serve_http1(listener, app(state), &limits, shutdown).await;
     for task in [sync, repair].into_iter().flatten() {
         task.abort();
     }

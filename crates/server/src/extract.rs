@@ -2,24 +2,26 @@
 //! axum's plain-text ones.
 //!
 //! - [`Body`]: the raw body bytes; over `Limits::max_body_bytes` → 413
-//!   `payload_too_large`; a body that cannot be read → 400 `bad_request`.
+//!   `payload_too_large`; not all there within
+//!   `Limits::body_read_timeout_ms` → 408 `request_timeout`; a body that
+//!   cannot be read → 400 `bad_request`.
 //!   Handlers parse it with `ruvector_api::parse_json` (which ignores the
 //!   `Content-Type`, as the seed did).
 //! - [`ApiPath`]: path parameters; undecodable → 400 `bad_request`.
 //! - [`ApiQuery`]: the query string; undecodable → 400 `bad_request`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use ruvector_api::ApiError;
+use ruvector_api::http_serve::read_body;
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::error::HttpError;
 
-/// The request body, at most `Limits::max_body_bytes` long.
+/// The request body, at most `Limits::max_body_bytes` long, read within
+/// `Limits::body_read_timeout_ms` (`ruvector_api::http_serve::read_body`).
 #[derive(Debug)]
 pub(crate) struct Body(pub(crate) Bytes);
 
@@ -27,16 +29,7 @@ impl FromRequest<AppState> for Body {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.limits().max_body_bytes;
-        Bytes::from_request(req, state).await.map(Body).map_err(|r| HttpError(body_rejection(&r, limit)))
-    }
-}
-
-fn body_rejection(r: &BytesRejection, limit: usize) -> ApiError {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit }
-    } else {
-        ApiError::BadRequest(format!("cannot read the request body: {}", r.body_text()))
+        read_body(req, state.limits()).await.map(Body).map_err(HttpError)
     }
 }
 

@@ -5,7 +5,9 @@
 //!    http://<addr>` on stdout (one flushed line; black-box tests parse it,
 //!    and with port 0 it is the only way to learn the port), start serving:
 //!    `/health` answers at once, `/ready` and collection routes answer 503
-//!    `recovering`.
+//!    `recovering`. Connections are served by
+//!    `ruvector_api::http_serve::serve_http1` (HTTP/1.1 with the header and
+//!    idle timer of `limits.header_read_timeout_ms`).
 //! 2. Open the engine (recovery) on the blocking pool. On success the node
 //!    becomes ready; on failure the error is logged, the listener closed and
 //!    `serve` returns `Err` — a node never serves a partial state.
@@ -14,11 +16,12 @@
 //!    `shutdown_timeout_secs`), then the engine checkpoints
 //!    (`Engine::shutdown`) and `serve` returns `Ok`.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ruvector_api::http_serve::serve_http1;
 use ruvector_engine::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -66,16 +69,18 @@ pub async fn serve_on(
         shutdown.await;
         let _ = requested_tx.send(());
     });
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
+    let limits = config.limits;
+    let app = app(state.clone());
+    let mut server = tokio::spawn(async move {
+        let stop = async move {
             while !*stop_rx.borrow_and_update() {
                 if stop_rx.changed().await.is_err() {
                     break;
                 }
             }
-        })
-        .into_future();
-    let mut server = tokio::spawn(server);
+        };
+        serve_http1(listener, app, &limits, stop).await
+    });
 
     let engine_config = config.engine_config();
     let started = Instant::now();

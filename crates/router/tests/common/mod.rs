@@ -287,10 +287,14 @@ impl FakeShard {
 }
 
 /// The URL of a loopback port where nothing listens (connection refused).
+/// The port stays bound, never listening, for the rest of the test process
+/// (the socket is leaked): released, another test or process could take it
+/// and answer.
 pub async fn closed_port_url() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
-    drop(listener);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    Box::leak(Box::new(socket));
     format!("http://{addr}")
 }
 
