@@ -48,6 +48,14 @@ use crate::ring::Placement;
 use crate::service::{MoveProgress, Service};
 use crate::shard::ShardError;
 
+/// The least time a router with another shard list counts as running
+/// after its last probe. A router starved of CPU (a loaded machine, a
+/// throttled pod) can miss a few sync periods; were it taken for gone,
+/// partitions would move to a shard it does not know and it would answer
+/// 503 for them. Waiting longer only delays the first move after the last
+/// old router stops.
+pub(crate) const OTHER_ROUTER_WINDOW_MIN_MS: u64 = 10_000;
+
 /// What one sync did (logged when it changed something).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {
@@ -129,10 +137,11 @@ impl Service {
     }
 
     /// The placement fingerprints other than this router's that shards saw
-    /// probing within the last three sync periods (at least 2 s): routers
-    /// with another shard list still running. Sorted, deduplicated.
+    /// probing within the last three sync periods (at least
+    /// [`OTHER_ROUTER_WINDOW_MIN_MS`]): routers with another shard list
+    /// still running. Sorted, deduplicated.
     pub(crate) fn other_routers(&self, held: &[Option<ShardAssignment>]) -> Vec<String> {
-        let window = self.config.health_interval_ms.saturating_mul(3).max(2000);
+        let window = self.config.health_interval_ms.saturating_mul(3).max(OTHER_ROUTER_WINDOW_MIN_MS);
         let own = self.placement_id();
         let mut others: Vec<String> = held
             .iter()

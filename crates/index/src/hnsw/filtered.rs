@@ -182,7 +182,7 @@ impl Hnsw {
             return None;
         }
         hits.sort_unstable();
-        hits.truncate(k);
+        super::distinct_nearest(inner, &mut hits, k);
         Some(hits)
     }
 }

@@ -39,14 +39,20 @@ impl Hnsw {
             current = search::greedy(&inner.graph, &scorer, current, l);
         }
 
+        // Neighbours are chosen top-down (each layer's search starts from
+        // the one above), then published bottom-up: once another search
+        // can reach `node` on a layer, its lists below are set, so a greedy
+        // descent through it never ends on a node without layer-0 links
+        // (found by the concurrency oracle: exact searches that started
+        // there answered a handful of points).
         let mut entry_points = vec![current];
-        let mut selected = Vec::with_capacity(self.params.m);
-        let mut selected_ids = Vec::with_capacity(self.params.m);
+        let mut chosen: Vec<(usize, Vec<u32>)> = Vec::with_capacity(level.min(entry.level) + 1);
         let accept = |n: u32| n != node && inner.is_live(n);
         // Whether layer 0 had no live node reachable from the entry point
         // (e.g. the only vector was just replaced by this one).
         let mut isolated = false;
         let pair = |a: u32, b: u32| self.pair_distance(inner, a, b);
+        let mut selected = Vec::with_capacity(self.params.m);
         for l in (0..=level.min(entry.level)).rev() {
             scratch.visited.prepare(inner.capacity());
             search::search_layer(&inner.graph, &scorer, scratch, &entry_points, self.params.ef_construction, l, accept);
@@ -62,8 +68,12 @@ impl Hnsw {
                 continue;
             }
             search::select_neighbours(&found, self.params.m, pair, &mut selected);
-            selected_ids.clear();
-            selected_ids.extend(selected.iter().map(|c| c.node));
+            chosen.push((l, selected.iter().map(|c| c.node).collect()));
+            entry_points.clear();
+            entry_points.extend_from_slice(&found);
+            scratch.sorted = found;
+        }
+        for (l, mut selected_ids) in chosen.into_iter().rev() {
             self.set_own_links(inner, node, l, &mut selected_ids, scratch);
             for &neighbour in &selected_ids {
                 self.add_link(inner, neighbour, node, l, scratch);
@@ -71,9 +81,6 @@ impl Hnsw {
             if l == 0 {
                 self.ensure_in_link(inner, node, &selected_ids, scratch);
             }
-            entry_points.clear();
-            entry_points.extend_from_slice(&found);
-            scratch.sorted = found;
         }
 
         if entry_guard.is_some() {

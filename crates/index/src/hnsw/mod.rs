@@ -635,10 +635,27 @@ impl Hnsw {
         hits.clear();
         hits.extend(scratch.nearest.drain());
         hits.sort_unstable();
-        hits.truncate(k);
+        distinct_nearest(inner, &mut hits, k);
         let result = hits.clone();
         scratch.sorted = hits;
         self.return_scratch(scratch);
         result
     }
+}
+
+/// Keeps the first (nearest) slot of each id in `hits` (sorted nearest
+/// first), then the `k` nearest. An upsert replacing an id makes its new
+/// slot live a moment before the old one turns deleted (so a reader always
+/// sees one of them); a search in that moment may meet both.
+fn distinct_nearest(inner: &Inner, hits: &mut Vec<Candidate>, k: usize) {
+    let mut seen = std::collections::HashSet::with_capacity(hits.len().min(k.saturating_mul(2)));
+    let mut kept = 0;
+    hits.retain(|c| {
+        if kept == k {
+            return false;
+        }
+        let fresh = seen.insert(inner.labels[c.node as usize].load(Ordering::Acquire));
+        kept += usize::from(fresh);
+        fresh
+    });
 }

@@ -318,7 +318,7 @@ impl Hnsw {
             rescored.push(Candidate { distance: exact.distance(c.node), node: c.node });
         }
         rescored.sort_unstable();
-        rescored.truncate(k);
+        super::distinct_nearest(inner, &mut rescored, k);
         self.to_neighbors(inner, rescored, |d| self.metric.reported(d))
     }
 }
