@@ -1,17 +1,29 @@
-//! Storage faults against a real node: the data directory on a small
-//! tmpfs that fills up. Writes answer 507 `insufficient_storage` and change
-//! nothing, reads and searches keep working, writes succeed again once the
-//! volume is grown (no restart), and after a SIGKILL exactly the
-//! acknowledged writes are there.
+//! Storage faults against a real node (`ruvector serve` over HTTP):
 //!
-//! Needs permission to mount a tmpfs (root). Without it the test says so
-//! and returns — unless `RUVECTOR_REQUIRE_TMPFS` is set (CI sets it when
-//! its probe mount works), then it fails.
+//! - a full data volume (a small tmpfs that fills up): writes answer 507
+//!   `insufficient_storage` and change nothing, reads and searches keep
+//!   working, writes succeed again once the volume is grown (no restart),
+//!   and after a SIGKILL exactly the acknowledged writes are there;
+//! - damaged files after acknowledged writes, a clean stop and a SIGKILL
+//!   (a full checkpoint, a delta, several log segments): a torn final log
+//!   record is cut off and every acknowledged write recovered (each id's
+//!   vector and payload checked over HTTP); a flipped bit in a log
+//!   segment, a full checkpoint or a delta, a truncated checkpoint, a
+//!   missing checkpoint and a log segment removed from the middle make the
+//!   node refuse to start, exiting non-zero with an error naming the file
+//!   (and the byte offset or log position) — never a silent partial load.
+//!
+//! The full-volume test needs permission to mount a tmpfs (root). Without
+//! it the test says so and returns — unless `RUVECTOR_REQUIRE_TMPFS` is
+//! set (CI sets it when its probe mount works), then it fails.
 
 mod support;
 
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{Process, call, path_str};
@@ -130,4 +142,258 @@ fn a_full_volume_refuses_writes_with_507_and_loses_nothing() {
         assert_eq!(r.status, 200, "acknowledged id {id} lost: {}", r.body);
     }
     drop(node);
+}
+
+/// Settings of the damaged-file tests: no background checkpoints (the
+/// files on disk are exactly those the test expects) and 4 KiB log
+/// segments, so a few hundred writes span several segment files.
+const DAMAGE_ENV: [(&str, &str); 2] =
+    [("RUVECTOR_STORAGE__CHECKPOINT_INTERVAL_SECS", "0"), ("RUVECTOR_STORAGE__WAL_SEGMENT_BYTES", "4096")];
+
+/// What the node acknowledged: every live id's vector and payload salt,
+/// and the ids whose delete it acknowledged.
+#[derive(Debug, Clone, Default)]
+struct Acked {
+    points: BTreeMap<u64, u64>,
+    deleted: Vec<u64>,
+}
+
+/// A vector exactly representable as f32 and in JSON (multiples of 1/64).
+fn salted(id: u64, salt: u64) -> Vec<f32> {
+    (0..8u64).map(|d| ((id * 7 + d * 3 + salt * 5) % 64) as f32 / 64.0).collect()
+}
+
+fn upsert(url: &str, ids: std::ops::Range<u64>, salt: u64, acked: &mut Acked) {
+    let vectors: Vec<Value> = ids
+        .clone()
+        .map(|id| json!({"id": id, "vector": salted(id, salt), "payload": {"n": id, "salt": salt}}))
+        .collect();
+    let r = call("POST", &format!("{url}/collections/c/vectors"), Some(&json!({ "vectors": vectors }).to_string()));
+    assert_eq!(r.status, 201, "{}", r.body);
+    for id in ids {
+        acked.points.insert(id, salt);
+        acked.deleted.retain(|&d| d != id);
+    }
+}
+
+/// Writes through two lives of a node in `dir`: create and 240 vectors,
+/// a clean stop (its checkpoint writes a delta and cuts the log); then
+/// 240 more vectors (40 replacing earlier ones) and 10 deletes, and a
+/// SIGKILL. The directory then holds a full checkpoint (written at the
+/// create), a delta, and the second life's writes in several log segments.
+fn written(dir: &Path) -> Acked {
+    let mut acked = Acked::default();
+    let node = Process::node_with_env(dir, &DAMAGE_ENV);
+    let create = r#"{"name":"c","dimension":8,"metric":"l2"}"#;
+    assert_eq!(call("POST", &format!("{}/collections", node.url), Some(create)).status, 201);
+    for b in 0..6 {
+        upsert(&node.url, b * 40..b * 40 + 40, 0, &mut acked);
+    }
+    assert!(node.terminate().success(), "clean stop");
+    let node = Process::node_with_env(dir, &DAMAGE_ENV);
+    for b in 5..11 {
+        upsert(&node.url, b * 40..b * 40 + 40, 1, &mut acked);
+    }
+    for id in 0..10 {
+        let r = call("DELETE", &format!("{}/collections/c/vectors/{id}", node.url), None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        acked.points.remove(&id);
+        acked.deleted.push(id);
+    }
+    node.kill();
+    acked
+}
+
+/// Checks over HTTP that the node holds exactly `acked`: the size, every
+/// live id's vector and payload, every deleted id absent.
+fn assert_holds(url: &str, acked: &Acked) {
+    let info = call("GET", &format!("{url}/collections/c"), None);
+    assert_eq!(info.body["size"], json!(acked.points.len()), "{}", info.body);
+    for (&id, &salt) in &acked.points {
+        let r = call("GET", &format!("{url}/collections/c/vectors/{id}"), None);
+        assert_eq!(r.status, 200, "acknowledged id {id} lost: {}", r.body);
+        let vector: Vec<f32> =
+            r.body["vector"].as_array().expect("vector").iter().map(|x| x.as_f64().expect("number") as f32).collect();
+        assert_eq!(vector, salted(id, salt), "id {id}");
+        assert_eq!(r.body["payload"], json!({"n": id, "salt": salt}), "id {id}");
+    }
+    for id in &acked.deleted {
+        assert_eq!(call("GET", &format!("{url}/collections/c/vectors/{id}"), None).status, 404, "deleted id {id}");
+    }
+}
+
+/// The files of `dir` whose names start with `prefix`, sorted by name
+/// (log segments and checkpoints sort by position).
+fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+        .collect();
+    out.sort();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Starts a node on `dir` that must refuse to start: returns its stderr
+/// once it exited non-zero (deadline 60 s; it must not hang, and must not
+/// become ready).
+fn refused(dir: &Path) -> String {
+    let mut child = Command::new(support::binary())
+        .args(["serve", "--addr", "127.0.0.1:0", "--data", path_str(dir)])
+        .envs(DAMAGE_ENV)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ruvector");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the node neither started nor refused within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().expect("stderr reader");
+    assert!(!status.success(), "the node must refuse to start: {status:?}\n{stderr}");
+    eprintln!("refused as expected ({status}): {}", stderr.trim());
+    stderr
+}
+
+/// Flips one bit in the middle of `file`.
+fn flip_middle(file: &Path) {
+    let mut bytes = std::fs::read(file).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x08;
+    std::fs::write(file, bytes).expect("write");
+}
+
+/// The byte offset a refusal names (`at byte offset N`).
+fn named_offset(stderr: &str) -> u64 {
+    let rest = stderr.split("at byte offset ").nth(1).unwrap_or_else(|| panic!("no offset named: {stderr}"));
+    rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse().ok()).expect("offset")
+}
+
+#[test]
+fn a_torn_final_log_record_is_cut_and_every_acknowledged_write_recovered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut acked = written(&data);
+    let segments = files(&data.join("wal"), "");
+    assert!(segments.len() >= 3, "several log segments: {segments:?}");
+    // The crash cut a frame short: what a write in flight leaves (its
+    // client was never answered). A frame's first 20 bytes: header and a
+    // few bytes of its record.
+    let last = segments.last().expect("a segment");
+    let whole = std::fs::metadata(last).expect("stat").len();
+    let first = segments.first().expect("a segment");
+    let frame_start = std::fs::read(first).expect("read")[..20].to_vec();
+    std::fs::OpenOptions::new().append(true).open(last).expect("open").write_all(&frame_start).expect("append");
+
+    let node = Process::node_with_env(&data, &DAMAGE_ENV);
+    assert_holds(&node.url, &acked);
+    assert_eq!(std::fs::metadata(last).expect("stat").len(), whole, "the torn frame is cut off");
+    // The log continues at the cut: a new write survives the next crash.
+    upsert(&node.url, 1000..1010, 2, &mut acked);
+    node.kill();
+    let node = Process::node_with_env(&data, &DAMAGE_ENV);
+    assert_holds(&node.url, &acked);
+    eprintln!("{} acknowledged vectors and {} deletes recovered", acked.points.len(), acked.deleted.len());
+}
+
+#[test]
+fn damaged_files_make_the_node_refuse_to_start_naming_file_and_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pristine = dir.path().join("pristine");
+    let acked = written(&pristine);
+    let wal = |d: &Path| files(&d.join("wal"), "");
+    let collection = |d: &Path| d.join("collections").join("c");
+    assert!(wal(&pristine).len() >= 3, "several log segments: {:?}", wal(&pristine));
+    assert_eq!(files(&collection(&pristine), "checkpoint-").len(), 1);
+    assert_eq!(files(&collection(&pristine), "delta-").len(), 1);
+
+    type Damage = fn(&Path) -> PathBuf;
+    let cases: [(&str, Damage); 7] = [
+        ("flipped bit in a log segment", |d| {
+            let first = files(&d.join("wal"), "").remove(0);
+            flip_middle(&first);
+            first
+        }),
+        ("flipped bit in the full checkpoint", |d| {
+            let file = files(&d.join("collections/c"), "checkpoint-").remove(0);
+            flip_middle(&file);
+            file
+        }),
+        ("flipped bit in the delta", |d| {
+            let file = files(&d.join("collections/c"), "delta-").remove(0);
+            flip_middle(&file);
+            file
+        }),
+        ("truncated full checkpoint", |d| {
+            let file = files(&d.join("collections/c"), "checkpoint-").remove(0);
+            let len = std::fs::metadata(&file).expect("stat").len();
+            std::fs::OpenOptions::new().write(true).open(&file).expect("open").set_len(len / 2).expect("truncate");
+            file
+        }),
+        ("truncated delta", |d| {
+            let file = files(&d.join("collections/c"), "delta-").remove(0);
+            let len = std::fs::metadata(&file).expect("stat").len();
+            std::fs::OpenOptions::new().write(true).open(&file).expect("open").set_len(len - 40).expect("truncate");
+            file
+        }),
+        ("missing delta", |d| {
+            let file = files(&d.join("collections/c"), "delta-").remove(0);
+            std::fs::remove_file(&file).expect("remove");
+            d.join("collections/c")
+        }),
+        ("missing full checkpoint", |d| {
+            let file = files(&d.join("collections/c"), "checkpoint-").remove(0);
+            std::fs::remove_file(&file).expect("remove");
+            d.join("collections/c")
+        }),
+    ];
+    for (i, (what, damage)) in cases.iter().enumerate() {
+        let copy = dir.path().join(format!("case{i}"));
+        copy_dir(&pristine, &copy);
+        let damaged = damage(&copy);
+        let stderr = refused(&copy);
+        assert!(stderr.contains(path_str(&damaged)), "{what}: the error names {}: {stderr}", damaged.display());
+        if damaged.is_file() {
+            named_offset(&stderr);
+        }
+    }
+
+    // A log segment removed from the middle: the log has a hole.
+    let copy = dir.path().join("hole");
+    copy_dir(&pristine, &copy);
+    let segments = wal(&copy);
+    std::fs::remove_file(&segments[1]).expect("remove");
+    let stderr = refused(&copy);
+    assert!(stderr.contains("missing records") && stderr.contains(path_str(&copy.join("wal"))), "{stderr}");
+
+    // The undamaged directory recovers exactly what was acknowledged.
+    let node = Process::node_with_env(&pristine, &DAMAGE_ENV);
+    assert_holds(&node.url, &acked);
 }

@@ -317,6 +317,9 @@ impl Engine {
         self.append(&WalRecord::DropCollection { name: name.to_owned() })?;
         self.collections.write().remove(name);
         persist::remove_collection(&*self.fs, &self.config.data_dir, name).map_err(|e| self.fail(e))?;
+        // The manifest no longer lists it: a later cut may remove the drop
+        // record, and recovery must not then look for its files.
+        self.write_manifest().map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -691,8 +694,25 @@ impl Engine {
                 keep_from = keep_from.min(c.checkpoint_lsn.load(Ordering::Acquire) + 1);
             }
         }
+        // What a cut removes is covered by the checkpoints the manifest
+        // lists, so recovery can tell a missing newest checkpoint file from
+        // a collection that simply had no records in the removed part.
+        self.write_manifest()?;
         self.log.truncate_before(keep_from)?;
         Ok(())
+    }
+
+    /// Rewrites the checkpoint manifest (`persist::write_manifest`) from
+    /// the catalog; the caller holds the catalog lock. Every position in it
+    /// is that of a committed checkpoint file.
+    fn write_manifest(&self) -> Result<(), EngineError> {
+        let chains: BTreeMap<String, u64> = self
+            .collections
+            .read()
+            .values()
+            .map(|c| (c.name.clone(), c.checkpoint_lsn.load(Ordering::Acquire)))
+            .collect();
+        persist::write_manifest(&self.fs, &self.config.data_dir, &chains)
     }
 
     /// Whether a background checkpoint of `c` is worth its bytes now.

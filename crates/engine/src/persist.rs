@@ -4,6 +4,7 @@
 //! Layout under the data directory:
 //!
 //! ```text
+//! checkpoints                               the manifest (below)
 //! wal/<first lsn>.log                       log segments (ruvector-storage)
 //! collections/<name>/checkpoint-<lsn>.ckpt  newest full checkpoint of a collection
 //! collections/<name>/delta-<lsn>.ckpt       changes since the checkpoint before
@@ -28,6 +29,12 @@
 //! deltas of a collection outgrow its full checkpoint, [`compact`] merges
 //! them — reading the files, not the live collection, so writers and
 //! searches never wait for it.
+//!
+//! The manifest (`checkpoints`, text with a CRC-32: [`write_manifest`]) is
+//! rewritten before every log cut with each collection's newest checkpoint
+//! position. Recovery checks every listed collection's chain reaches that
+//! position (or the log creates or drops it): a missing newest delta would
+//! otherwise go unnoticed, the log holding nothing from before its cut.
 //!
 //! Payload indexes are not stored: only their declaration is (in `config`,
 //! of the full checkpoint and of every delta, the newest file's counting,
@@ -411,6 +418,63 @@ struct Loaded {
     delta_bytes: u64,
 }
 
+/// The file under the data directory naming, for every collection, the
+/// position of the newest checkpoint file of its chain as of the last log
+/// cut (module docs).
+const MANIFEST: &str = "checkpoints";
+const MANIFEST_HEADER: &str = "ruvector-checkpoints 1";
+
+/// Writes the manifest: `ruvector-checkpoints 1 <crc32 of the rest, 8 hex
+/// digits>`, then one line `<name> <lsn>` per collection; written to a
+/// temporary file, synced, renamed, directory synced. Called before every
+/// log cut, so the records a cut removes are always covered by the
+/// checkpoints it lists.
+pub(crate) fn write_manifest(
+    fs: &Arc<dyn Fs>,
+    data_dir: &Path,
+    chains: &BTreeMap<String, u64>,
+) -> Result<(), EngineError> {
+    let body: String = chains.iter().map(|(name, lsn)| format!("{name} {lsn}\n")).collect();
+    let text = format!("{MANIFEST_HEADER} {:08x}\n{body}", crc32fast::hash(body.as_bytes()));
+    let path = data_dir.join(MANIFEST);
+    let tmp = data_dir.join(format!("{MANIFEST}.tmp"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| EngineError::Storage(StorageError::Io { path, source })
+    };
+    let file = fs.create(&tmp).map_err(io(&tmp))?;
+    file.append(text.as_bytes()).map_err(io(&tmp))?;
+    file.sync().map_err(io(&tmp))?;
+    fs.rename(&tmp, &path).map_err(io(&path))?;
+    fs.sync_dir(data_dir).map_err(io(data_dir))?;
+    Ok(())
+}
+
+/// Reads the manifest; `None` when there is none (a data directory whose
+/// log was never cut, or written before manifests existed).
+fn read_manifest(fs: &dyn Fs, data_dir: &Path) -> Result<Option<BTreeMap<String, u64>>, EngineError> {
+    let path = data_dir.join(MANIFEST);
+    let bytes = match fs.read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StorageError::Io { path, source }.into()),
+    };
+    let damaged = |why: &str| EngineError::Damaged(format!("{}: {why}", path.display()));
+    let text = std::str::from_utf8(&bytes).map_err(|_| damaged("not UTF-8"))?;
+    let (first, body) = text.split_once('\n').ok_or_else(|| damaged("no header line"))?;
+    let crc = first.strip_prefix(MANIFEST_HEADER).map(str::trim).ok_or_else(|| damaged("not a checkpoint manifest"))?;
+    if u32::from_str_radix(crc, 16).ok() != Some(crc32fast::hash(body.as_bytes())) {
+        return Err(damaged("checksum mismatch"));
+    }
+    let mut chains = BTreeMap::new();
+    for line in body.lines() {
+        let parsed = line.split_once(' ').and_then(|(name, lsn)| Some((name.to_owned(), lsn.parse::<u64>().ok()?)));
+        let (name, lsn) = parsed.ok_or_else(|| damaged(&format!("malformed line {line:?}")))?;
+        chains.insert(name, lsn);
+    }
+    Ok(Some(chains))
+}
+
 /// Loads one collection's newest full checkpoint and the deltas after it,
 /// if its directory has a full checkpoint.
 fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>, EngineError> {
@@ -433,6 +497,21 @@ fn load_chain(fs: &dyn Fs, data_dir: &Path, name: &str) -> Result<Option<Loaded>
     }
     let index = Hnsw::read_base_bytes(full.section(INDEX).ok_or_else(|| corrupt(&full, "no index section"))?, None)
         .map_err(|e| corrupt(&full, &format!("index: {e}")))?;
+    // Each section checks itself; they must also agree with each other
+    // (found by the `checkpoint` fuzz target: an index of another dimension
+    // loaded, and every search of the collection then failed).
+    if index.dim() != config.dimension || index.metric() != config.metric {
+        return Err(corrupt(
+            &full,
+            &format!(
+                "index section is for dimension {} and metric {:?}, the config section says dimension {} and metric {:?}",
+                index.dim(),
+                index.metric(),
+                config.dimension,
+                config.metric
+            ),
+        ));
+    }
     let mut lsn = full.lsn();
     let full_bytes = full.len() as u64;
     let mut delta_bytes = 0;
@@ -534,6 +613,9 @@ pub(crate) fn recover(fs: &Arc<dyn Fs>, config: &EngineConfig) -> Result<Recover
         replay(&**fs, &mut collections, lsn, record, config, &mut audit)
     })?;
     audit.check(data_dir, &headless)?;
+    if let Some(manifest) = read_manifest(&**fs, data_dir)? {
+        audit.check_manifest(data_dir, &manifest, &collections)?;
+    }
     // A directory without a full checkpoint that the log explains: a
     // create that crashed before its first checkpoint (the log recreated
     // it) or a drop that crashed midway (the log dropped it again).
@@ -588,6 +670,43 @@ impl ReplayAudit {
                  checkpoint (its files are missing); refusing to start without them",
                 collection_dir(data_dir, name).display()
             )));
+        }
+        Ok(())
+    }
+
+    /// Fails when a collection's chain ends before the position the
+    /// manifest recorded at the last log cut (a newest delta is missing:
+    /// the log no longer holds what it held), or when a collection the
+    /// manifest lists is gone although the log neither drops nor creates
+    /// it.
+    fn check_manifest(
+        &self,
+        data_dir: &Path,
+        manifest: &BTreeMap<String, u64>,
+        collections: &BTreeMap<String, Arc<Collection>>,
+    ) -> Result<(), EngineError> {
+        for (name, &recorded) in manifest {
+            if self.created_or_dropped.contains(name) {
+                continue;
+            }
+            let Some(c) = collections.get(name) else {
+                return Err(EngineError::Damaged(format!(
+                    "{}: collection {name:?} had checkpoints up to LSN {recorded} ({}) but its files are missing; \
+                     refusing to start without them",
+                    collection_dir(data_dir, name).display(),
+                    data_dir.join(MANIFEST).display()
+                )));
+            };
+            // Replay moves a loaded collection's applied position only.
+            let loaded = c.checkpoint_lsn.load(Ordering::Acquire);
+            if loaded < recorded {
+                return Err(EngineError::Damaged(format!(
+                    "{}: the newest checkpoint file is at LSN {loaded}, but one at LSN {recorded} was written \
+                     (delta-{recorded:020}.ckpt or checkpoint-{recorded:020}.ckpt is missing) and the log before it \
+                     is gone; refusing to start rather than load it partially",
+                    collection_dir(data_dir, name).display()
+                )));
+            }
         }
         Ok(())
     }

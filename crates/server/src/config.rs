@@ -91,6 +91,9 @@ pub struct StorageConfig {
     /// Merge a collection's checkpoint deltas into one full checkpoint once
     /// they outgrow it and reach this many bytes. Default 16 MiB.
     pub compact_min_bytes: u64,
+    /// Size at which the write-ahead log starts a new segment file.
+    /// Default 64 MiB (the log is cut by whole segments after checkpoints).
+    pub wal_segment_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -102,6 +105,7 @@ impl Default for StorageConfig {
             bulk_link_threads: None,
             checkpoint_interval_secs: 5,
             compact_min_bytes: 16 << 20,
+            wal_segment_bytes: 64 << 20,
         }
     }
 }
@@ -141,6 +145,7 @@ impl ServerConfig {
         config.fsync = self.storage.fsync;
         config.checkpoint_wal_bytes = self.storage.checkpoint_wal_bytes;
         config.compact_min_bytes = self.storage.compact_min_bytes;
+        config.wal_segment_bytes = self.storage.wal_segment_bytes.max(1);
         if let Some(threads) = self.storage.insert_threads {
             config.insert_threads = threads.max(1);
         }
@@ -200,6 +205,7 @@ mod tests {
                 bulk_link_threads: Some(2),
                 checkpoint_interval_secs: 1,
                 compact_min_bytes: 7,
+                wal_segment_bytes: 4096,
             },
             limits: Limits { max_dimension: 10, max_batch: 5, ..Limits::default() },
             ..ServerConfig::default()
@@ -207,7 +213,7 @@ mod tests {
         let e = c.engine_config();
         assert_eq!(e.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!((e.fsync, e.checkpoint_wal_bytes, e.insert_threads), (Fsync::IntervalMs(3), 99, 1));
-        assert_eq!((e.compact_min_bytes, e.bulk_threads), (7, 2));
+        assert_eq!((e.compact_min_bytes, e.bulk_threads, e.wal_segment_bytes), (7, 2, 4096));
         assert_eq!((e.limits.max_dimension, e.limits.max_batch), (10, 5));
         assert_eq!(e.limits.max_k, c.limits.max_k);
         assert_eq!(e.exact_filter_max, EngineConfig::DEFAULT_EXACT_FILTER_MAX);
