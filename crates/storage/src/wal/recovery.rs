@@ -10,6 +10,8 @@
 //!   ending at or before `replay_from` is accepted: those records are covered
 //!   by the checkpoint, and [`super::Wal::truncate_before`] may have removed
 //!   segments in any order before a crash.
+//! - LSNs start at 1: a segment named LSN 0 is damage, and so is a frame
+//!   with LSN `u64::MAX` (no LSN could follow it).
 //! - The first segment must start at or before `replay_from` (else records
 //!   the caller needs are gone: [`StorageError::MissingWal`]).
 //! - In the **last** segment, an invalid frame after which no valid frame
@@ -117,6 +119,10 @@ pub(crate) fn recover(
             }
             _ => {}
         }
+        if seg.first_lsn == 0 {
+            // LSNs start at 1: no log ever names a segment 0.
+            return Err(StorageError::corrupt(&seg.path, 0, "segment named LSN 0 (LSNs start at 1)"));
+        }
         let buf = fs.read(&seg.path).map_err(|e| StorageError::io(&seg.path, e))?;
         let mut off = 0usize;
         let mut lsn_expected = seg.first_lsn;
@@ -137,7 +143,9 @@ pub(crate) fn recover(
                         apply(lsn, record).map_err(|source| StorageError::Replay { lsn, source })?;
                         replayed += 1;
                     }
-                    lsn_expected += 1;
+                    lsn_expected = lsn_expected.checked_add(1).ok_or_else(|| {
+                        StorageError::corrupt(&seg.path, off as u64, "frame LSN at the end of the LSN range")
+                    })?;
                     off = next;
                 }
                 Parsed::End => break,
@@ -168,6 +176,41 @@ pub(crate) fn recover(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::SimFs;
+
+    fn segment_with(fs: &SimFs, first_lsn: u64, bytes: &[u8]) -> PathBuf {
+        let dir = Path::new("/wal");
+        fs.create_dir_all(dir).expect("mkdir");
+        let path = dir.join(segment_name(first_lsn));
+        let file = fs.create(&path).expect("create");
+        file.append(bytes).expect("append");
+        file.sync().expect("sync");
+        fs.sync_dir(dir).expect("sync dir");
+        path
+    }
+
+    fn frame(lsn: u64, record: &WalRecord) -> Vec<u8> {
+        let mut buf = vec![0u8; frame::HEADER];
+        record.encode_into(&mut buf).expect("encodable");
+        frame::PendingFrame::new(buf).seal(lsn).to_vec()
+    }
+
+    // Found by the `wal_segment` fuzz target: recovery subtracted one from
+    // the first LSN of a segment named 0 (an overflow panic in debug
+    // builds) and added one past `u64::MAX`.
+    #[test]
+    fn lsns_at_the_ends_of_the_range_are_damage_not_a_panic() {
+        let fs = SimFs::new();
+        let path = segment_with(&fs, 0, b"garbage!!");
+        let err = recover(&fs, Path::new("/wal"), 0, &mut |_, _| Ok(())).expect_err("segment 0");
+        assert!(matches!(&err, StorageError::Corrupt { file, offset: 0, .. } if *file == path), "{err}");
+
+        let fs = SimFs::new();
+        let record = WalRecord::DropCollection { name: "x".into() };
+        let path = segment_with(&fs, u64::MAX, &frame(u64::MAX, &record));
+        let err = recover(&fs, Path::new("/wal"), u64::MAX, &mut |_, _| Ok(())).expect_err("LSN u64::MAX");
+        assert!(matches!(&err, StorageError::Corrupt { file, offset: 0, .. } if *file == path), "{err}");
+    }
 
     #[test]
     fn segment_names_round_trip() {
