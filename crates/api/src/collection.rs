@@ -67,18 +67,22 @@ pub enum Quantization {
     Sq8 {
         /// Rescoring factor: `oversampling · k` candidates are re-ranked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(minimum = 1, maximum = 100)]
         oversampling: Option<f32>,
     },
     /// Product quantization: the vector is cut into `subspaces` equal parts,
     /// each coded as one of `centroids` centroids.
     Pq {
         /// Number of subspaces; must divide the dimension.
+        #[schema(minimum = 1)]
         subspaces: usize,
         /// Centroids per subspace, 2..=256 (codes are one byte). Default 256.
         #[serde(default = "default_centroids")]
+        #[schema(minimum = 2, maximum = 256)]
         centroids: usize,
         /// Rescoring factor: `oversampling · k` candidates are re-ranked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(minimum = 1, maximum = 100)]
         oversampling: Option<f32>,
     },
 }

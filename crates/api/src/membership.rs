@@ -104,6 +104,7 @@ pub struct CollectionAssignment {
 pub struct AssignmentRequest {
     /// Identifies the placement (the routers' shard list and replication
     /// factor); reported back by `GET /cluster/assignment`.
+    #[schema(min_length = 1, max_length = 128)]
     pub placement: String,
     /// The placement epoch: raised by every change of where partitions
     /// live. A request with an older epoch than the shard's is refused
@@ -239,6 +240,7 @@ pub struct PartitionGeneration {
 #[serde(deny_unknown_fields)]
 pub struct PartitionStateRequest {
     /// The collection.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,255}$")]
     pub collection: String,
     /// The target state.
     pub state: PartitionState,

@@ -21,9 +21,27 @@
 //! crates. Every route lists its request, success and error bodies; every
 //! error body is an [`ErrorBody`]. Routes that need an API key (when keys
 //! are configured) accept it as `Authorization: Bearer <key>`.
+//!
+//! Responses carry OpenAPI *links* ([`Links`]) saying where a created
+//! thing can be used next (the created collection's name into its routes,
+//! an upserted id into get and delete, an upserted vector into a search):
+//! clients and stateful testers (schemathesis) follow them.
+//!
+//! Unsigned integers are documented as such ([`UnsignedFormats`]): an id
+//! is `format: uint64` (up to 2^64 − 1, what the API accepts), not `int64`,
+//! which would tell clients and fuzzers that 2^63 and above are invalid.
 #![allow(dead_code, reason = "path markers exist only for their #[utoipa::path] attributes")]
 
+use serde_json::{Value, json};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::HttpMethod;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
@@ -91,7 +109,7 @@ use crate::{
         VectorInput,
         VectorRecord,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Links, &UnsignedFormats),
     tags(
         (name = "service", description = "Liveness, readiness, metrics, this document"),
         (name = "collections", description = "Create, list, inspect and drop collections"),
@@ -119,6 +137,168 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Spells unsigned integer formats `uint8` … `uint64`, and the keys of
+/// maps keyed by integers as strings of digits. utoipa (with
+/// `non_strict_integers`, which maps `u64` to its own format rather than
+/// `int64`) writes them `u-int64`, a name no tool knows; this modifier
+/// renames them in every schema of the document (components, parameters,
+/// request and response bodies), wherever they nest. Add it to every `#[openapi(modifiers)]`
+/// whose paths or schemas hold unsigned integers.
+#[derive(Debug)]
+pub struct UnsignedFormats;
+
+impl Modify for UnsignedFormats {
+    fn modify(&self, openapi: &mut Document) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.values_mut().for_each(spell_unsigned);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                spell_unsigned_in(operation);
+            }
+        }
+    }
+}
+
+fn spell_unsigned_in(operation: &mut Operation) {
+    let parameters = operation.parameters.iter_mut().flatten().filter_map(|p| p.schema.as_mut());
+    parameters.for_each(spell_unsigned);
+    let requests = operation.request_body.iter_mut().flat_map(|body| body.content.values_mut());
+    requests.filter_map(|content| content.schema.as_mut()).for_each(spell_unsigned);
+    for response in operation.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            let contents = response.content.values_mut();
+            contents.filter_map(|content| content.schema.as_mut()).for_each(spell_unsigned);
+        }
+    }
+}
+
+/// Renames the unsigned formats anywhere in `schema`.
+fn spell_unsigned(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            if let Some(SchemaFormat::KnownFormat(known)) = &object.format {
+                let spelled = match known {
+                    KnownFormat::UInt8 => Some("uint8"),
+                    KnownFormat::UInt16 => Some("uint16"),
+                    KnownFormat::UInt32 => Some("uint32"),
+                    KnownFormat::UInt64 => Some("uint64"),
+                    _ => None,
+                };
+                if let Some(spelled) = spelled {
+                    object.format = Some(SchemaFormat::Custom(spelled.to_owned()));
+                }
+            }
+            // A map with integer keys (`BTreeMap<u32, _>`) has JSON keys
+            // that are strings of digits; utoipa says `propertyNames` are
+            // integers, which no JSON object satisfies.
+            if let Some(Schema::Object(names)) = object.property_names.as_deref()
+                && matches!(names.schema_type, SchemaType::Type(Type::Integer))
+            {
+                let digits = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^(0|[1-9][0-9]*)$"));
+                object.property_names = Some(Box::new(digits.build().into()));
+            }
+            object.properties.values_mut().for_each(spell_unsigned);
+            if let Some(additional) = object.additional_properties.as_deref_mut()
+                && let AdditionalProperties::RefOr(schema) = additional
+            {
+                spell_unsigned(schema);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                spell_unsigned(items);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(spell_unsigned),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(spell_unsigned),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(spell_unsigned),
+        _ => {}
+    }
+}
+
+/// The links between the client API's operations (see the module doc).
+struct Links;
+
+/// The name a create request gave its collection.
+pub(crate) const CREATED_NAME: &str = "$request.body#/name";
+/// The collection named in the request's path.
+pub(crate) const PATH_NAME: &str = "$request.path.name";
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut Document) {
+        for target in [
+            "get_collection",
+            "delete_collection",
+            "upsert_vectors",
+            "search",
+            "search_batch",
+            "list_ids",
+            "count",
+            "delete_by_filter",
+            "create_payload_index",
+        ] {
+            add_link(openapi, ("/collections", &HttpMethod::Post, "201"), target, &[("name", CREATED_NAME)], None);
+        }
+        let upserted = ("/collections/{name}/vectors", &HttpMethod::Post, "201");
+        let first_id = [("name", PATH_NAME), ("id", "$request.body#/vectors/0/id")];
+        add_link(openapi, upserted, "get_vector", &first_id, None);
+        add_link(openapi, upserted, "delete_vector", &first_id, None);
+        add_link(openapi, upserted, "count", &[("name", PATH_NAME)], None);
+        let first_vector = json!({"vector": "$request.body#/vectors/0/vector"});
+        add_link(openapi, upserted, "search", &[("name", PATH_NAME)], Some(first_vector));
+        add_link(
+            openapi,
+            ("/collections/{name}/payload_indexes", &HttpMethod::Post, "201"),
+            "delete_payload_index",
+            &[("name", PATH_NAME), ("key", "$request.body#/key")],
+            None,
+        );
+    }
+}
+
+/// Adds to the `status` response of `method path` in `doc` a link, named
+/// after `target`, to the operation `target` with `parameters` (runtime
+/// expressions) and an optional request body. A missing operation or
+/// response is a programming error, caught by the tests below.
+pub(crate) fn add_link(
+    doc: &mut Document,
+    (path, method, status): (&str, &HttpMethod, &str),
+    target: &str,
+    parameters: &[(&str, &str)],
+    body: Option<Value>,
+) {
+    let item = doc.paths.paths.get_mut(path);
+    let operation = item.and_then(|item| match method {
+        HttpMethod::Get => item.get.as_mut(),
+        HttpMethod::Post => item.post.as_mut(),
+        HttpMethod::Put => item.put.as_mut(),
+        HttpMethod::Delete => item.delete.as_mut(),
+        _ => None,
+    });
+    let response = operation.and_then(|op| op.responses.responses.get_mut(status));
+    let Some(RefOr::T(response)) = response else {
+        debug_assert!(false, "no {status} response on {path} to link from");
+        return;
+    };
+    // utoipa 5.5 serializes `Link::operation_id` and `request_body` under
+    // those snake_case names, which OpenAPI does not know (`operationId`,
+    // `requestBody`); its flattened extension map writes them correctly.
+    let mut spelled = Extensions::default();
+    spelled.insert("operationId".to_owned(), Value::from(target));
+    if let Some(body) = body {
+        spelled.insert("requestBody".to_owned(), body);
+    }
+    let link = parameters
+        .iter()
+        .fold(LinkBuilder::new(), |link, &(name, value)| link.parameter(name, value))
+        .extensions(Some(spelled))
+        .build();
+    response.links.insert(target.to_owned(), RefOr::T(link));
 }
 
 /// Liveness: the process is up.
@@ -173,7 +353,7 @@ fn create_collection() {}
 
 /// Describes one collection.
 #[utoipa::path(get, path = "/collections/{name}", tag = "collections", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     responses(
         (status = 200, description = "The collection", body = CollectionInfo),
         (status = 400, description = "Invalid name", body = ErrorBody),
@@ -185,7 +365,7 @@ fn get_collection() {}
 
 /// Drops a collection and all its vectors.
 #[utoipa::path(delete, path = "/collections/{name}", tag = "collections", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     responses(
         (status = 200, description = "Deleted", body = StatusResponse, example = json!({"status": "deleted"})),
         (status = 400, description = "Invalid name", body = ErrorBody),
@@ -198,7 +378,7 @@ fn delete_collection() {}
 
 /// Inserts or overwrites a batch of vectors (all-or-nothing).
 #[utoipa::path(post, path = "/collections/{name}/vectors", tag = "vectors", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     request_body = UpsertRequest,
     responses(
         (status = 201, description = "Stored (durably)", body = StatusResponse, example = json!({"status": "inserted 3 vectors"})),
@@ -221,7 +401,7 @@ fn upsert_vectors() {}
 /// copy that is itself filling).
 #[utoipa::path(get, path = "/collections/{name}/vectors/{id}", tag = "vectors", security((), ("api_key" = [])),
     params(
-        ("name" = String, Path, description = "Collection name"),
+        ("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"),
         ("id" = u64, Path, description = "Vector id"),
     ),
     responses(
@@ -237,7 +417,7 @@ fn get_vector() {}
 /// Deletes one vector.
 #[utoipa::path(delete, path = "/collections/{name}/vectors/{id}", tag = "vectors", security((), ("api_key" = [])),
     params(
-        ("name" = String, Path, description = "Collection name"),
+        ("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"),
         ("id" = u64, Path, description = "Vector id"),
         DeleteQuery,
     ),
@@ -255,7 +435,7 @@ fn delete_vector() {}
 
 /// Pages through the ids of a collection, ascending.
 #[utoipa::path(get, path = "/collections/{name}/ids", tag = "vectors", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name"), IdsQuery),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"), IdsQuery),
     responses(
         (status = 200, description = "One page; `next_after` is null on the last. On a shard of a cluster, header `x-ruvector-unready-partitions` lists the partitions left out because their copy here is catching up.", body = IdsPage),
         (status = 400, description = "Bad `after` or `limit` (`invalid_parameter`)", body = ErrorBody),
@@ -276,7 +456,7 @@ fn list_ids() {}
 /// or the walk comes back short. Conditions on keys without a payload
 /// index are evaluated per vector (slower).
 #[utoipa::path(post, path = "/collections/{name}/search", tag = "search", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     request_body = SearchRequest,
     responses(
         (status = 200, description = "Hits, nearest first (a bare array). Through the router with `allow_partial`, header `x-ruvector-partial: true` marks a result missing some shards. On a shard of a cluster, header `x-ruvector-unready-partitions` lists the partitions left out because their copy here is catching up.", body = Vec<SearchHit>),
@@ -290,7 +470,7 @@ fn search() {}
 
 /// Several searches in one request; one hit list per search, in order.
 #[utoipa::path(post, path = "/collections/{name}/search/batch", tag = "search", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     request_body = BatchSearchRequest,
     responses(
         (status = 200, description = "One hit list per search, in request order. On a shard of a cluster, header `x-ruvector-unready-partitions` lists the partitions left out because their copy here is catching up.", body = Vec<Vec<SearchHit>>),
@@ -305,7 +485,7 @@ fn search_batch() {}
 /// Declares a payload index, built over the stored payloads before the
 /// answer; it makes filters on the key fast.
 #[utoipa::path(post, path = "/collections/{name}/payload_indexes", tag = "collections", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     request_body = PayloadIndexRequest,
     responses(
         (status = 201, description = "Built", body = StatusResponse, example = json!({"status": "created"})),
@@ -322,7 +502,7 @@ fn create_payload_index() {}
 /// Drops a payload index (filters on the key keep working, evaluated per
 /// vector).
 #[utoipa::path(delete, path = "/collections/{name}/payload_indexes/{key}", tag = "collections", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name"), ("key" = String, Path, description = "The indexed payload key")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"), ("key" = String, Path, description = "The indexed payload key")),
     responses(
         (status = 200, description = "Dropped", body = StatusResponse, example = json!({"status": "deleted"})),
         (status = 400, description = "Bad key (`invalid_parameter`)", body = ErrorBody),
@@ -335,7 +515,7 @@ fn delete_payload_index() {}
 
 /// Counts the vectors that pass a filter (all without one).
 #[utoipa::path(post, path = "/collections/{name}/count", tag = "search", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     request_body = CountRequest,
     responses(
         (status = 200, description = "The count (a shard of a cluster adds it per partition, and header `x-ruvector-unready-partitions` for partitions left out)", body = CountResponse),
@@ -349,7 +529,7 @@ fn count() {}
 /// Deletes, durably, every vector that passes a filter (which must have a
 /// condition).
 #[utoipa::path(post, path = "/collections/{name}/delete", tag = "vectors", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name"), DeleteQuery),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"), DeleteQuery),
     request_body = DeleteByFilterRequest,
     responses(
         (status = 200, description = "How many were deleted", body = DeleteByFilterResponse),
@@ -420,6 +600,76 @@ pub(crate) mod tests {
 
     fn doc() -> Value {
         to_json(&ApiDoc::openapi())
+    }
+
+    /// Checks every link of `document`: its target operation exists and
+    /// takes each parameter the link sets. Returns the links as
+    /// (source operation id, status, target operation id).
+    pub(crate) fn checked_links(document: &Value) -> BTreeSet<(String, String, String)> {
+        let mut operations = std::collections::BTreeMap::new();
+        for item in document["paths"].as_object().expect("paths").values() {
+            for operation in item.as_object().expect("path item").values() {
+                let id = operation["operationId"].as_str().expect("operationId").to_owned();
+                assert!(operations.insert(id.clone(), operation.clone()).is_none(), "operationId {id} twice");
+            }
+        }
+        let mut links = BTreeSet::new();
+        for (source, operation) in &operations {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                let Some(listed) = response["links"].as_object() else { continue };
+                for link in listed.values() {
+                    let target = link["operationId"].as_str().expect("link operationId");
+                    let target_op = operations.get(target).unwrap_or_else(|| panic!("{source}: no operation {target}"));
+                    let params: Vec<&str> = target_op["parameters"]
+                        .as_array()
+                        .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+                        .unwrap_or_default();
+                    for name in link["parameters"].as_object().map(|p| p.keys().collect()).unwrap_or(Vec::new()) {
+                        assert!(params.contains(&name.as_str()), "{source} -> {target}: no parameter {name}");
+                    }
+                    if !link["requestBody"].is_null() {
+                        assert!(target_op["requestBody"].is_object(), "{source} -> {target}: takes no body");
+                    }
+                    links.insert((source.clone(), status.clone(), target.to_owned()));
+                }
+            }
+        }
+        links
+    }
+
+    #[test]
+    fn unsigned_integers_are_documented_as_unsigned() {
+        let doc = doc();
+        let text = doc.to_string();
+        let at = text.find("u-int").map(|i| &text[i.saturating_sub(300)..i + 20]);
+        assert!(at.is_none(), "a u-intN format is left: {at:?}");
+        let id = &doc["components"]["schemas"]["VectorInput"]["properties"]["id"];
+        assert_eq!((id["format"].as_str(), id["minimum"].as_u64()), (Some("uint64"), Some(0)), "{id}");
+        let params = &doc["paths"]["/collections/{name}/ids"]["get"]["parameters"];
+        assert_eq!(params[1]["schema"]["format"], "uint64", "{params}");
+        let per_partition = &doc["components"]["schemas"]["CountResponse"]["properties"]["partitions"];
+        assert_eq!(per_partition["propertyNames"], json!({"type": "string", "pattern": "^(0|[1-9][0-9]*)$"}));
+        let hit = &doc["components"]["schemas"]["SearchHit"]["properties"]["id"];
+        assert_eq!(hit["format"], "uint64", "{hit}");
+    }
+
+    #[test]
+    fn created_things_link_to_where_they_are_used() {
+        let links = checked_links(&doc());
+        let link = |source: &str, status: &str, target: &str| (source.to_owned(), status.to_owned(), target.to_owned());
+        for target in ["get_collection", "upsert_vectors", "search", "list_ids", "count", "delete_by_filter"] {
+            assert!(links.contains(&link("create_collection", "201", target)), "{target}: {links:?}");
+        }
+        for target in ["get_vector", "delete_vector", "search"] {
+            assert!(links.contains(&link("upsert_vectors", "201", target)), "{target}: {links:?}");
+        }
+        assert!(links.contains(&link("create_payload_index", "201", "delete_payload_index")));
+        let doc = doc();
+        let search = &doc["paths"]["/collections/{name}/vectors"]["post"]["responses"]["201"]["links"]["search"];
+        assert_eq!(search["requestBody"], json!({"vector": "$request.body#/vectors/0/vector"}));
+        assert_eq!(search["parameters"]["name"], PATH_NAME);
+        assert_eq!(search["operationId"], "search");
+        assert!(search["operation_id"].is_null() && search["request_body"].is_null(), "{search}");
     }
 
     #[test]

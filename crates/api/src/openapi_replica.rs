@@ -19,7 +19,9 @@
 #![allow(dead_code, reason = "path markers exist only for their #[utoipa::path] attributes")]
 
 use utoipa::OpenApi;
+use utoipa::openapi::path::HttpMethod;
 
+use crate::openapi::{CREATED_NAME, UnsignedFormats, add_link};
 use crate::{
     ApiDoc, AssignedPartition, AssignmentRequest, CollectionAssignment, CollectionHolding, Digests, DigestsQuery,
     ErrorBody, HeldPartition, ImportReport, PartitionDigest, PartitionGeneration, PartitionState,
@@ -63,6 +65,7 @@ use crate::{
         Stamps,
         VersionStamp,
     )),
+    modifiers(&UnsignedFormats),
     tags(
         (name = "replication", description = "Node only: placement, partition states, digests, stamps, partition snapshots and tombstone purges. Used by routers on their shards; a node used on its own does not need them.")
     )
@@ -71,8 +74,16 @@ pub struct ReplicaDoc;
 
 /// The document a node serves at `GET /openapi.json`: the client API
 /// ([`ApiDoc`]) and the replication routes ([`ReplicaDoc`]).
+///
+/// A created collection links to its replication routes too (they answer
+/// 400 unless it was created with `partitions`).
 pub fn node_openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi().merge_from(ReplicaDoc::openapi())
+    let mut doc = ApiDoc::openapi().merge_from(ReplicaDoc::openapi());
+    let created = ("/collections", &HttpMethod::Post, "201");
+    for target in ["digests", "stamps", "purge_tombstones", "export_partition"] {
+        add_link(&mut doc, created, target, &[("name", CREATED_NAME)], None);
+    }
+    doc
 }
 
 /// Startup: 200 once the node has recovered its data, whether or not its
@@ -90,7 +101,7 @@ fn started() {}
 /// Only for a collection created with partitions (through a router); one
 /// created without answers 400 `invalid_parameter`.
 #[utoipa::path(get, path = "/collections/{name}/digests", tag = "replication", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name"), DigestsQuery),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"), DigestsQuery),
     responses(
         (status = 200, description = "One digest per partition, in partition order", body = Digests),
         (status = 400, description = "Invalid name (`invalid_name`), bad `before`, or a collection without partitions (`invalid_parameter`)", body = ErrorBody),
@@ -105,7 +116,7 @@ fn digests() {}
 /// Only for a collection created with partitions (through a router); one
 /// created without answers 400 `invalid_parameter`.
 #[utoipa::path(get, path = "/collections/{name}/stamps", tag = "replication", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name"), StampsQuery),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"), StampsQuery),
     responses(
         (status = 200, description = "The partition's stamps and its purge bound", body = Stamps),
         (status = 400, description = "Invalid name (`invalid_name`), a missing or out-of-range `partition`, or a collection without partitions (`invalid_parameter`)", body = ErrorBody),
@@ -121,7 +132,7 @@ fn stamps() {}
 /// Only for a collection created with partitions (through a router); one
 /// created without answers 400 `invalid_parameter`.
 #[utoipa::path(post, path = "/collections/{name}/tombstones/purge", tag = "replication", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$")),
     request_body = PurgeRequest,
     responses(
         (status = 200, description = "Tombstones forgotten", body = PurgeResponse),
@@ -140,7 +151,7 @@ fn purge_tombstones() {}
 /// CRC-32-checked frames of records, a trailer with the count; see
 /// `ruvector_api::SnapshotWriter`). Routers pipe it into a new copy.
 #[utoipa::path(get, path = "/collections/{name}/partitions/{partition}/snapshot", tag = "replication", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name"), ("partition" = u32, Path, description = "Partition number")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"), ("partition" = u32, Path, description = "Partition number")),
     responses(
         (status = 200, description = "The partition snapshot, streamed", content_type = "application/x-ruvector-partition", body = Vec<u8>),
         (status = 400, description = "Invalid name (`invalid_name`), a partition out of range or a collection without partitions (`invalid_parameter`)", body = ErrorBody),
@@ -156,7 +167,7 @@ fn export_partition() {}
 /// be applied beside live writes, twice, or again after being cut off.
 /// Each frame is verified before any of its records is applied.
 #[utoipa::path(post, path = "/collections/{name}/partitions/{partition}/snapshot", tag = "replication", security((), ("api_key" = [])),
-    params(("name" = String, Path, description = "Collection name"), ("partition" = u32, Path, description = "Partition number")),
+    params(("name" = String, Path, description = "Collection name", pattern = "^[A-Za-z0-9_-]{1,255}$"), ("partition" = u32, Path, description = "Partition number")),
     request_body(content = Vec<u8>, content_type = "application/x-ruvector-partition", description = "A partition snapshot of this partition, with the collection's dimension"),
     responses(
         (status = 200, description = "Applied", body = ImportReport),
@@ -192,6 +203,7 @@ fn get_assignment() {}
         (status = 403, description = "Read-only API key", body = ErrorBody),
         (status = 404, description = "A listed collection does not exist on this node", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 421, description = "An epoch older than the shard's, or a planner claim older than the fresh claim of a router started later (`stale_placement`): nothing changed", body = ErrorBody),
         (status = 503, description = "Not ready", body = ErrorBody),
     ))]
 fn put_assignment() {}
@@ -218,7 +230,7 @@ fn set_partition_state() {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openapi::tests::{COMMON_ROUTES, operations, route_set, to_json};
+    use crate::openapi::tests::{COMMON_ROUTES, checked_links, operations, route_set, to_json};
 
     /// The routes only a node serves.
     const REPLICA_ROUTES: [(&str, &str); 8] = [
@@ -248,6 +260,15 @@ mod tests {
         assert_eq!(doc["info"]["title"], "ruvector");
         let tags: Vec<&str> = doc["tags"].as_array().expect("tags").iter().filter_map(|t| t["name"].as_str()).collect();
         assert_eq!(tags, ["service", "collections", "vectors", "search", "replication"]);
+    }
+
+    #[test]
+    fn a_created_collection_links_to_its_replication_routes() {
+        let links = checked_links(&to_json(&node_openapi()));
+        for target in ["digests", "stamps", "purge_tombstones", "export_partition", "search"] {
+            let link = ("create_collection".to_owned(), "201".to_owned(), target.to_owned());
+            assert!(links.contains(&link), "{target}: {links:?}");
+        }
     }
 
     #[test]
@@ -299,6 +320,8 @@ mod tests {
         };
         assert_eq!(parameter_names("/collections/{name}/digests"), ["name", "before"]);
         assert_eq!(parameter_names("/collections/{name}/stamps"), ["name", "partition"]);
+        let stale = &doc["paths"]["/cluster/assignment"]["put"]["responses"]["421"]["description"];
+        assert!(stale.as_str().is_some_and(|d| d.contains("stale_placement")), "{stale}");
         let misdirected = &doc["paths"]["/cluster/partitions"]["post"]["responses"]["421"]["description"];
         assert!(misdirected.as_str().is_some_and(|d| d.contains("partition_not_held")), "{misdirected}");
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());

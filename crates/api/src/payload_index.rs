@@ -96,11 +96,11 @@ pub fn validate_payload_indexes(
 pub struct PayloadIndexRequest {
     /// The payload key (a dotted path reaches into nested objects).
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub key: Option<String>,
     /// `keyword`, `integer`, `float` or `bool`.
     #[serde(default, rename = "type")]
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = PayloadIndexType, required = true)]
     pub kind: Option<String>,
 }
 

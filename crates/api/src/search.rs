@@ -164,7 +164,7 @@ impl SearchHit {
 pub struct BatchSearchRequest {
     /// 1..=`Limits::max_search_batch` searches.
     #[serde(default)]
-    #[schema(value_type = Vec<SearchRequest>, required = true)]
+    #[schema(value_type = Vec<SearchRequest>, required = true, min_items = 1)]
     pub searches: Option<Vec<SearchRequest>>,
 }
 

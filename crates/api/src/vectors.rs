@@ -110,7 +110,7 @@ pub struct VectorInput {
 pub struct UpsertRequest {
     /// The batch: 1..=`Limits::max_batch` items with distinct ids.
     #[serde(default)]
-    #[schema(value_type = Vec<VectorInput>, required = true)]
+    #[schema(value_type = Vec<VectorInput>, required = true, min_items = 1)]
     pub vectors: Option<Vec<VectorInput>>,
 }
 
@@ -225,7 +225,7 @@ pub struct DeleteQuery {
     /// `deleted`, `tombstoned` (the id was absent) or `stale` (the id holds
     /// a newer write; nothing changed). Absent: an unversioned delete, 404
     /// when the id is absent.
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, minimum = 1)]
     #[serde(default)]
     pub version: Option<String>,
 }
@@ -251,7 +251,7 @@ pub struct IdsQuery {
     #[serde(default)]
     pub after: Option<String>,
     /// Page size, 1..=`Limits::max_page`; absent: `Limits::default_page`.
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, minimum = 1)]
     #[serde(default)]
     pub limit: Option<String>,
 }

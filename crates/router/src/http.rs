@@ -83,23 +83,16 @@ async fn json_method_not_allowed(response: Response) -> Response {
     let (parts, _) = response.into_parts();
     let mut json = HttpError(ApiError::MethodNotAllowed).into_response();
     // axum drops its own `Allow` when the method router sits under route
-    // layers; the route template (tagged by `metrics::tag_route`) gives it.
-    let allow = parts.headers.get(header::ALLOW).cloned().unwrap_or_else(|| {
-        let route = parts.extensions.get::<metrics::RouteLabel>().map(|l| allowed_methods(&l.0)).unwrap_or("");
-        HeaderValue::from_static(route)
+    // layers; the route template (tagged by `metrics::tag_route`) gives it,
+    // looked up in the served document (which lists exactly these routes).
+    let allow = parts.headers.get(header::ALLOW).cloned().or_else(|| {
+        let route = parts.extensions.get::<metrics::RouteLabel>()?;
+        crate::openapi::allowed_methods(&route.0).cloned()
     });
-    json.headers_mut().insert(header::ALLOW, allow);
-    json
-}
-
-/// The methods each route template of [`app`] accepts.
-fn allowed_methods(route: &str) -> &'static str {
-    match route {
-        "/collections" => "GET,HEAD,POST",
-        "/collections/{name}" | "/collections/{name}/vectors/{id}" => "GET,HEAD,DELETE",
-        "/collections/{name}/vectors" | "/collections/{name}/search" | "/collections/{name}/search/batch" => "POST",
-        _ => "GET,HEAD",
+    if let Some(allow) = allow {
+        json.headers_mut().insert(header::ALLOW, allow);
     }
+    json
 }
 
 /// A panic in a handler: 500 JSON, the message only in the log.

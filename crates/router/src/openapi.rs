@@ -5,10 +5,19 @@
 //! replication routes (`/cluster/assignment`, digests, stamps, …) are not
 //! listed: the router does not serve them.
 //!
+//! The document is also where the `Allow` header of a 405 comes from
+//! ([`allowed_methods`]): the routes served are exactly the ones listed, so
+//! the two cannot drift apart.
+//!
 //! The functions below are markers for their `#[utoipa::path]` attributes;
 //! the handlers live in `http.rs`.
 #![allow(dead_code, reason = "path markers exist only for their #[utoipa::path] attributes")]
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::http::HeaderValue;
+use ruvector_api::openapi::UnsignedFormats;
 use ruvector_api::{ApiDoc, ErrorBody, OpenApi, PartitionState};
 
 use crate::{ClusterStatus, CollectionPlacement, MoveStatus, RepairReport, ShardStatus};
@@ -19,6 +28,7 @@ use crate::{ClusterStatus, CollectionPlacement, MoveStatus, RepairReport, ShardS
 #[openapi(
     paths(cluster_status, repair),
     components(schemas(ClusterStatus, CollectionPlacement, MoveStatus, PartitionState, RepairReport, ShardStatus)),
+    modifiers(&UnsignedFormats),
     tags(
         (name = "cluster", description = "Router only: the shards, where partitions live, and anti-entropy repair")
     )
@@ -28,6 +38,39 @@ pub(crate) struct RouterDoc;
 /// The document the router serves at `GET /openapi.json`.
 pub(crate) fn router_openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi().merge_from(RouterDoc::openapi())
+}
+
+/// The `Allow` header for a route template of the router's document (as
+/// axum's `MatchedPath` spells it): the methods it lists, with `HEAD`
+/// wherever `GET` is (axum answers it). `None` for a template the
+/// document does not list.
+pub(crate) fn allowed_methods(template: &str) -> Option<&'static HeaderValue> {
+    static ALLOW: OnceLock<HashMap<String, HeaderValue>> = OnceLock::new();
+    ALLOW
+        .get_or_init(|| {
+            router_openapi()
+                .paths
+                .paths
+                .iter()
+                .filter_map(|(path, item)| {
+                    let mut methods = Vec::new();
+                    for (listed, name) in [
+                        (item.get.is_some(), "GET,HEAD"),
+                        (item.post.is_some(), "POST"),
+                        (item.put.is_some(), "PUT"),
+                        (item.patch.is_some(), "PATCH"),
+                        (item.delete.is_some(), "DELETE"),
+                    ] {
+                        if listed {
+                            methods.push(name);
+                        }
+                    }
+                    let value = HeaderValue::from_str(&methods.join(",")).ok()?;
+                    Some((path.clone(), value))
+                })
+                .collect()
+        })
+        .get(template)
 }
 
 /// Every configured shard's status and where each partitioned
@@ -117,6 +160,7 @@ mod tests {
         }
         assert!(doc["components"]["schemas"]["SyncReport"].is_null(), "SyncReport is not served");
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+        assert!(!doc.to_string().contains("u-int"), "unsigned formats are spelled uintN");
         let states = &doc["components"]["schemas"]["CollectionPlacement"]["properties"]["states"];
         assert_eq!(states["type"], "array", "{states}");
         assert_eq!(states["items"]["type"], "array", "{states}");

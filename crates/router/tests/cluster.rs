@@ -308,6 +308,33 @@ async fn cluster_reports_each_shard() {
     assert!(shards[1]["last_error"].as_str().unwrap_or_default().contains("unavailable"), "{body}");
 }
 
+/// A 405 names exactly the methods its route serves, for every route of
+/// the served document (schemathesis found `Allow: GET,HEAD` on POST-only
+/// routes such as `/cluster/repair` and `/collections/{name}/count`).
+#[tokio::test]
+async fn every_405_names_the_methods_of_its_route() {
+    let shard = FakeShard::start().await;
+    let config = RouterConfig { shards: vec![shard.url.clone()], health_interval_ms: 0, ..RouterConfig::default() };
+    let router = TestRouter::start(config).await;
+    let (status, doc) = router.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() > 10, "{doc}");
+    for (template, item) in paths {
+        let mut expected: BTreeSet<String> =
+            item.as_object().expect("path item").keys().map(|m| m.to_uppercase()).collect();
+        if expected.contains("GET") {
+            expected.insert("HEAD".to_owned());
+        }
+        let path = template.replace("{name}", "docs").replace("{id}", "7").replace("{key}", "lang");
+        let (status, headers, body) = router.send(Method::OPTIONS, &path, None).await;
+        assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")), "OPTIONS {path}");
+        let allow = headers.get("allow").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let allowed: BTreeSet<String> = allow.split(',').map(|m| m.trim().to_owned()).collect();
+        assert_eq!(allowed, expected, "OPTIONS {path}: Allow: {allow}");
+    }
+}
+
 #[tokio::test]
 async fn errors_are_json() {
     let shard = FakeShard::start().await;
