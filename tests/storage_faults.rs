@@ -251,9 +251,14 @@ fn copy_dir(from: &Path, to: &Path) {
 /// once it exited non-zero (deadline 60 s; it must not hang, and must not
 /// become ready).
 fn refused(dir: &Path) -> String {
+    refused_with(dir, &DAMAGE_ENV)
+}
+
+/// [`refused`] with these settings.
+fn refused_with(dir: &Path, env: &[(&str, &str)]) -> String {
     let mut child = Command::new(support::binary())
         .args(["serve", "--addr", "127.0.0.1:0", "--data", path_str(dir)])
-        .envs(DAMAGE_ENV)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -395,5 +400,98 @@ fn damaged_files_make_the_node_refuse_to_start_naming_file_and_offset() {
 
     // The undamaged directory recovers exactly what was acknowledged.
     let node = Process::node_with_env(&pristine, &DAMAGE_ENV);
+    assert_holds(&node.url, &acked);
+}
+
+/// Runs `mount` with `args`; whether it succeeded.
+fn mount(args: &[&str]) -> bool {
+    Command::new("mount").args(args).status().is_ok_and(|s| s.success())
+}
+
+/// The data directory turns read-only under a running node: a read-only
+/// bind mount over it (a remount of the whole volume is refused while the
+/// node holds its log open for writing), so the next log segment cannot be
+/// created. Writes answer 503 `unavailable` naming the read-only volume
+/// (not 507: no space is missing, and the write may succeed elsewhere or
+/// later), reads and searches keep working, and once the directory is
+/// writable again writes succeed without a restart. A node started on a
+/// read-only directory refuses to start (exit 1, naming the file): it
+/// could not log a single write, and serving reads with every write
+/// failing would hide the fault. After a SIGKILL, exactly the
+/// acknowledged writes are there.
+#[test]
+fn a_read_only_data_directory_refuses_writes_and_recovers() {
+    let Some(volume) = Tmpfs::mount("64m") else {
+        assert!(
+            std::env::var_os("RUVECTOR_REQUIRE_TMPFS").is_none(),
+            "RUVECTOR_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let data = volume.dir.join("data");
+    let env = [("RUVECTOR_STORAGE__CHECKPOINT_INTERVAL_SECS", "1"), ("RUVECTOR_STORAGE__WAL_SEGMENT_BYTES", "4096")];
+    let node = Process::node_with_env(&data, &env);
+    let create = r#"{"name":"c","dimension":8,"metric":"l2"}"#;
+    assert_eq!(call("POST", &format!("{}/collections", node.url), Some(create)).status, 201);
+    let mut acked = Acked::default();
+    for b in 0..3 {
+        upsert(&node.url, b * 40..b * 40 + 40, 0, &mut acked);
+    }
+
+    // Read-only under the running node.
+    let target = path_str(&data);
+    assert!(mount(&["--bind", target, target]) && mount(&["-o", "remount,bind,ro", target]), "ro bind mount");
+    let mut refused = None;
+    for b in 3..20u64 {
+        let ids = b * 40..b * 40 + 40;
+        let vectors: Vec<Value> =
+            ids.clone().map(|id| json!({"id": id, "vector": salted(id, 0), "payload": {"n": id, "salt": 0}})).collect();
+        let body = json!({ "vectors": vectors }).to_string();
+        let r = call("POST", &format!("{}/collections/c/vectors", node.url), Some(&body));
+        match r.status {
+            // Still appended to the open segment: acknowledged, durable.
+            201 => ids.for_each(|id| {
+                acked.points.insert(id, 0);
+            }),
+            503 => {
+                refused = Some(r);
+                break;
+            }
+            other => panic!("batch {b}: {other} {}", r.body),
+        }
+    }
+    let refused = refused.expect("a write meets the read-only directory");
+    assert_eq!(refused.body["code"], "unavailable", "{}", refused.body);
+    assert!(refused.body["error"].as_str().is_some_and(|m| m.contains("read-only")), "{}", refused.body);
+    eprintln!(
+        "read-only: refused with {} {} after {} acknowledged vectors",
+        refused.status,
+        refused.body,
+        acked.points.len()
+    );
+    assert_holds(&node.url, &acked);
+    let hit = call(
+        "POST",
+        &format!("{}/collections/c/search", node.url),
+        Some(&json!({"vector": salted(7, 0), "k": 1}).to_string()),
+    );
+    assert_eq!((hit.status, hit.body[0]["id"].clone()), (200, json!(7)), "{}", hit.body);
+
+    // Writable again: writes resume without a restart.
+    assert!(Command::new("umount").arg(target).status().is_ok_and(|s| s.success()), "umount the ro bind");
+    upsert(&node.url, 5000..5040, 3, &mut acked);
+
+    // Read-only at start: refused, naming the file; then all is there.
+    assert!(node.terminate().success(), "clean stop");
+    let volume_dir = path_str(&volume.dir);
+    assert!(mount(&["-o", "remount,ro", volume_dir]), "remount the volume read-only");
+    let stderr = refused_with(&data, &env);
+    assert!(stderr.contains("Read-only file system") && stderr.contains(target), "{stderr}");
+    assert!(mount(&["-o", "remount,rw", volume_dir]), "remount the volume writable");
+    let node = Process::node_with_env(&data, &env);
+    upsert(&node.url, 6000..6040, 4, &mut acked);
+    node.kill();
+    let node = Process::node_with_env(&data, &env);
     assert_holds(&node.url, &acked);
 }

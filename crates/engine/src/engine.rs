@@ -227,13 +227,19 @@ impl Engine {
 
     /// A log write that failed: a full disk leaves the log whole (the write
     /// just did not happen: [`EngineError::NoSpace`], writes resume when
-    /// there is room); anything else is a failure after which memory and
+    /// there is room), and so does a read-only volume
+    /// ([`EngineError::ReadOnly`], writes resume once it is writable);
+    /// anything else is a failure after which memory and
     /// disk may disagree.
     fn storage_failure(&self, e: ruvector_storage::StorageError) -> EngineError {
         match e {
             ruvector_storage::StorageError::NoSpace { .. } => {
                 tracing::warn!(error = %e, "write refused: the data volume is full");
                 EngineError::NoSpace(e.to_string())
+            }
+            ruvector_storage::StorageError::ReadOnly { .. } => {
+                tracing::warn!(error = %e, "write refused: the data volume is read-only");
+                EngineError::ReadOnly(e.to_string())
             }
             other => self.fail(other.into()),
         }

@@ -55,6 +55,11 @@ pub enum EngineError {
     /// Writes work again once there is room; reads are unaffected.
     #[error("no space left on the data volume; the write was not applied: {0}")]
     NoSpace(String),
+    /// The data volume is read-only: the write was not logged and nothing
+    /// changed. Writes work again once it is writable; reads are
+    /// unaffected.
+    #[error("the data volume is read-only; the write was not applied: {0}")]
+    ReadOnly(String),
     /// The data directory is missing files recovery needs (found at
     /// start-up): the engine refuses to open rather than serve a partial
     /// state. The message names the file or directory.
@@ -83,6 +88,7 @@ impl EngineError {
             | EngineError::Index(_)
             | EngineError::Failed(_)
             | EngineError::NoSpace(_)
+            | EngineError::ReadOnly(_)
             | EngineError::Damaged(_) => false,
         }
     }

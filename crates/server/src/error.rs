@@ -94,6 +94,10 @@ pub fn api_error(e: EngineError) -> ApiError {
             "the data volume is full: the write was not applied; reads and searches still work, writes resume once there is room"
                 .into(),
         ),
+        EngineError::ReadOnly(_) => ApiError::Unavailable(
+            "the data volume is read-only: the write was not applied; reads and searches still work, writes resume once it is writable"
+                .into(),
+        ),
         e @ EngineError::Failed(_) => {
             tracing::error!(error = %e, "write refused");
             ApiError::Unavailable(
@@ -140,6 +144,7 @@ mod tests {
             (EngineError::Index(IndexError::Corrupt("/secret/path".into())), 500),
             (EngineError::Failed("fsync /secret/path".into()), 503),
             (EngineError::NoSpace("/secret/path: ENOSPC".into()), 507),
+            (EngineError::ReadOnly("/secret/path: EROFS".into()), 503),
         ];
         for (e, status) in cases {
             let client = e.is_client_error();

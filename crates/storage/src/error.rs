@@ -71,6 +71,18 @@ pub enum StorageError {
         source: std::io::Error,
     },
 
+    /// The data volume is read-only (EROFS) and the record was not
+    /// written (nothing of it is in the file): like [`StorageError::NoSpace`],
+    /// the WAL takes appends again once the volume is writable.
+    #[error("the volume of the write-ahead log at {} is read-only: {source}", path.display())]
+    ReadOnly {
+        /// The segment the write was for.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An earlier write or fsync failed, so the WAL no longer knows what is
     /// on disk and refuses further appends (retrying an fsync after a failure
     /// can report success for lost data). Reopen the WAL to recover.

@@ -31,7 +31,10 @@
 //! disk on a write (ENOSPC, EDQUOT; nothing was fsynced yet): the segment is
 //! cut back to its last whole frame and the append fails with
 //! [`StorageError::NoSpace`], after which appends work again as soon as
-//! there is room (if the cut itself fails, the WAL fails as above).
+//! there is room (if the cut itself fails, the WAL fails as above). So is
+//! a read-only volume (EROFS) refusing a write that left nothing in the
+//! segment, or the creation of the next segment:
+//! [`StorageError::ReadOnly`], appends work again once it is writable.
 //!
 //! # Segments
 //! A new segment starts when the active one would exceed
@@ -323,6 +326,11 @@ fn is_no_space(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
 }
 
+/// Whether an I/O error says the volume is read-only (EROFS, 30 on Linux).
+fn is_read_only(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ReadOnlyFilesystem || e.raw_os_error() == Some(30)
+}
+
 impl Shared {
     fn check_failed(&self) -> Result<()> {
         match self.failed.get() {
@@ -356,6 +364,12 @@ impl Shared {
                 // last whole frame as before.
                 return Err(StorageError::NoSpace { path, source: e });
             }
+            if is_read_only(&e) && self.fs.file_len(&path).is_ok_and(|len| len == w.len) {
+                // Refused before anything was written (a read-only volume
+                // cannot be cut back, so only a write that left nothing
+                // is let go).
+                return Err(StorageError::ReadOnly { path, source: e });
+            }
             return Err(self.fail(&path, e));
         }
         w.len += frame_len;
@@ -384,6 +398,7 @@ impl Shared {
             Ok(file) => file,
             // No new segment: the old one is whole and synced; retry later.
             Err(e) if is_no_space(&e) => return Err(StorageError::NoSpace { path: seg.path, source: e }),
+            Err(e) if is_read_only(&e) => return Err(StorageError::ReadOnly { path: seg.path, source: e }),
             Err(e) => return Err(self.fail(&seg.path, e)),
         };
         self.fs.sync_dir(&self.dir).map_err(|e| self.fail(&self.dir, e))?;
