@@ -57,7 +57,8 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
+        // Recursive: a test may leave a bind mount inside on failure.
+        let _ = Command::new("umount").arg("-R").arg(&self.dir).status();
     }
 }
 
