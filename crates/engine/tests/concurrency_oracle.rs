@@ -9,7 +9,8 @@
 //!
 //! While the run is on, searchers also look for points nobody touches
 //! ("frozen" ones, loaded first) by their own vectors: each must come
-//! back first at distance 0, whatever the writers are doing around it.
+//! back first at distance 0, whatever the writers are doing around it —
+//! one searcher plainly, one through an id filter (as a shard reads).
 //!
 //! Length: `RUVECTOR_ORACLE_SECS` (default 20; BENCHMARKS/RELIABILITY
 //! report longer runs).
@@ -83,11 +84,21 @@ fn write_loop(engine: &Engine, w: u64, stop: &AtomicBool, ops: &AtomicU64) -> Ha
 
 /// One searcher: a frozen point looked for by its own vector must come
 /// back first, at distance 0; answers are sorted and free of duplicates.
-fn search_loop(engine: &Engine, seed: u64, stop: &AtomicBool, searches: &AtomicU64) {
+/// With `gated`, searches go through the id filter a shard applies to
+/// partitions it may not serve (`Engine::search_where`): only even ids
+/// pass, and an even frozen point is looked for.
+fn search_loop(engine: &Engine, seed: u64, gated: bool, stop: &AtomicBool, searches: &AtomicU64) {
     let mut rng = StdRng::seed_from_u64(seed);
+    let even = |id: u64| id % 2 == 0;
     while !stop.load(Ordering::Relaxed) {
-        let id = rng.random_range(0..FROZEN);
-        let hits = engine.search(NAME, &frozen_vector(id), K, Some(EXACT_EF)).expect("search");
+        let id = rng.random_range(0..FROZEN) & if gated { !1 } else { !0 };
+        let hits = if gated {
+            let hits = engine.search_where(NAME, &frozen_vector(id), K, Some(EXACT_EF), &even).expect("search");
+            assert!(hits.iter().all(|h| even(h.id)), "the gate let an odd id through: {hits:?}");
+            hits
+        } else {
+            engine.search(NAME, &frozen_vector(id), K, Some(EXACT_EF)).expect("search")
+        };
         assert_eq!(hits.first().map(|h| h.id), Some(id), "frozen point {id} not found first: {hits:?}");
         assert!(hits[0].distance.abs() < 1e-4, "frozen point {id} at distance {}", hits[0].distance);
         assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance), "unsorted: {hits:?}");
@@ -163,7 +174,7 @@ fn concurrent_searches_writes_and_checkpoints_match_brute_force() {
     let searchers: Vec<_> = (0..2u64)
         .map(|s| {
             let (engine, stop, searches) = (engine.clone(), stop.clone(), searches.clone());
-            std::thread::spawn(move || search_loop(&engine, 500 + s, &stop, &searches))
+            std::thread::spawn(move || search_loop(&engine, 500 + s, s == 1, &stop, &searches))
         })
         .collect();
     let checkpointer = {
