@@ -89,7 +89,7 @@ fn write_loop(engine: &Engine, w: u64, stop: &AtomicBool, ops: &AtomicU64) -> Ha
 /// pass, and an even frozen point is looked for.
 fn search_loop(engine: &Engine, seed: u64, gated: bool, stop: &AtomicBool, searches: &AtomicU64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let even = |id: u64| id % 2 == 0;
+    let even = |id: u64| id.is_multiple_of(2);
     while !stop.load(Ordering::Relaxed) {
         let id = rng.random_range(0..FROZEN) & if gated { !1 } else { !0 };
         let hits = if gated {
@@ -113,7 +113,7 @@ fn search_loop(engine: &Engine, seed: u64, gated: bool, stop: &AtomicBool, searc
 /// Every search at the exact `ef` equals brute force over `model`; every
 /// point reads back as written; the size matches.
 fn check_against_brute_force(engine: &Engine, model: &HashMap<u64, Vec<f32>>, when: &str) {
-    assert_eq!(engine.collection(NAME).expect("info").size as usize, model.len(), "{when}: size");
+    assert_eq!(engine.collection(NAME).expect("info").size, model.len(), "{when}: size");
     for (id, vector) in model {
         let got = engine.get(NAME, *id).expect("get").unwrap_or_else(|| panic!("{when}: {id} missing"));
         assert_eq!(&got.vector, vector, "{when}: vector of {id}");
