@@ -1,8 +1,8 @@
 //! Load and soak through real processes: `ruvector soak` (70 % search,
 //! 25 % upsert, 5 % delete by 8 clients over 5 000 ids of dimension 128)
-//! against a node, against a router over three shards, and against a
-//! router over three shards with two copies while one shard is SIGKILLed
-//! and restarted midway. Each run must end with no failed request, every
+//! against a node (with API keys), against a router over three shards,
+//! and against a router over three shards with two copies while one shard
+//! is SIGKILLed and restarted midway. Each run must end with no failed request, every
 //! acknowledged write as acknowledged (the soak's own check over the id
 //! listing), and the RSS of every watched process growing by less than a
 //! generous bound per minute (a leak detector, not a measurement). Latency
@@ -51,10 +51,11 @@ struct Soak {
 }
 
 impl Soak {
-    fn start(what: &'static str, url: &str, pids: &[u32]) -> Soak {
+    fn start(what: &'static str, url: &str, pids: &[u32], api_key: Option<&str>) -> Soak {
         let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
         let mut child = Command::new(binary())
             .args(["soak", "--url", url, "--json", "--ids", "5000", "--dimension", "128", "--clients", "8"])
+            .args(api_key.map(|key| format!("--api-key={key}")))
             .args(["--duration", &seconds().to_string(), "--pid", &pids.join(",")])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -156,8 +157,12 @@ fn router(shards: &[&Process], extra: &[&str]) -> Process {
 fn a_node_under_mixed_load() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = Process::node(dir.path());
-    let report = Soak::start("node", &node.url, &[node.child.id()]).finish();
+    // With keys: the soak sends the read-write one.
+    let node = Process::node_with_env(
+        dir.path(),
+        &[("RUVECTOR_API_KEY", "soak-rw"), ("RUVECTOR_READ_ONLY_API_KEY", "soak-ro")],
+    );
+    let report = Soak::start("node", &node.url, &[node.child.id()], Some("soak-rw")).finish();
     assert_clean("node", &report, 1);
 }
 
@@ -168,7 +173,7 @@ fn a_router_over_three_shards_under_mixed_load() {
     let shards: Vec<Process> = dirs.iter().map(|d| Process::node(d.path())).collect();
     let r = router(&shards.iter().collect::<Vec<_>>(), &[]);
     let pids: Vec<u32> = std::iter::once(&r).chain(&shards).map(|p| p.child.id()).collect();
-    let report = Soak::start("router", &r.url, &pids).finish();
+    let report = Soak::start("router", &r.url, &pids, None).finish();
     assert_clean("router", &report, 4);
     // The load really was spread: every shard holds a share.
     for s in &shards {
@@ -194,7 +199,7 @@ fn a_router_with_two_copies_under_mixed_load_survives_a_killed_shard() {
     let pids: Vec<u32> =
         [Some(&r), shards[0].as_ref(), shards[2].as_ref()].into_iter().flatten().map(|p| p.child.id()).collect();
     let secs = seconds();
-    let soak = Soak::start("replicas", &r.url, &pids);
+    let soak = Soak::start("replicas", &r.url, &pids, None);
     let at_kill = soak.reached(secs / 3);
     shards[1].take().expect("up").kill();
     let at_restart = soak.reached(secs / 2);
