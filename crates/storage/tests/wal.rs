@@ -283,7 +283,10 @@ fn open_after_a_checkpoint_beyond_the_log_starts_a_new_segment() {
 #[test]
 fn group_commit_shares_fsyncs_between_concurrent_appenders() {
     let fs = SimFs::new();
-    fs.set_sync_delay(Duration::from_millis(2));
+    // A sync long enough that the other appenders, even on a loaded
+    // machine, queue behind it (with 2 ms, a starved scheduler could run
+    // the threads one after another, each syncing alone).
+    fs.set_sync_delay(Duration::from_millis(20));
     let dynfs: Arc<dyn Fs> = Arc::new(fs.clone());
     let (wal, _) = open(&dynfs, opts(64 << 20), 0).expect("open");
     let before = fs.file_syncs();
