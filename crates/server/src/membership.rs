@@ -14,7 +14,8 @@
 //!   in the `x-ruvector-unready-partitions` header.
 //!
 //! The assignment is kept in `<data>/cluster.json` (written to a temporary
-//! file, synced, renamed), without states: on start every held partition
+//! file, synced, renamed; its last line a CRC-32 of the JSON, checked at
+//! load), without states: on start every held partition
 //! that has peers is filling — the node cannot know what it missed while
 //! down — and one without peers (a single copy) is ready.
 
@@ -55,6 +56,25 @@ pub(crate) async fn fence(
 
 /// The file under the data directory.
 pub(crate) const FILE_NAME: &str = "cluster.json";
+
+/// The last line of `cluster.json`: the CRC-32 of the JSON before it, so
+/// a flipped bit (a digit of an epoch, a partition number) is refused
+/// rather than loaded as another valid assignment.
+const CHECKSUM_PREFIX: &str = "crc32 ";
+
+/// The JSON of a `cluster.json` file, its checksum line verified. A file
+/// without one (written before checksums) is taken as it is.
+fn checked_body(bytes: &[u8]) -> Result<&[u8], String> {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let Some(start) = text.iter().rposition(|&b| b == b'\n').map(|i| i + 1) else { return Ok(bytes) };
+    let Some(hex) = text[start..].strip_prefix(CHECKSUM_PREFIX.as_bytes()) else { return Ok(bytes) };
+    let body = &text[..start - 1];
+    let stored = std::str::from_utf8(hex).ok().and_then(|h| u32::from_str_radix(h, 16).ok());
+    match stored {
+        Some(stored) if stored == crc32fast::hash(body) => Ok(body),
+        _ => Err(format!("checksum mismatch: the file is damaged (its {CHECKSUM_PREFIX}line at byte offset {start})")),
+    }
+}
 
 /// One held partition.
 #[derive(Debug, Clone)]
@@ -190,7 +210,10 @@ impl Membership {
     pub(crate) fn load(data_dir: &std::path::Path) -> Result<Membership, String> {
         let path = data_dir.join(FILE_NAME);
         let persisted: Persisted = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?,
+            Ok(bytes) => {
+                let body = checked_body(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+                serde_json::from_slice(body).map_err(|e| format!("{}: {e}", path.display()))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
@@ -594,7 +617,8 @@ impl Membership {
                 })
                 .collect(),
         };
-        let bytes = serde_json::to_vec_pretty(&persisted).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut bytes = serde_json::to_vec_pretty(&persisted).map_err(|e| ApiError::internal(e.to_string()))?;
+        bytes.extend_from_slice(format!("\n{CHECKSUM_PREFIX}{:08x}\n", crc32fast::hash(&bytes)).as_bytes());
         let tmp = path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
@@ -667,6 +691,28 @@ mod tests {
         reloaded.release_done("docs", &[0]).expect("done");
         assert!(reloaded.pending_releases().is_empty());
         assert!(!reloaded.gate("docs").expect("gate").filters());
+    }
+
+    #[test]
+    fn a_damaged_cluster_file_is_refused_and_an_old_one_without_checksum_loads() {
+        let dir = tempfile::tempdir().expect("dir");
+        let m = Membership::load(dir.path()).expect("load");
+        assign_at(&m, &[0, 2], &["http://peer:1"], true, 7).expect("assign");
+        let path = dir.path().join(FILE_NAME);
+        let good = std::fs::read(&path).expect("read");
+        assert_eq!(Membership::load(dir.path()).expect("reload").report(vec![("docs".into(), 4)]).epoch, 7);
+        // Every byte, one bit flipped at a time: never loaded as written.
+        for at in 0..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x04;
+            std::fs::write(&path, &bad).expect("write");
+            let err = Membership::load(dir.path()).expect_err("a flipped bit is refused");
+            assert!(err.contains(FILE_NAME), "{err}");
+        }
+        // As written before checksums: the JSON alone.
+        let body = checked_body(&good).expect("checksum");
+        std::fs::write(&path, body).expect("write");
+        assert_eq!(Membership::load(dir.path()).expect("legacy").report(vec![("docs".into(), 4)]).epoch, 7);
     }
 
     fn id_in(partition: u32) -> u64 {
