@@ -458,10 +458,11 @@ impl Hnsw {
                     live += 1;
                 }
                 DELETED => pending.push(slot),
-                FREE => {
-                    free.push(slot);
-                    continue;
-                }
+                // A free slot's lists are checked too: a search reaching it
+                // through a stale link reads them (found by the
+                // `index_snapshot` fuzz target: a free slot's link past the
+                // end of the arrays panicked a search).
+                FREE => free.push(slot),
                 other => return Err(corrupt(format!("slot {slot} has state {other}"))),
             }
             let level = inner.graph.level(slot);
