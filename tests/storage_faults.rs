@@ -35,6 +35,20 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
+    /// [`Tmpfs::mount`], or `None` after saying the test is skipped — a
+    /// failure instead when `RUVECTOR_REQUIRE_TMPFS` is set.
+    fn mount_or_skip(size: &str) -> Option<Tmpfs> {
+        let volume = Tmpfs::mount(size);
+        if volume.is_none() {
+            assert!(
+                std::env::var_os("RUVECTOR_REQUIRE_TMPFS").is_none(),
+                "RUVECTOR_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        }
+        volume
+    }
+
     fn mount(size: &str) -> Option<Tmpfs> {
         let parent = tempfile::tempdir().expect("tempdir");
         let dir = parent.path().join("volume");
@@ -83,14 +97,7 @@ fn start(dir: &Path) -> Process {
 
 #[test]
 fn a_full_volume_refuses_writes_with_507_and_loses_nothing() {
-    let Some(volume) = Tmpfs::mount("3m") else {
-        assert!(
-            std::env::var_os("RUVECTOR_REQUIRE_TMPFS").is_none(),
-            "RUVECTOR_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
-        return;
-    };
+    let Some(volume) = Tmpfs::mount_or_skip("3m") else { return };
     let data = volume.dir.join("data");
     let node = start(&data);
     let base = format!("{}/collections/full", node.url);
@@ -422,14 +429,7 @@ fn mount(args: &[&str]) -> bool {
 /// acknowledged writes are there.
 #[test]
 fn a_read_only_data_directory_refuses_writes_and_recovers() {
-    let Some(volume) = Tmpfs::mount("64m") else {
-        assert!(
-            std::env::var_os("RUVECTOR_REQUIRE_TMPFS").is_none(),
-            "RUVECTOR_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
-        return;
-    };
+    let Some(volume) = Tmpfs::mount_or_skip("64m") else { return };
     let data = volume.dir.join("data");
     let env = [("RUVECTOR_STORAGE__CHECKPOINT_INTERVAL_SECS", "1"), ("RUVECTOR_STORAGE__WAL_SEGMENT_BYTES", "4096")];
     let node = Process::node_with_env(&data, &env);
