@@ -648,14 +648,29 @@ impl Hnsw {
 /// slot live a moment before the old one turns deleted (so a reader always
 /// sees one of them); a search in that moment may meet both.
 fn distinct_nearest(inner: &Inner, hits: &mut Vec<Candidate>, k: usize) {
-    let mut seen = std::collections::HashSet::with_capacity(hits.len().min(k.saturating_mul(2)));
+    let label = |c: &Candidate| inner.labels[c.node as usize].load(Ordering::Acquire);
+    if k > 64 {
+        let mut seen = std::collections::HashSet::with_capacity(hits.len().min(k.saturating_mul(2)));
+        let mut kept = 0;
+        hits.retain(|c| {
+            let fresh = kept < k && seen.insert(label(c));
+            kept += usize::from(fresh);
+            fresh
+        });
+        return;
+    }
+    // The usual small k: compare with the kept ones, no allocation on the
+    // search path (duplicates are rare, so about k² / 2 label reads).
     let mut kept = 0;
-    hits.retain(|c| {
+    for read in 0..hits.len() {
         if kept == k {
-            return false;
+            break;
         }
-        let fresh = seen.insert(inner.labels[c.node as usize].load(Ordering::Acquire));
-        kept += usize::from(fresh);
-        fresh
-    });
+        let id = label(&hits[read]);
+        if hits[..kept].iter().all(|c| label(c) != id) {
+            hits[kept] = hits[read];
+            kept += 1;
+        }
+    }
+    hits.truncate(kept);
 }
